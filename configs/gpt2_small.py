@@ -1,0 +1,22 @@
+"""GPT-2 small (124M): vocab 50257, 1024 learned positions, 768 wide, 12 layers, 12 heads,
+GELU MLP 3072, LayerNorm with biases, biases everywhere, tied output head.
+
+Command: `llm-input params --config configs/gpt2_small.py` prints 124,439,808 parameters
+(computed with jax.eval_shape; nothing is allocated).
+"""
+
+from configs import base
+
+
+def get_config(arg: str | None = None):
+  cfg = base.get_config()
+  cfg.model.vocab_size = 50257
+  cfg.model.d_model = 768
+  cfg.model.num_layers = 12
+  cfg.model.num_heads = 12
+  cfg.model.positions = "learned"
+  cfg.model.max_len = 1024
+  cfg.data.seq_len = 1024
+  if arg == "runlocal":
+    cfg.data.seq_len = 256
+  return cfg

@@ -1,0 +1,116 @@
+"""Multi-head attention: each token asks (Q), advertises (K) and offers (V), per head.
+
+scores = Q K^T / sqrt(d_head), masked so a token sees only earlier tokens of its own document
+(causal + segment mask), softmax in float32, weighted sum of V, heads concatenated, projected.
+`num_kv_heads < num_heads` shares K/V between groups of query heads (GQA; 1 = multi-query).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from llm_input.model.config import ModelConfig
+from llm_input.model.layers import compute_dtype, normal, param, zeros
+from llm_input.model.positions import apply_rope
+
+
+def attention_mask(segment_ids_BxL: jnp.ndarray, causal: bool) -> jnp.ndarray:
+  """Boolean (B, 1, L, L): query i may look at key j. Same document, and j <= i if causal."""
+  mask_BxLxL = segment_ids_BxL[:, :, None] == segment_ids_BxL[:, None, :]
+  if causal:
+    length = segment_ids_BxL.shape[1]
+    mask_BxLxL = mask_BxLxL & jnp.tril(jnp.ones((length, length), dtype=bool))[None]
+  return mask_BxLxL[:, None]
+
+
+def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
+  """The textbook computation with explicit weights; returns (out_BxLxHxDh, weights_BxHxLxS)."""
+  batch, length, heads, d_head = q_BxLxHxDh.shape
+  kv_heads = k_BxSxKxDh.shape[2]
+  groups = heads // kv_heads
+  q_BxLxKxGxDh = q_BxLxHxDh.reshape(batch, length, kv_heads, groups, d_head)
+  scores_BxKxGxLxS = jnp.einsum("blkgd,bskd->bkgls", q_BxLxKxGxDh, k_BxSxKxDh,
+                                preferred_element_type=jnp.float32)
+  scores_BxKxGxLxS = scores_BxKxGxLxS / math.sqrt(d_head)  # d_head, not d_model
+  mask = mask_Bx1xLxS[:, :, None]  # broadcast over kv heads and groups
+  scores_BxKxGxLxS = jnp.where(mask, scores_BxKxGxLxS, jnp.finfo(jnp.float32).min)
+  weights_BxKxGxLxS = jax.nn.softmax(scores_BxKxGxLxS, axis=-1)
+  out_BxLxKxGxDh = jnp.einsum("bkgls,bskd->blkgd", weights_BxKxGxLxS.astype(v_BxSxKxDh.dtype),
+                              v_BxSxKxDh)
+  out_BxLxHxDh = out_BxLxKxGxDh.reshape(batch, length, heads, d_head)
+  weights_BxHxLxS = weights_BxKxGxLxS.reshape(batch, heads, length, -1)
+  return out_BxLxHxDh, weights_BxHxLxS
+
+
+def fused_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
+  """`jax.nn.dot_product_attention`: the backend's fused kernel where it has one."""
+  return jax.nn.dot_product_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask=mask_Bx1xLxS,
+                                      scale=1.0 / math.sqrt(q_BxLxHxDh.shape[-1]))
+
+
+class Attention(nnx.Module):
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    d, h, k, dh = cfg.d_model, cfg.num_heads, cfg.kv_heads, cfg.d_head
+    init = normal(cfg.init_std)
+    # GPT-2 scales the residual-branch output init by 1/sqrt(2 * num_layers).
+    out_init = normal(cfg.init_std / math.sqrt(2 * cfg.num_layers))
+    self.q_kernel = param(rngs, init, (d, h, dh), ("embed", "heads", "kv"))
+    self.k_kernel = param(rngs, init, (d, k, dh), ("embed", "heads", "kv"))
+    self.v_kernel = param(rngs, init, (d, k, dh), ("embed", "heads", "kv"))
+    self.o_kernel = param(rngs, out_init, (h, dh, d), ("heads", "kv", "embed"))
+    if cfg.use_bias:
+      self.q_bias = param(rngs, zeros, (h, dh), ("heads", "kv"))
+      self.k_bias = param(rngs, zeros, (k, dh), ("heads", "kv"))
+      self.v_bias = param(rngs, zeros, (k, dh), ("heads", "kv"))
+      self.o_bias = param(rngs, zeros, (d,), ("embed",))
+
+  def __call__(self, x_BxLxD, positions_BxL, segment_ids_BxL, *, return_weights: bool = False,
+               cache=None):
+    """Returns out_BxLxD, and the weights (B, H, L, S) when `return_weights`.
+
+    `cache` (used by the sampler) is a dict with `k`, `v` of shape (B, S, K, Dh), `index`
+    (the number of positions already filled) and `segment_ids_BxS`; it is returned updated.
+    """
+    cfg = self.cfg
+    dtype = compute_dtype(cfg.dtype)
+    x = x_BxLxD.astype(dtype)
+    q_BxLxHxDh = jnp.einsum("bld,dhk->blhk", x, self.q_kernel[...].astype(dtype))
+    k_BxLxKxDh = jnp.einsum("bld,dhk->blhk", x, self.k_kernel[...].astype(dtype))
+    v_BxLxKxDh = jnp.einsum("bld,dhk->blhk", x, self.v_kernel[...].astype(dtype))
+    if cfg.use_bias:
+      q_BxLxHxDh = q_BxLxHxDh + self.q_bias[...].astype(dtype)
+      k_BxLxKxDh = k_BxLxKxDh + self.k_bias[...].astype(dtype)
+      v_BxLxKxDh = v_BxLxKxDh + self.v_bias[...].astype(dtype)
+    if cfg.positions == "rope":
+      q_BxLxHxDh = apply_rope(q_BxLxHxDh, positions_BxL, cfg.rope_base)
+      k_BxLxKxDh = apply_rope(k_BxLxKxDh, positions_BxL, cfg.rope_base)
+
+    if cache is None:
+      mask = attention_mask(segment_ids_BxL, cfg.causal)
+      keys, values = k_BxLxKxDh, v_BxLxKxDh
+    else:
+      # Write the new positions into the cache, then attend over every filled slot.
+      index = cache["index"]
+      keys = jax.lax.dynamic_update_slice_in_dim(cache["k"], k_BxLxKxDh.astype(cache["k"].dtype), index, axis=1)
+      values = jax.lax.dynamic_update_slice_in_dim(cache["v"], v_BxLxKxDh.astype(cache["v"].dtype), index, axis=1)
+      length, slots = x.shape[1], keys.shape[1]
+      query_pos = index + jnp.arange(length)
+      visible_LxS = jnp.arange(slots)[None, :] <= query_pos[:, None]
+      mask = jnp.broadcast_to(visible_LxS, (x.shape[0], 1, length, slots))
+      cache = dict(cache, k=keys, v=values, index=index + length)
+      keys, values = keys.astype(dtype), values.astype(dtype)
+
+    weights = None
+    if cfg.attention_impl == "fused" and not return_weights:
+      out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask)
+    else:
+      out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)
+    out_BxLxD = jnp.einsum("blhk,hkd->bld", out_BxLxHxDh, self.o_kernel[...].astype(dtype))
+    if cfg.use_bias:
+      out_BxLxD = out_BxLxD + self.o_bias[...].astype(dtype)
+    return out_BxLxD, weights, cache

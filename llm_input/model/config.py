@@ -1,0 +1,111 @@
+"""The typed model configuration: every architectural choice the model files read.
+
+Validated on construction so a bad sweep value fails before anything compiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+POSITIONS = ("none", "learned", "sinusoidal", "rope")
+MLPS = ("gelu", "swiglu")
+NORMS = ("layernorm", "rmsnorm")
+ATTENTION_IMPLS = ("reference", "fused")
+REMAT_POLICIES = ("none", "full", "dots")
+DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(ValueError):
+  """A configuration value that cannot work; the message names the field and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  vocab_size: int
+  d_model: int
+  num_layers: int
+  num_heads: int
+  num_kv_heads: int | None = None  # None: = num_heads (multi-head); 1: multi-query.
+  d_mlp: int | None = None  # None: 4 * d_model (gelu) or 8/3 * d_model rounded up to 64 (swiglu).
+  mlp: str = "gelu"
+  positions: str = "learned"
+  max_len: int = 1024  # Rows of the learned position table.
+  seq_len: int = 1024  # Training sequence length; learned positions need max_len >= seq_len.
+  rope_base: float = 10000.0
+  norm: str = "layernorm"
+  norm_eps: float = 1e-5
+  use_bias: bool = True
+  tie_embeddings: bool = True
+  scale_embeddings: bool = False  # Multiply token vectors by sqrt(d_model) (Vaswani et al.).
+  causal: bool = True  # False only for analysis (e.g. the permutation-invariance check).
+  attention_impl: str = "reference"
+  scan_layers: bool = True
+  remat: str = "none"
+  dtype: str = "float32"  # Compute dtype; parameters are always float32.
+  init_std: float = 0.02
+
+  def __post_init__(self):
+    def need(cond, field, message):
+      if not cond:
+        raise ConfigError(f"model.{field}: {message}")
+
+    for name in ("vocab_size", "d_model", "num_layers", "num_heads", "max_len", "seq_len"):
+      value = getattr(self, name)
+      need(isinstance(value, int) and value > 0, name, f"must be a positive integer, got {value!r}")
+    need(self.d_model % self.num_heads == 0, "num_heads",
+         f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} "
+         f"(choose num_heads among {_divisors(self.d_model)})")
+    kv = self.kv_heads
+    need(isinstance(kv, int) and kv > 0 and self.num_heads % kv == 0, "num_kv_heads",
+         f"num_heads={self.num_heads} must be divisible by num_kv_heads={self.num_kv_heads} "
+         f"(choose among {_divisors(self.num_heads)})")
+    need(self.mlp in MLPS, "mlp", f"unknown {self.mlp!r}; allowed: {', '.join(MLPS)}")
+    need(self.positions in POSITIONS, "positions",
+         f"unknown {self.positions!r}; allowed: {', '.join(POSITIONS)}")
+    need(self.norm in NORMS, "norm", f"unknown {self.norm!r}; allowed: {', '.join(NORMS)}")
+    need(self.attention_impl in ATTENTION_IMPLS, "attention_impl",
+         f"unknown {self.attention_impl!r}; allowed: {', '.join(ATTENTION_IMPLS)}")
+    need(self.remat in REMAT_POLICIES, "remat",
+         f"unknown {self.remat!r}; allowed: {', '.join(REMAT_POLICIES)}")
+    need(self.dtype in DTYPES, "dtype", f"unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+    if self.positions == "learned":
+      need(self.max_len >= self.seq_len, "max_len",
+           f"learned positions have max_len={self.max_len} rows but seq_len={self.seq_len}; "
+           f"set model.max_len >= {self.seq_len}")
+    if self.positions == "rope":
+      need(self.d_head % 2 == 0, "num_heads",
+           f"rope rotates pairs of dimensions, so d_head={self.d_head} must be even")
+      need(self.rope_base > 1, "rope_base", f"must be > 1, got {self.rope_base}")
+    if self.d_mlp is not None:
+      need(isinstance(self.d_mlp, int) and self.d_mlp > 0, "d_mlp",
+           f"must be a positive integer or None, got {self.d_mlp!r}")
+    need(self.norm_eps > 0, "norm_eps", f"must be > 0, got {self.norm_eps}")
+    need(self.init_std > 0, "init_std", f"must be > 0, got {self.init_std}")
+
+  @property
+  def d_head(self) -> int:
+    return self.d_model // self.num_heads
+
+  @property
+  def kv_heads(self) -> int:
+    return self.num_heads if self.num_kv_heads is None else self.num_kv_heads
+
+  @property
+  def mlp_width(self) -> int:
+    if self.d_mlp is not None:
+      return self.d_mlp
+    if self.mlp == "gelu":
+      return 4 * self.d_model
+    return -(-(8 * self.d_model // 3) // 64) * 64
+
+  @classmethod
+  def from_dict(cls, values) -> "ModelConfig":
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+      raise ConfigError(f"model: unknown field(s) {unknown}; known fields: {sorted(names)}")
+    return cls(**dict(values))
+
+
+def _divisors(n: int) -> list[int]:
+  return [d for d in range(1, n + 1) if n % d == 0][:12]

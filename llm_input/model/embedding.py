@@ -1,0 +1,39 @@
+"""Token ids -> vectors, and vectors -> next-token logits (tied to the table or separate).
+
+Init: N(0, init_std^2) for every row (GPT-2 uses 0.02), so at step 0 two token vectors have
+cosine ~ 0 +- 1/sqrt(d_model), the baseline the analysis reports compare against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+from flax import nnx
+
+from llm_input.model.config import ModelConfig
+from llm_input.model.layers import compute_dtype, normal, param
+
+
+class Embedding(nnx.Module):
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    self.table = param(rngs, normal(cfg.init_std), (cfg.vocab_size, cfg.d_model), ("vocab", "embed"))
+    if not cfg.tie_embeddings:
+      self.head = param(rngs, normal(cfg.init_std), (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+
+  def __call__(self, ids_BxL: jnp.ndarray) -> jnp.ndarray:
+    dtype = compute_dtype(self.cfg.dtype)
+    x_BxLxD = jnp.take(self.table[...], ids_BxL, axis=0).astype(dtype)
+    if self.cfg.scale_embeddings:
+      x_BxLxD = x_BxLxD * jnp.asarray(math.sqrt(self.cfg.d_model), dtype)
+    return x_BxLxD
+
+  def logits(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
+    """Scores over the vocabulary, returned in float32 so the loss is computed in float32."""
+    dtype = x_BxLxD.dtype
+    if self.cfg.tie_embeddings:
+      logits = jnp.einsum("bld,vd->blv", x_BxLxD, self.table[...].astype(dtype))
+    else:
+      logits = jnp.einsum("bld,dv->blv", x_BxLxD, self.head[...].astype(dtype))
+    return logits.astype(jnp.float32)

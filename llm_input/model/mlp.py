@@ -1,0 +1,49 @@
+"""The per-token feed-forward block: GELU (GPT-2) or SwiGLU (Shazeer 2020)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from llm_input.model.config import ModelConfig
+from llm_input.model.layers import compute_dtype, normal, param, zeros
+
+
+class MLP(nnx.Module):
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    d, f = cfg.d_model, cfg.mlp_width
+    init = normal(cfg.init_std)
+    out_init = normal(cfg.init_std / math.sqrt(2 * cfg.num_layers))
+    self.up_kernel = param(rngs, init, (d, f), ("embed", "mlp"))
+    if cfg.mlp == "swiglu":
+      self.gate_kernel = param(rngs, init, (d, f), ("embed", "mlp"))
+    self.down_kernel = param(rngs, out_init, (f, d), ("mlp", "embed"))
+    if cfg.use_bias:
+      self.up_bias = param(rngs, zeros, (f,), ("mlp",))
+      if cfg.mlp == "swiglu":
+        self.gate_bias = param(rngs, zeros, (f,), ("mlp",))
+      self.down_bias = param(rngs, zeros, (d,), ("embed",))
+
+  def __call__(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
+    cfg = self.cfg
+    dtype = compute_dtype(cfg.dtype)
+    x = x_BxLxD.astype(dtype)
+    up_BxLxF = x @ self.up_kernel[...].astype(dtype)
+    if cfg.use_bias:
+      up_BxLxF = up_BxLxF + self.up_bias[...].astype(dtype)
+    if cfg.mlp == "gelu":
+      # tanh approximation, as GPT-2 ("gelu_new").
+      hidden_BxLxF = jax.nn.gelu(up_BxLxF, approximate=True)
+    else:
+      gate_BxLxF = x @ self.gate_kernel[...].astype(dtype)
+      if cfg.use_bias:
+        gate_BxLxF = gate_BxLxF + self.gate_bias[...].astype(dtype)
+      hidden_BxLxF = jax.nn.silu(gate_BxLxF) * up_BxLxF
+    out_BxLxD = hidden_BxLxF @ self.down_kernel[...].astype(dtype)
+    if cfg.use_bias:
+      out_BxLxD = out_BxLxD + self.down_bias[...].astype(dtype)
+    return out_BxLxD

@@ -1,0 +1,248 @@
+"""The model against references: numpy attention, closed-form parameter counts, invariances."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from llm_input.model import attention as attention_lib
+from llm_input.model import positions as positions_lib
+from llm_input.model import transformer
+from llm_input.model.config import ConfigError, ModelConfig
+
+
+def small(**kw):
+  base = dict(vocab_size=61, d_model=32, num_layers=2, num_heads=4, max_len=16, seq_len=16)
+  base.update(kw)
+  return ModelConfig(**base)
+
+
+def numpy_attention(q, k, v, segment_ids, causal):
+  """Plain numpy: per head, softmax(q k^T / sqrt(d_head) + mask) v."""
+  batch, length, heads, d_head = q.shape
+  kv_heads = k.shape[2]
+  out = np.zeros_like(q, dtype=np.float64)
+  weights = np.zeros((batch, heads, length, length))
+  for b in range(batch):
+    for h in range(heads):
+      kh = h // (heads // kv_heads)
+      scores = q[b, :, h, :].astype(np.float64) @ k[b, :, kh, :].T.astype(np.float64)
+      scores /= math.sqrt(d_head)
+      allowed = segment_ids[b][:, None] == segment_ids[b][None, :]
+      if causal:
+        allowed &= np.tril(np.ones((length, length), bool))
+      scores = np.where(allowed, scores, -np.inf)
+      w = np.exp(scores - scores.max(-1, keepdims=True))
+      w /= w.sum(-1, keepdims=True)
+      weights[b, h] = w
+      out[b, :, h, :] = w @ v[b, :, kh, :]
+  return out, weights
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_matches_numpy_reference(kv_heads, causal):
+  rng = np.random.default_rng(0)
+  batch, length, heads, d_head = 2, 7, 4, 8
+  q = rng.normal(size=(batch, length, heads, d_head)).astype(np.float32)
+  k = rng.normal(size=(batch, length, kv_heads, d_head)).astype(np.float32)
+  v = rng.normal(size=(batch, length, kv_heads, d_head)).astype(np.float32)
+  segment_ids = np.array([[1, 1, 1, 2, 2, 2, 2], [1, 1, 1, 1, 1, 1, 0]])
+  mask = attention_lib.attention_mask(jnp.asarray(segment_ids), causal)
+  out, weights = attention_lib.reference_attention(q, k, v, mask)
+  want_out, want_weights = numpy_attention(q, k, v, segment_ids, causal)
+  np.testing.assert_allclose(np.asarray(out), want_out, atol=2e-5, rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(weights), want_weights, atol=2e-6)
+  np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-6)
+  fused = attention_lib.fused_attention(q, k, v, mask)
+  np.testing.assert_allclose(np.asarray(fused), np.asarray(out), atol=2e-5, rtol=1e-5)
+
+
+def test_scores_scaled_by_d_head_not_d_model():
+  # One query, two keys: weight ratio exp((s1 - s2) / sqrt(d_head)) pins the scale.
+  d_head = 16
+  q = np.zeros((1, 2, 1, d_head), np.float32)
+  q[0, 1, 0, 0] = 1.0
+  k = np.zeros((1, 2, 1, d_head), np.float32)
+  k[0, 0, 0, 0] = 8.0  # score 8 with query 1; key 1 scores 0
+  v = np.zeros_like(k)
+  mask = attention_lib.attention_mask(jnp.ones((1, 2), jnp.int32), causal=True)
+  _, weights = attention_lib.reference_attention(q, k, v, mask)
+  ratio = float(weights[0, 0, 1, 0] / weights[0, 0, 1, 1])
+  assert ratio == pytest.approx(math.exp(8.0 / math.sqrt(d_head)), rel=1e-5)
+  assert ratio != pytest.approx(math.exp(8.0 / math.sqrt(d_head * 4)), rel=1e-2)
+
+
+def test_model_attention_weights_come_from_the_module():
+  cfg = small()
+  model = transformer.create(cfg)
+  ids = jnp.array([[3, 7, 1, 9, 4, 4]])
+  logits, weights = model(ids, return_attention=True)
+  assert weights.shape == (cfg.num_layers, 1, cfg.num_heads, 6, 6)
+  np.testing.assert_allclose(np.asarray(weights.sum(-1)), 1.0, atol=1e-5)
+  assert np.all(np.triu(np.asarray(weights[0, 0, 0]), k=1) == 0)  # causal: nothing above diagonal
+  np.testing.assert_array_equal(np.asarray(logits), np.asarray(model(ids)))
+
+
+@pytest.mark.parametrize("positions", ["none", "learned", "sinusoidal", "rope"])
+def test_causality_future_tokens_do_not_change_past_logits(positions):
+  model = transformer.create(small(positions=positions))
+  ids = jnp.array([[5, 8, 13, 21, 34, 55, 2, 3]])
+  changed = ids.at[0, 5:].set(jnp.array([1, 1, 1]))
+  a, b = model(ids), model(changed)
+  np.testing.assert_allclose(np.asarray(a[0, :5]), np.asarray(b[0, :5]), atol=1e-6)
+  assert not np.allclose(np.asarray(a[0, 5:]), np.asarray(b[0, 5:]), atol=1e-4)
+
+
+def test_without_positions_and_mask_permuting_input_permutes_output():
+  model = transformer.create(small(positions="none", causal=False))
+  ids = jnp.array([[5, 8, 13, 21, 34, 55, 2, 3]])
+  perm = np.array([3, 0, 7, 5, 1, 6, 2, 4])
+  out = np.asarray(model(ids))
+  out_perm = np.asarray(model(ids[:, perm]))
+  np.testing.assert_allclose(out_perm, out[:, perm], atol=1e-5)
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
+def test_with_positions_permuting_input_does_not_permute_output(positions):
+  model = transformer.create(small(positions=positions, causal=False, init_std=0.5))
+  ids = jnp.array([[5, 8, 13, 21, 34, 55, 2, 3]])
+  perm = np.array([3, 0, 7, 5, 1, 6, 2, 4])
+  out = np.asarray(model(ids))
+  out_perm = np.asarray(model(ids[:, perm]))
+  assert np.abs(out_perm - out[:, perm]).max() > 1e-3
+
+
+def test_rope_score_depends_only_on_offset():
+  rng = np.random.default_rng(1)
+  q = jnp.asarray(rng.normal(size=(1, 1, 1, 16)), jnp.float32)
+  k = jnp.asarray(rng.normal(size=(1, 1, 1, 16)), jnp.float32)
+
+  def score(i, j):
+    qi = positions_lib.apply_rope(q, jnp.array([[i]]), 10000.0)
+    kj = positions_lib.apply_rope(k, jnp.array([[j]]), 10000.0)
+    return float(jnp.sum(qi * kj))
+
+  for shift in (1, 5, 100):
+    assert score(7, 3) == pytest.approx(score(7 + shift, 3 + shift), abs=1e-4)
+  assert abs(score(7, 3) - score(7, 5)) > 1e-3  # and it does depend on the offset
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope", "none"])
+def test_packed_documents_match_each_document_alone(positions):
+  model = transformer.create(small(positions=positions))
+  doc_a = jnp.array([4, 9, 16, 25, 36])
+  doc_b = jnp.array([7, 14, 21])
+  packed = jnp.concatenate([doc_a, doc_b])[None]
+  segment_ids = jnp.array([[1] * 5 + [2] * 3])
+  positions_bxl = jnp.array([[0, 1, 2, 3, 4, 0, 1, 2]])
+  packed_logits = np.asarray(model(packed, positions_bxl, segment_ids))
+  alone_a = np.asarray(model(doc_a[None]))
+  alone_b = np.asarray(model(doc_b[None]))
+  np.testing.assert_allclose(packed_logits[0, :5], alone_a[0], atol=1e-5)
+  np.testing.assert_allclose(packed_logits[0, 5:], alone_b[0], atol=1e-5)
+
+
+def _with_params_of(cfg, source):
+  model = transformer.create(cfg)
+  nnx.update(model, nnx.state(source, nnx.Param))
+  return model
+
+
+@pytest.mark.parametrize("remat", ["none", "full"])
+def test_scanned_and_unrolled_stacks_agree(remat):
+  cfg = small(num_layers=3, remat=remat)
+  scanned = transformer.create(cfg)
+  unrolled = _with_params_of(small(num_layers=3, scan_layers=False, remat=remat), scanned)
+  ids = jnp.array([[1, 2, 3, 4, 5, 6]])
+  np.testing.assert_allclose(np.asarray(scanned(ids)), np.asarray(unrolled(ids)), atol=1e-5)
+
+
+def test_bfloat16_compute_close_to_float32():
+  cfg = small(mlp="swiglu", positions="rope", norm="rmsnorm")
+  f32 = transformer.create(cfg)
+  bf16 = _with_params_of(small(mlp="swiglu", positions="rope", norm="rmsnorm", dtype="bfloat16"), f32)
+  ids = jnp.array([[1, 2, 3, 4, 5, 6, 7, 8]])
+  a, b = np.asarray(f32(ids)), np.asarray(bf16(ids))
+  assert b.dtype == np.float32  # logits come back in float32 for the loss
+  # Stated tolerance: bf16 keeps 8 bits of mantissa; logits of this model are O(0.1-1).
+  assert np.abs(a - b).max() < 0.05
+  assert np.abs(a - b).max() > 0  # it really did compute in bf16
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+def test_kv_cache_decoding_equals_full_recompute(impl):
+  cfg = small(positions="rope", num_kv_heads=2, attention_impl=impl)
+  model = transformer.create(cfg)
+  ids = jnp.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+  full = np.asarray(model(ids))
+  cache = model.init_cache(batch=1, max_len=8)
+  logits, cache = model(ids[:, :3], cache=cache)  # prefill three tokens
+  steps = [np.asarray(logits)]
+  for t in range(3, 8):
+    logits, cache = model(ids[:, t:t + 1], jnp.array([[t]]), cache=cache)
+    steps.append(np.asarray(logits))
+  np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def closed_form_params(cfg: ModelConfig) -> int:
+  d, h, k, dh, f, v = cfg.d_model, cfg.num_heads, cfg.kv_heads, cfg.d_head, cfg.mlp_width, cfg.vocab_size
+  bias = 1 if cfg.use_bias else 0
+  norm = d * (2 if cfg.norm == "layernorm" else 1)
+  attention = d * h * dh + 2 * d * k * dh + h * dh * d + bias * (h * dh + 2 * k * dh + d)
+  if cfg.mlp == "gelu":
+    mlp = 2 * d * f + bias * (f + d)
+  else:
+    mlp = 3 * d * f + bias * (2 * f + d)
+  per_layer = 2 * norm + attention + mlp
+  embed = v * d + (0 if cfg.tie_embeddings else d * v)
+  positions = cfg.max_len * d if cfg.positions == "learned" else 0
+  return embed + positions + cfg.num_layers * per_layer + norm
+
+
+GPT2_SMALL = dict(vocab_size=50257, d_model=768, num_layers=12, num_heads=12, max_len=1024, seq_len=1024)
+
+
+@pytest.mark.parametrize("cfg", [
+    ModelConfig(**GPT2_SMALL),
+    ModelConfig(**dict(GPT2_SMALL, d_model=1024, num_layers=24, num_heads=16)),
+    small(mlp="swiglu", norm="rmsnorm", use_bias=False, tie_embeddings=False, positions="rope"),
+    small(num_kv_heads=1, positions="sinusoidal"),
+    small(num_kv_heads=2, d_mlp=50, positions="none"),
+], ids=["gpt2_small", "gpt2_medium", "llama_like", "mqa", "gqa"])
+def test_param_count_matches_closed_form(cfg):
+  assert transformer.count_params(cfg) == closed_form_params(cfg)
+
+
+def test_gpt2_small_has_124_439_808_parameters():
+  assert transformer.count_params(ModelConfig(**GPT2_SMALL)) == 124_439_808
+
+
+def test_every_parameter_names_its_axes():
+  known = {"vocab", "embed", "heads", "kv", "mlp", "layers", None}
+  for name, shape, axes, _ in transformer.param_table(small(tie_embeddings=False, mlp="swiglu")):
+    assert len(axes) == len(shape), name
+    assert set(axes) <= known, (name, axes)
+    if name.startswith("blocks."):
+      assert axes[0] == "layers", name
+
+
+@pytest.mark.parametrize("bad, field", [
+    (dict(d_model=30, num_heads=4), "model.num_heads"),
+    (dict(num_kv_heads=3), "model.num_kv_heads"),
+    (dict(positions="alibi"), "model.positions"),
+    (dict(mlp="relu"), "model.mlp"),
+    (dict(norm="batchnorm"), "model.norm"),
+    (dict(positions="learned", max_len=8, seq_len=16), "model.max_len"),
+    (dict(attention_impl="flash"), "model.attention_impl"),
+    (dict(dtype="float16"), "model.dtype"),
+    (dict(remat="some"), "model.remat"),
+    (dict(vocab_size=0), "model.vocab_size"),
+])
+def test_invalid_config_fields_raise_clear_errors(bad, field):
+  with pytest.raises(ConfigError) as err:
+    small(**bad)
+  assert str(err.value).startswith(field)
