@@ -43,6 +43,65 @@ def cmd_params(args, overrides) -> int:
   return 0
 
 
+def _tokenizer_texts(args) -> list[str]:
+  from llm_input.tokenizers import training as train_lib
+
+  return train_lib.read_inputs(args.input)
+
+
+def cmd_tokenizer_train(args, overrides) -> int:
+  import time
+
+  from llm_input import tokenizers
+
+  texts = _tokenizer_texts(args)
+  start = time.perf_counter()
+  options = {}
+  if args.kind in ("bpe", "unigram"):
+    options = dict(byte_fallback=args.byte_fallback, split_digits=args.split_digits,
+                   character_coverage=args.character_coverage, normalization=args.normalization,
+                   max_sentences=args.max_sentences, seed=args.seed)
+  tokenizer = tokenizers.train(args.kind, args.vocab_size, texts, lowercase=args.lowercase, **options)
+  seconds = time.perf_counter() - start
+  folder = tokenizer.save(args.out)
+  note = ""
+  if args.kind in ("char", "word") and tokenizer.vocab_size < args.vocab_size:
+    note = f" (the text has only {tokenizer.vocab_size - 4:,} distinct {args.kind}s, all kept)"
+  if args.kind == "byte" and args.vocab_size != tokenizer.vocab_size:
+    note = " (byte vocabulary is fixed: 256 bytes + pad, bos, eos)"
+  print(f"trained {args.kind} tokenizer: vocab_size {tokenizer.vocab_size:,}{note} in "
+        f"{seconds:.1f} s -> {folder}")
+  return 0
+
+
+def cmd_tokenizer_stats(args, overrides) -> int:
+  from llm_input import tokenizers
+  from llm_input.tokenizers import stats
+
+  tokenizer = tokenizers.load(args.tokenizer)
+  result = stats.compute(tokenizer, _tokenizer_texts(args))
+  if args.json:
+    keys = ("tokens_per_word", "bytes_per_token", "chars_per_token", "unk_rate",
+            "words_with_unk_rate", "vocab_size", "vocab_used", "encode_mb_per_s")
+    print(json.dumps({k: getattr(result, k) for k in keys}))
+  else:
+    print(f"{tokenizer.kind} tokenizer at {args.tokenizer}")
+    print(stats.format_table(result))
+  return 0
+
+
+def cmd_tokenizer_show(args, overrides) -> int:
+  from llm_input import tokenizers
+
+  tokenizer = tokenizers.load(args.tokenizer)
+  for text in args.text:
+    pieces = tokenizer.pieces(text)
+    print(f"{text!r} -> {len(pieces)} {tokenizer.kind} tokens")
+    print("  ids:    " + " ".join(str(i) for _, i in pieces))
+    print("  pieces: " + " ".join(repr(p) for p, _ in pieces))
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
@@ -51,11 +110,42 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
   p.add_argument("--json", action="store_true")
   p.set_defaults(func=cmd_params, takes_overrides=True)
+
+  tok = sub.add_parser("tokenizer", help="train, measure and inspect tokenizers")
+  tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True)
+  t = tok_sub.add_parser("train", help="train a tokenizer and save it to a folder")
+  t.add_argument("--kind", required=True, choices=["char", "byte", "bpe", "unigram", "word"])
+  t.add_argument("--vocab-size", type=int, required=True,
+                 help="vocabulary size including specials (a cap for char and word)")
+  t.add_argument("--input", nargs="+", required=True, help="UTF-8 files or globs")
+  t.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+  t.add_argument("--lowercase", action="store_true", help="word: lower-case before counting")
+  t.add_argument("--byte-fallback", action=argparse.BooleanOptionalAction, default=True,
+                 help="bpe/unigram: unseen characters become UTF-8 bytes instead of <unk>")
+  t.add_argument("--split-digits", action=argparse.BooleanOptionalAction, default=True)
+  t.add_argument("--character-coverage", type=float, default=1.0)
+  t.add_argument("--normalization", default="identity", choices=["identity", "nfkc", "nmt_nfkc"])
+  t.add_argument("--max-sentences", type=int, default=2_000_000,
+                 help="bpe/unigram: lines sampled for training (bounds memory)")
+  t.add_argument("--seed", type=int, default=0)
+  t.set_defaults(func=cmd_tokenizer_train)
+
+  t = tok_sub.add_parser("stats", help="tokens per word, bytes per token, unknown rate, ...")
+  t.add_argument("--tokenizer", required=True)
+  t.add_argument("--input", nargs="+", required=True)
+  t.add_argument("--json", action="store_true")
+  t.set_defaults(func=cmd_tokenizer_stats)
+
+  t = tok_sub.add_parser("show", help="the pieces and ids of a text")
+  t.add_argument("--tokenizer", required=True)
+  t.add_argument("text", nargs="+")
+  t.set_defaults(func=cmd_tokenizer_show)
   return parser
 
 
 def main(argv: list[str] | None = None) -> int:
   from llm_input.model.config import ConfigError
+  from llm_input.tokenizers.base import TokenizerError
 
   parser = build_parser()
   args, rest = parser.parse_known_args(argv)
@@ -66,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args, overrides) or 0
   except ConfigError as err:
     print(f"llm-input: config error: {err}", file=sys.stderr)
+    return 2
+  except TokenizerError as err:
+    print(f"llm-input: tokenizer error: {err}", file=sys.stderr)
     return 2
 
 

@@ -1,0 +1,132 @@
+"""The tokenizer protocol, its folder format, and atomic saving.
+
+A tokenizer folder holds `tokenizer.json` ({"format": "llm_input.tokenizer", "kind": ...,
+options and vocabulary}) plus kind-specific files; `load(dir)` reads the kind from it.
+Special ids are the same for every kind: pad=0, bos=1, eos=2, and unk=3 where a kind has one.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+
+FORMAT = "llm_input.tokenizer"
+KINDS = ("char", "byte", "bpe", "unigram", "word")
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+SPECIAL_PIECES = ("<pad>", "<s>", "</s>", "<unk>")
+
+
+class TokenizerError(ValueError):
+  """Bad tokenizer input: the message names the problem and the fix."""
+
+
+def byte_length(text: str) -> int:
+  """UTF-8 bytes of `text`: the denominator of bits per byte for every granularity."""
+  return len(text.encode("utf-8"))
+
+
+class Tokenizer(abc.ABC):
+  kind: str
+
+  pad_id = PAD
+  bos_id = BOS
+  eos_id = EOS
+  unk_id: int | None = UNK  # None for kinds that never produce an unknown (byte)
+
+  @property
+  @abc.abstractmethod
+  def vocab_size(self) -> int:
+    ...
+
+  @abc.abstractmethod
+  def encode(self, text: str) -> list[int]:
+    ...
+
+  @abc.abstractmethod
+  def decode(self, ids: Iterable[int]) -> str:
+    ...
+
+  @abc.abstractmethod
+  def id_to_piece(self, token_id: int) -> str:
+    """A readable form of one token (`show` prints these)."""
+
+  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    return [self.encode(t) for t in texts]
+
+  def pieces(self, text: str) -> list[tuple[str, int]]:
+    return [(self.id_to_piece(i), i) for i in self.encode(text)]
+
+  def byte_length(self, text: str) -> int:
+    return byte_length(text)
+
+  @property
+  def special_ids(self) -> dict[str, int]:
+    ids = {"pad": self.pad_id, "bos": self.bos_id, "eos": self.eos_id}
+    if self.unk_id is not None:
+      ids["unk"] = self.unk_id
+    return ids
+
+  # -- saving ---------------------------------------------------------------------------
+  def _metadata(self) -> dict:
+    """Kind-specific entries of tokenizer.json."""
+    return {}
+
+  def _write_files(self, folder: pathlib.Path) -> None:
+    """Kind-specific extra files."""
+
+  def save(self, folder: str | os.PathLike) -> pathlib.Path:
+    """Writes the tokenizer to `folder` atomically: a temporary sibling, then a rename."""
+    folder = pathlib.Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+      meta = {"format": FORMAT, "kind": self.kind, "vocab_size": self.vocab_size,
+              "special_ids": self.special_ids, **self._metadata()}
+      (tmp / "tokenizer.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+      self._write_files(tmp)
+      if folder.exists():
+        if not (folder / "tokenizer.json").exists() and any(folder.iterdir()):
+          raise TokenizerError(f"{folder} exists and is not a tokenizer folder; choose an empty "
+                               "or new --out folder")
+        shutil.rmtree(folder)
+      os.replace(tmp, folder)
+    finally:
+      if tmp.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load(folder: str | os.PathLike) -> Tokenizer:
+  """Loads any kind of tokenizer from a folder written by `save`."""
+  folder = pathlib.Path(folder)
+  meta_file = folder / "tokenizer.json"
+  if not folder.is_dir():
+    raise TokenizerError(f"tokenizer folder {str(folder)!r} does not exist; train one with "
+                         "`llm-input tokenizer train --kind ... --out DIR`")
+  if not meta_file.is_file():
+    raise TokenizerError(f"{str(folder)!r} is not a tokenizer folder (no tokenizer.json); "
+                         "point --tokenizer at a folder written by `llm-input tokenizer train`")
+  try:
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    raise TokenizerError(f"{meta_file} is corrupted ({err}); retrain the tokenizer") from err
+  if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
+    raise TokenizerError(f"{meta_file} was not written by llm_input (format "
+                         f"{meta.get('format') if isinstance(meta, dict) else None!r}); "
+                         "retrain with `llm-input tokenizer train`")
+  from llm_input.tokenizers import char, subword, word  # noqa: PLC0415 (avoid import cycle)
+
+  kind = meta["kind"]
+  if kind == "char":
+    return char.CharTokenizer.from_metadata(meta)
+  if kind == "byte":
+    return char.ByteTokenizer()
+  if kind == "word":
+    return word.WordTokenizer.from_metadata(meta)
+  return subword.SentencePieceTokenizer.from_folder(folder, meta)

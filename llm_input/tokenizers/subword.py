@@ -1,0 +1,149 @@
+"""Subwords: SentencePiece BPE and unigram, trained in-process from text.
+
+Round trip: text is not normalised (`identity` rule, no NFKC) and whitespace is kept as
+pieces (runs of spaces included; newline is a piece of its own), so decode(encode(x)) == x for
+any text when `byte_fallback` is on (the default): characters outside the vocabulary become
+their UTF-8 bytes. Exceptions, by design: with `byte_fallback=False` unseen characters become
+`<unk>`; with `normalization="nmt_nfkc"` text is NFKC-normalised and extra whitespace
+collapsed, so e.g. "ﬁ" comes back as "fi"; text containing U+2581 ("▁", SentencePiece's
+space marker) decodes that character as a space.
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import random
+import re
+from collections.abc import Iterable, Sequence
+
+import sentencepiece as spm
+
+from llm_input.tokenizers.base import BOS, EOS, PAD, SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
+
+MODEL_FILE = "sentencepiece.model"
+# Lines sampled for training: enough for a 50k vocabulary, bounded so a large corpus cannot
+# exhaust memory (SentencePiece holds every training sentence).
+DEFAULT_MAX_SENTENCES = 2_000_000
+
+
+class SentencePieceTokenizer(Tokenizer):
+  def __init__(self, model_proto: bytes, kind: str, options: dict):
+    self.kind = kind
+    self.options = dict(options)
+    self.model_proto = model_proto
+    self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
+
+  @classmethod
+  def train(cls, texts: Iterable[str], kind: str, vocab_size: int, *, byte_fallback: bool = True,
+            split_digits: bool = True, character_coverage: float = 1.0,
+            normalization: str = "identity", max_sentences: int = DEFAULT_MAX_SENTENCES,
+            seed: int = 0, num_threads: int = 2) -> "SentencePieceTokenizer":
+    if kind not in ("bpe", "unigram"):
+      raise TokenizerError(f"SentencePiece kind must be bpe or unigram, got {kind!r}")
+    if not 0 < character_coverage <= 1:
+      raise TokenizerError(f"--character-coverage must be in (0, 1], got {character_coverage}")
+    if normalization not in ("identity", "nmt_nfkc", "nfkc"):
+      raise TokenizerError(f"normalization must be identity, nfkc or nmt_nfkc, got {normalization!r}")
+    sentences = sample_lines(texts, max_sentences, seed)
+    if not sentences:
+      raise TokenizerError("no text to train on: the input is empty (or only whitespace)")
+    if character_coverage == 1.0:
+      # SentencePiece needs every character in the vocabulary at full coverage, plus the
+      # specials, the newline piece and, with byte fallback, the 256 byte pieces.
+      chars = len(set().union(*map(set, sentences)))
+      needed = chars + len(SPECIAL_PIECES) + 1 + (256 if byte_fallback else 0)
+      if vocab_size < needed:
+        raise TokenizerError(f"--vocab-size {vocab_size} is smaller than the character set: the "
+                             f"text has {chars} distinct characters, so {kind} needs at least "
+                             f"{needed} (or lower --character-coverage, or use --byte-fallback)")
+    options = dict(byte_fallback=byte_fallback, split_digits=split_digits,
+                   character_coverage=character_coverage, normalization=normalization,
+                   max_sentences=max_sentences, seed=seed)
+    model = io.BytesIO()
+    spm.set_random_generator_seed(seed)
+    try:
+      spm.SentencePieceTrainer.train(
+          sentence_iterator=iter(sentences), model_writer=model, model_type=kind,
+          vocab_size=vocab_size, character_coverage=character_coverage,
+          byte_fallback=byte_fallback, split_digits=split_digits,
+          normalization_rule_name=normalization,
+          remove_extra_whitespaces=normalization == "nmt_nfkc",
+          allow_whitespace_only_pieces=True, user_defined_symbols=["\n"],
+          pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
+          pad_piece=SPECIAL_PIECES[PAD], bos_piece=SPECIAL_PIECES[BOS],
+          eos_piece=SPECIAL_PIECES[EOS], unk_piece=SPECIAL_PIECES[UNK],
+          input_sentence_size=0, shuffle_input_sentence=False, max_sentence_length=1 << 16,
+          num_threads=num_threads, minloglevel=2)
+    except RuntimeError as err:
+      raise _explain(err, kind, vocab_size) from None
+    return cls(model.getvalue(), kind, options)
+
+  @classmethod
+  def from_folder(cls, folder: pathlib.Path, meta: dict) -> "SentencePieceTokenizer":
+    path = folder / MODEL_FILE
+    if not path.is_file():
+      raise TokenizerError(f"{folder} has tokenizer.json but no {MODEL_FILE}; retrain the tokenizer")
+    try:
+      return cls(path.read_bytes(), meta["kind"], meta.get("options", {}))
+    except RuntimeError as err:
+      raise TokenizerError(f"{path} is corrupted ({err}); retrain the tokenizer") from None
+
+  def _metadata(self) -> dict:
+    return {"options": self.options}
+
+  def _write_files(self, folder: pathlib.Path) -> None:
+    (folder / MODEL_FILE).write_bytes(self.model_proto)
+    pieces = [f"{self.processor.id_to_piece(i)}\t{self.processor.get_score(i):.6g}"
+              for i in range(self.vocab_size)]
+    (folder / "vocab.tsv").write_text("\n".join(pieces) + "\n", encoding="utf-8")
+
+  @property
+  def vocab_size(self) -> int:
+    return self.processor.get_piece_size()
+
+  def encode(self, text: str) -> list[int]:
+    return self.processor.encode(text)
+
+  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    return self.processor.encode(list(texts), num_threads=2)
+
+  def decode(self, ids: Iterable[int]) -> str:
+    return self.processor.decode([int(i) for i in ids])
+
+  def id_to_piece(self, token_id: int) -> str:
+    return self.processor.id_to_piece(int(token_id))
+
+
+def sample_lines(texts: Iterable[str], max_sentences: int, seed: int) -> list[str]:
+  """Non-empty lines of the texts; a seeded uniform sample of `max_sentences` if there are more."""
+  rng = random.Random(seed)
+  sample: list[str] = []
+  seen = 0
+  for text in texts:
+    for line in text.split("\n"):
+      if not line.strip():
+        continue
+      seen += 1
+      if len(sample) < max_sentences:
+        sample.append(line)
+      else:  # reservoir sampling keeps memory at max_sentences lines
+        j = rng.randrange(seen)
+        if j < max_sentences:
+          sample[j] = line
+  return sample
+
+
+def _explain(err: RuntimeError, kind: str, vocab_size: int) -> TokenizerError:
+  message = str(err)
+  too_high = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message)
+  if too_high:
+    return TokenizerError(f"--vocab-size {vocab_size} is too large for this corpus: {kind} can "
+                          f"find at most {too_high.group(2)} pieces in it; use --vocab-size "
+                          f"{too_high.group(2)} or less, or train on more text")
+  too_small = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", message)
+  if too_small:
+    return TokenizerError(f"--vocab-size {vocab_size} is smaller than the character set "
+                          f"({too_small.group(2)} characters to cover); raise --vocab-size or "
+                          "lower --character-coverage")
+  return TokenizerError(f"SentencePiece {kind} training failed: {message}")
