@@ -55,6 +55,16 @@ class Tokenizer(abc.ABC):
   def id_to_piece(self, token_id: int) -> str:
     """A readable form of one token (`show` prints these)."""
 
+  def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    """Ids plus, for each token, the UTF-8 bytes of `text` it accounts for.
+
+    Every byte of the text is attributed to exactly one token, so the counts of a document
+    sum to `byte_length(text)` (word tokenizers too: whitespace goes to the next token; only a
+    whitespace-only text, which has no word tokens, has no counts).
+    Bits per byte divides the loss of the predicted tokens by the sum of their counts.
+    """
+    raise NotImplementedError
+
   def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
     return [self.encode(t) for t in texts]
 

