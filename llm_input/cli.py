@@ -45,8 +45,69 @@ def cmd_params(args, overrides) -> int:
 
 def _tokenizer_texts(args) -> list[str]:
   from llm_input.tokenizers import training as train_lib
+  from llm_input.data.corpora import DataError
+  from llm_input.tokenizers.base import TokenizerError
 
+  if getattr(args, "corpus", None):
+    if args.input:
+      raise TokenizerError("give either --input or --corpus, not both")
+    from llm_input.data import pipeline
+
+    cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir)
+    return list(pipeline.documents(cfg, args.split))
+  if not args.input:
+    raise TokenizerError("give --input FILE_OR_GLOB... or --corpus NAME")
   return train_lib.read_inputs(args.input)
+
+
+def cmd_data_prepare(args, overrides) -> int:
+  from llm_input.data import builders
+
+  builder = builders.prepare(args.corpus, args.data_dir, args.doc_split)
+  splits = {name: info.num_examples for name, info in builder.info.splits.items()}
+  print(f"{args.corpus}: prepared at {builder.data_dir} ({splits})")
+  return 0
+
+
+def cmd_data_stats(args, overrides) -> int:
+  from llm_input.data import pipeline
+
+  tokenizer = None
+  if args.tokenizer:
+    from llm_input import tokenizers
+
+    tokenizer = tokenizers.load(args.tokenizer)
+  cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir, doc_split=args.doc_split)
+  result = {}
+  for split in ("train", "validation"):
+    docs = list(pipeline.documents(cfg, split))
+    row = {"documents": len(docs), "bytes": sum(len(d.encode("utf-8")) for d in docs),
+           "words": sum(len(d.split()) for d in docs)}
+    if tokenizer is not None:
+      row["tokens"] = sum(len(ids) for ids in tokenizer.encode_batch(docs))
+    result[split] = row
+  if args.json:
+    print(json.dumps(result))
+  else:
+    for split, row in result.items():
+      print(f"{split:<11} " + "  ".join(f"{k} {v:,}" for k, v in row.items()))
+  return 0
+
+
+def cmd_data_bench(args, overrides) -> int:
+  from llm_input import tokenizers
+  from llm_input.data import pipeline
+
+  cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir, seq_len=args.seq_len,
+                                batch_size=args.batch_size)
+  result = pipeline.benchmark(cfg, tokenizers.load(args.tokenizer), seconds=args.seconds)
+  if args.json:
+    print(json.dumps(result))
+  else:
+    print(f"pipeline throughput: {result['tokens_per_s']:,.0f} tokens/s "
+          f"({result['batches']} batches of {args.batch_size}x{args.seq_len} in "
+          f"{result['seconds']:.1f} s)")
+  return 0
 
 
 def cmd_tokenizer_train(args, overrides) -> int:
@@ -117,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--kind", required=True, choices=["char", "byte", "bpe", "unigram", "word"])
   t.add_argument("--vocab-size", type=int, required=True,
                  help="vocabulary size including specials (a cap for char and word)")
-  t.add_argument("--input", nargs="+", required=True, help="UTF-8 files or globs")
+  t.add_argument("--input", nargs="+", help="UTF-8 files or globs")
+  _corpus_args(t)
   t.add_argument("--out", required=True, help="folder to write (replaced atomically)")
   t.add_argument("--lowercase", action="store_true", help="word: lower-case before counting")
   t.add_argument("--byte-fallback", action=argparse.BooleanOptionalAction, default=True,
@@ -132,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
   t = tok_sub.add_parser("stats", help="tokens per word, bytes per token, unknown rate, ...")
   t.add_argument("--tokenizer", required=True)
-  t.add_argument("--input", nargs="+", required=True)
+  t.add_argument("--input", nargs="+")
+  _corpus_args(t, default_split="validation")
   t.add_argument("--json", action="store_true")
   t.set_defaults(func=cmd_tokenizer_stats)
 
@@ -140,7 +203,38 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--tokenizer", required=True)
   t.add_argument("text", nargs="+")
   t.set_defaults(func=cmd_tokenizer_show)
+
+  data = sub.add_parser("data", help="prepare corpora, count them, benchmark the pipeline")
+  data_sub = data.add_subparsers(dest="data_command", required=True)
+  d = data_sub.add_parser("prepare", help="build a corpus once under the data dir")
+  d.add_argument("--corpus", default="shakespeare", help="shakespeare | text:GLOB | tfds:NAME")
+  d.add_argument("--data-dir", default=None, help="default: $LLM_INPUT_DATA or ~/.cache/llm_input")
+  d.add_argument("--doc-split", default="file", choices=["file", "blank_line"])
+  d.set_defaults(func=cmd_data_prepare)
+  d = data_sub.add_parser("stats", help="documents, bytes, words (and tokens) per split")
+  d.add_argument("--corpus", default="shakespeare")
+  d.add_argument("--data-dir", default=None)
+  d.add_argument("--doc-split", default="file", choices=["file", "blank_line"])
+  d.add_argument("--tokenizer", default=None)
+  d.add_argument("--json", action="store_true")
+  d.set_defaults(func=cmd_data_stats)
+  d = data_sub.add_parser("bench", help="training pipeline throughput in tokens/s")
+  d.add_argument("--corpus", default="shakespeare")
+  d.add_argument("--data-dir", default=None)
+  d.add_argument("--tokenizer", required=True)
+  d.add_argument("--seq-len", type=int, default=256)
+  d.add_argument("--batch-size", type=int, default=8)
+  d.add_argument("--seconds", type=float, default=10.0)
+  d.add_argument("--json", action="store_true")
+  d.set_defaults(func=cmd_data_bench)
   return parser
+
+
+def _corpus_args(parser, default_split: str = "train") -> None:
+  parser.add_argument("--corpus", default=None, help="a named corpus instead of --input "
+                      "(shakespeare | text:GLOB | tfds:NAME)")
+  parser.add_argument("--split", default=default_split, help="split of --corpus to read")
+  parser.add_argument("--data-dir", default=None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   except TokenizerError as err:
     print(f"llm-input: tokenizer error: {err}", file=sys.stderr)
+    return 2
+  except DataError as err:
+    print(f"llm-input: data error: {err}", file=sys.stderr)
     return 2
 
 

@@ -15,12 +15,15 @@ import socket
 import threading
 
 import tensorflow_datasets as tfds
+from absl import logging as absl_logging
 
 from llm_input.data import corpora
 from llm_input.data.corpora import DataError
 
 tfds.disable_progress_bar()
-logging.getLogger("absl").setLevel(logging.WARNING)
+# TFDS warns about every not-yet-prepared folder it probes; our own errors say what matters.
+absl_logging.set_verbosity(absl_logging.ERROR)
+logging.getLogger("absl").setLevel(logging.ERROR)
 
 FILE_FORMAT = "array_record"
 FEATURES = lambda: tfds.features.FeaturesDict({"text": tfds.features.Text(),  # noqa: E731

@@ -94,8 +94,12 @@ def text_documents(pattern: str, doc_split: str = "file") -> list[tuple[str, str
   if doc_split not in ("file", "blank_line"):
     raise DataError(f"data.doc_split must be 'file' or 'blank_line', got {doc_split!r}")
   files = text_files(pattern)
+  # Keys are paths relative to the files' common folder, so the split does not depend on
+  # where the corpus lives on disk.
+  root = pathlib.Path(os.path.commonpath([f.parent for f in files]))
   documents = []
   for path in files:
+    key = str(path.relative_to(root))
     data = path.read_bytes()
     try:
       text = data.decode("utf-8")
@@ -104,10 +108,10 @@ def text_documents(pattern: str, doc_split: str = "file") -> list[tuple[str, str
                       "cannot be decoded; convert it (iconv -t UTF-8) or remove it") from None
     if doc_split == "file":
       if text.strip():
-        documents.append((str(path), text))
+        documents.append((key, text))
     else:
       blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", text)]
-      documents.extend((f"{path}#{i}", b) for i, b in enumerate(blocks) if b.strip())
+      documents.extend((f"{key}#{i}", b) for i, b in enumerate(blocks) if b.strip())
   if not documents:
     raise DataError(f"the files matching {pattern!r} contain no text (empty corpus)")
   return documents
