@@ -13,7 +13,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   cfg.model = ml_collections.ConfigDict()
   m = cfg.model
-  m.vocab_size = 50257  # Rows of the embedding table (>= the tokenizer's vocab_size).
+  m.vocab_size = 0  # Rows of the embedding table; 0 = the tokenizer's vocab_size.
   m.d_model = 768  # Width of every token vector.
   m.num_layers = 12  # Transformer blocks.
   m.num_heads = 12  # Query heads; d_head = d_model / num_heads.
@@ -35,6 +35,69 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
   m.init_std = 0.02  # Std of the normal init of embeddings and projections.
 
+  cfg.tokenizer = ml_collections.ConfigDict()
+  t = cfg.tokenizer
+  t.kind = "bpe"  # char | byte | bpe | unigram | word.
+  t.vocab_size = 50257  # Including specials; a cap for char and word; fixed (259) for byte.
+  t.byte_fallback = True  # bpe/unigram: unseen characters become UTF-8 bytes, not <unk>.
+  t.split_digits = True  # bpe/unigram: every digit is its own piece.
+  t.character_coverage = 1.0  # bpe/unigram: share of characters that must be in the vocabulary.
+  t.lowercase = False  # word: lower-case before counting.
+  t.max_sentences = 2_000_000  # bpe/unigram: lines sampled for training (bounds memory).
+
   cfg.data = ml_collections.ConfigDict()
-  cfg.data.seq_len = 1024  # Tokens per training sequence.
+  d = cfg.data
+  d.corpus = "shakespeare"  # shakespeare | text:PATH_OR_GLOB | tfds:NAME.
+  d.seq_len = 1024  # Tokens per training sequence.
+  d.batch_size = 8  # Global batch (sequences per step, over all devices and hosts).
+  d.add_bos = True  # Start every document with <s>.
+  d.add_eos = True  # End every document with </s>.
+  d.doc_split = "file"  # text: corpora: one document per file, or per blank-line block.
+  d.data_dir = ""  # Prepared corpora; "" = $LLM_INPUT_DATA or ~/.cache/llm_input.
+
+  cfg.optimizer = ml_collections.ConfigDict()
+  o = cfg.optimizer
+  o.learning_rate = 6e-4  # Peak learning rate (AdamW).
+  o.b1 = 0.9  # Adam first-moment decay.
+  o.b2 = 0.95  # Adam second-moment decay.
+  o.eps = 1e-8  # Adam epsilon.
+  o.weight_decay = 0.1  # Decoupled weight decay.
+  o.decay_all = False  # False: no decay on norms, biases and embeddings.
+  o.grad_clip_norm = 1.0  # Global-norm clipping; 0 disables.
+  o.z_loss = 0.0  # Weight of log(Z)^2 in the loss.
+  o.grad_accum_steps = 1  # Micro-batches per step (batch_size must divide evenly).
+
+  cfg.schedule = ml_collections.ConfigDict()
+  cfg.schedule.kind = "cosine"  # cosine | linear | constant, after linear warmup.
+  cfg.schedule.warmup_steps = 100  # Linear warmup steps.
+  cfg.schedule.final_lr_fraction = 0.1  # Decay to this fraction of the peak.
+
+  cfg.train = ml_collections.ConfigDict()
+  cfg.train.steps = 1000  # Optimizer steps.
+  cfg.train.eval_every = 200  # Evaluate on the validation split every N steps (and at the end).
+  cfg.train.eval_batches = 0  # Validation batches per evaluation; 0 = the whole split.
+  cfg.train.log_every = 10  # Write metrics every N steps.
+
+  cfg.mesh = ml_collections.ConfigDict()
+  cfg.mesh.data = -1  # Data-parallel axis size; -1 = all remaining devices.
+  cfg.mesh.fsdp = 1  # Fully-sharded data-parallel axis size.
+  cfg.mesh.tensor = 1  # Tensor-parallel axis size.
+
+  cfg.checkpoint = ml_collections.ConfigDict()
+  cfg.checkpoint.every_steps = 500  # Save every N steps...
+  cfg.checkpoint.every_minutes = 10.0  # ...and every M minutes of wall clock (0 = off).
+  cfg.checkpoint.keep = 3  # Keep the last k checkpoints.
+  cfg.checkpoint.async_save = True  # Write in the background while training continues.
+  cfg.checkpoint.save_step0 = True  # Keep the untrained model (the analysis compares against it).
+
+  cfg.sample = ml_collections.ConfigDict()
+  cfg.sample.prompts = ("ROMEO:", "The bank by the river", "Hello")  # Written to samples.txt.
+  cfg.sample.max_new_tokens = 200  # Tokens generated per prompt (char/byte: characters).
+  cfg.sample.temperature = 0.8  # 0 = greedy.
+  cfg.sample.top_k = 0  # Keep the k most likely tokens; 0 = all.
+  cfg.sample.top_p = 0.95  # Nucleus: smallest set with this much probability; 1 = all.
+
+  cfg.logging = ml_collections.ConfigDict()
+  cfg.logging.tensorboard = True  # TensorBoard event files in the run folder.
+  cfg.logging.progress_bar = True  # tqdm bar with loss, tokens/s and ETA.
   return cfg

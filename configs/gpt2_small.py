@@ -11,12 +11,17 @@ from configs import base
 def get_config(arg: str | None = None):
   cfg = base.get_config()
   cfg.model.vocab_size = 50257
+  cfg.tokenizer.vocab_size = 50257
   cfg.model.d_model = 768
   cfg.model.num_layers = 12
   cfg.model.num_heads = 12
   cfg.model.positions = "learned"
   cfg.model.max_len = 1024
   cfg.data.seq_len = 1024
-  if arg == "runlocal":
+  if arg == "runlocal":  # CPU smoke run: same model, short sequences, few steps
     cfg.data.seq_len = 256
+    cfg.train.steps = 20
+    cfg.train.eval_every = 20
+    cfg.train.eval_batches = 2
+    cfg.schedule.warmup_steps = 5
   return cfg

@@ -9,10 +9,20 @@ from configs import base
 def get_config(arg: str | None = None):
   del arg
   cfg = base.get_config()
-  cfg.model.vocab_size = 4096
+  cfg.tokenizer.kind = "bpe"
+  cfg.tokenizer.vocab_size = 4096
   cfg.model.d_model = 128
   cfg.model.num_layers = 4
   cfg.model.num_heads = 4
   cfg.model.max_len = 256
   cfg.data.seq_len = 256
+  cfg.data.batch_size = 16
+  cfg.optimizer.learning_rate = 3e-3
+  cfg.optimizer.weight_decay = 0.0
+  cfg.schedule.warmup_steps = 50
+  cfg.train.steps = 600
+  cfg.train.eval_every = 200
+  cfg.train.log_every = 10
+  cfg.checkpoint.every_steps = 200
+  cfg.checkpoint.every_minutes = 2.0
   return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -45,7 +46,6 @@ def cmd_params(args, overrides) -> int:
 
 def _tokenizer_texts(args) -> list[str]:
   from llm_input.tokenizers import training as train_lib
-  from llm_input.data.corpora import DataError
   from llm_input.tokenizers.base import TokenizerError
 
   if getattr(args, "corpus", None):
@@ -163,6 +163,58 @@ def cmd_tokenizer_show(args, overrides) -> int:
   return 0
 
 
+def _maybe_distributed(args) -> None:
+  if getattr(args, "multihost", False) or os.environ.get("LLM_INPUT_MULTIHOST") == "1":
+    import jax
+
+    jax.distributed.initialize()  # coordinator and process ids come from the TPU/GPU runtime
+
+
+def cmd_train(args, overrides) -> int:
+  _maybe_distributed(args)
+  from llm_input import config as config_lib
+  from llm_input.train import loop
+
+  cfg = config_lib.load(args.config, overrides)
+  result = loop.train(cfg, args.workdir)
+  if result["status"] == "preempted":
+    return 0
+  workdir = result["workdir"]
+  if result.get("validation"):
+    v = result["validation"]
+    print(f"final validation: loss {v['loss']:.4f}, perplexity {v['perplexity']:.2f}, "
+          f"bits per byte {v['bits_per_byte']:.4f}")
+  print(f"run folder: {workdir}\n  config.json, tokenizer/, checkpoints/, metrics.jsonl, "
+        f"tensorboard/, samples.txt\n  look at it: cat {workdir}/samples.txt; "
+        f"tensorboard --logdir {workdir}/tensorboard; "
+        f"llm-input sample --run {workdir} --prompt 'ROMEO:'")
+  return 0
+
+
+def cmd_sample(args, overrides) -> int:
+  from llm_input.train import run as run_lib
+
+  run = run_lib.load_run(args.run, step=args.step)
+  for i in range(args.num):
+    text = run.generate(args.prompt, args.max_new_tokens, temperature=args.temperature,
+                        top_k=args.top_k, top_p=args.top_p, seed=args.seed + i)
+    print(f"{args.prompt}{text}")
+    if i + 1 < args.num:
+      print("---")
+  return 0
+
+
+def cmd_bench(args, overrides) -> int:
+  from llm_input import config as config_lib
+  from llm_input.train import bench
+
+  cfg = config_lib.load(args.config, overrides)
+  result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
+                     compile_depths=args.compile_depths, loop_steps=args.loop_steps)
+  print(json.dumps(result, indent=None if args.json else 2))
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +279,34 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--seconds", type=float, default=10.0)
   d.add_argument("--json", action="store_true")
   d.set_defaults(func=cmd_data_bench)
+
+  p = sub.add_parser("train", help="train (or resume) a run in --workdir")
+  p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
+  p.add_argument("--workdir", required=True, help="run folder, e.g. runs/tiny")
+  p.add_argument("--multihost", action="store_true", help="call jax.distributed.initialize()")
+  p.set_defaults(func=cmd_train, takes_overrides=True)
+
+  p = sub.add_parser("sample", help="generate text from a run's latest checkpoint")
+  p.add_argument("--run", required=True)
+  p.add_argument("--prompt", default="")
+  p.add_argument("--max-new-tokens", type=int, default=200)
+  p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+  p.add_argument("--top-k", type=int, default=0)
+  p.add_argument("--top-p", type=float, default=0.95)
+  p.add_argument("--num", type=int, default=1)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  p.set_defaults(func=cmd_sample)
+
+  p = sub.add_parser("bench", help="matmul peak, train step tokens/s, MFU, compile time, memory")
+  p.add_argument("--config", required=True)
+  p.add_argument("--steps", type=int, default=10)
+  p.add_argument("--skip-peak", action="store_true")
+  p.add_argument("--compile-depths", default="", help="e.g. 12,48: also time compiling these depths")
+  p.add_argument("--loop-steps", type=int, default=0,
+                 help="also run the real loop (data, metrics, checkpoints) this many steps")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(func=cmd_bench, takes_overrides=True)
   return parser
 
 
@@ -238,8 +318,7 @@ def _corpus_args(parser, default_split: str = "train") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-  from llm_input.model.config import ConfigError
-  from llm_input.tokenizers.base import TokenizerError
+  from llm_input.errors import UserError
 
   parser = build_parser()
   args, rest = parser.parse_known_args(argv)
@@ -248,14 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.error(f"unrecognised arguments: {' '.join(rest)}")
   try:
     return args.func(args, overrides) or 0
-  except ConfigError as err:
-    print(f"llm-input: config error: {err}", file=sys.stderr)
-    return 2
-  except TokenizerError as err:
-    print(f"llm-input: tokenizer error: {err}", file=sys.stderr)
-    return 2
-  except DataError as err:
-    print(f"llm-input: data error: {err}", file=sys.stderr)
+  except UserError as err:
+    print(f"llm-input: {err.label}: {err}", file=sys.stderr)
     return 2
 
 

@@ -39,6 +39,14 @@ def load(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_collectio
   return cfg
 
 
+def load_like(cfg: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
+  """A copy of `cfg` with overrides applied (same checks as on the command line)."""
+  copy = ml_collections.ConfigDict(cfg.to_dict())
+  for item in overrides:
+    apply_override(copy, item)
+  return copy
+
+
 def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
   """Applies `a.b=value` (a leading `--config.` is accepted) with the field's own type."""
   text = item[len("--config."):] if item.startswith("--config.") else item
@@ -88,8 +96,20 @@ def _parse_like(old, raw: str, key: str):
                     f"cannot set it to {raw!r}")
 
 
-def model_config(cfg: ml_collections.ConfigDict) -> ModelConfig:
-  """The typed model config: the `model` section plus the data's sequence length."""
+def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) -> ModelConfig:
+  """The typed model config: the `model` section plus the data's sequence length.
+
+  `model.vocab_size = 0` takes the tokenizer's size: `vocab_size` when a trained tokenizer is
+  known, else what `tokenizer.kind/vocab_size` will produce (259 for byte).
+  """
   values = cfg.model.to_dict()
   values["seq_len"] = int(cfg.data.seq_len)
+  tokenizer_size = vocab_size
+  if tokenizer_size is None:
+    tokenizer_size = 259 if cfg.tokenizer.kind == "byte" else int(cfg.tokenizer.vocab_size)
+  if values["vocab_size"] == 0:
+    values["vocab_size"] = tokenizer_size
+  elif vocab_size is not None and values["vocab_size"] < vocab_size:
+    raise ConfigError(f"model.vocab_size={values['vocab_size']} is smaller than the tokenizer's "
+                      f"{vocab_size} ids; set model.vocab_size=0 to follow the tokenizer")
   return ModelConfig.from_dict(values)

@@ -10,17 +10,7 @@ from llm_input import cli, tokenizers
 from llm_input.data import builders, corpora, pipeline
 from llm_input.data.corpora import DataError
 
-WORDS = ("the bank by the river was quiet hello world a king and a queen cat dog sat on mat "
-         "tokens become vectors attention looks back at earlier words").split()
-
-
-def make_text_corpus(folder, files=40, seed=0):
-  rng = np.random.default_rng(seed)
-  folder.mkdir(parents=True, exist_ok=True)
-  for i in range(files):
-    lines = [" ".join(rng.choice(WORDS, size=rng.integers(3, 12))) for _ in range(rng.integers(2, 30))]
-    (folder / f"doc{i:03d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-  return folder
+from helpers import make_text_corpus
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ import re
 VALIDATION_PERCENT = 5  # documents whose key hashes below this go to validation
 
 
-class DataError(ValueError):
-  """Bad data input: the message names the problem and the fix."""
+from llm_input.errors import DataError  # noqa: F401 (re-exported)
 
 
 def data_dir(override: str | None = None) -> pathlib.Path:

@@ -15,8 +15,7 @@ REMAT_POLICIES = ("none", "full", "dots")
 DTYPES = ("float32", "bfloat16")
 
 
-class ConfigError(ValueError):
-  """A configuration value that cannot work; the message names the field and the fix."""
+from llm_input.errors import ConfigError  # noqa: F401 (re-exported: model code raises it)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,8 +21,7 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_PIECES = ("<pad>", "<s>", "</s>", "<unk>")
 
 
-class TokenizerError(ValueError):
-  """Bad tokenizer input: the message names the problem and the fix."""
+from llm_input.errors import TokenizerError  # noqa: F401 (re-exported)
 
 
 def byte_length(text: str) -> int:

@@ -1,0 +1,1 @@
+"""Training: mesh and sharding rules, state and step, checkpoints, the loop, metrics."""

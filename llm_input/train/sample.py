@@ -1,0 +1,92 @@
+"""Sampling with a KV cache: the prompt is run once, then each new token costs one position.
+
+Temperature 0 is greedy (argmax); otherwise logits / temperature, then top-k and top-p
+(nucleus) filtering, then a categorical draw.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from llm_input.model import transformer
+from llm_input.model.config import ModelConfig
+
+
+def filter_logits(logits_BxV: jnp.ndarray, temperature: float, top_k: int, top_p: float) -> jnp.ndarray:
+  logits = logits_BxV / temperature
+  if top_k and top_k < logits.shape[-1]:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  if top_p < 1.0:
+    sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    # keep tokens whose preceding cumulative probability is below top_p (at least one)
+    keep = (jnp.cumsum(probs, axis=-1) - probs) < top_p
+    threshold = jnp.min(jnp.where(keep, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < threshold, -jnp.inf, logits)
+  return logits
+
+
+def choose(logits_BxV, rng, temperature: float, top_k: int, top_p: float) -> jnp.ndarray:
+  if temperature <= 0:
+    return jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+  return jax.random.categorical(rng, filter_logits(logits_BxV, temperature, top_k, top_p)).astype(jnp.int32)
+
+
+class Sampler:
+  def __init__(self, model_cfg: ModelConfig, params: dict):
+    self.cfg = model_cfg
+    self.params = params
+    self.graphdef, _ = nnx.split(transformer.abstract(model_cfg), nnx.Param)
+
+  def _model(self, params):
+    return nnx.merge(self.graphdef, params)
+
+  @functools.partial(jax.jit, static_argnums=(0, 3))
+  def _prefill(self, params, ids_1xP, cache_len):
+    model = self._model(params)
+    cache = model.init_cache(batch=1, max_len=cache_len)
+    logits, cache = model(ids_1xP, cache=cache)
+    return logits[:, -1], cache
+
+  @functools.partial(jax.jit, static_argnums=(0,))
+  def _decode(self, params, cache, token_1, position):
+    model = self._model(params)
+    logits, cache = model(token_1[:, None], position[None, None], cache=cache)
+    return logits[:, -1], cache
+
+  def generate(self, prompt_ids: list[int], max_new_tokens: int, *, temperature: float = 0.0,
+               top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop_id: int | None = None) -> list[int]:
+    """Continues `prompt_ids` (non-empty; start with bos) by up to `max_new_tokens` tokens."""
+    limit = self.cfg.max_len if self.cfg.positions == "learned" else self.cfg.seq_len
+    prompt_ids = list(prompt_ids)[-limit:]
+    steps = max(0, min(max_new_tokens, limit - len(prompt_ids)))
+    cache_len = len(prompt_ids) + steps
+    logits, cache = self._prefill(self.params, jnp.asarray([prompt_ids], jnp.int32), cache_len)
+    rng = jax.random.key(seed)
+    out: list[int] = []
+    for i in range(steps):
+      rng, draw = jax.random.split(rng)
+      token = choose(logits, draw, temperature, top_k, top_p)
+      out.append(int(token[0]))
+      if stop_id is not None and out[-1] == stop_id or i == steps - 1:
+        break
+      position = jnp.asarray(len(prompt_ids) + i, jnp.int32)
+      logits, cache = self._decode(self.params, cache, token, position)
+    return out
+
+
+def generate_without_cache(model_cfg: ModelConfig, params: dict, prompt_ids: list[int],
+                           max_new_tokens: int) -> list[int]:
+  """Greedy decoding by full recomputation: the reference the cached path must equal."""
+  graphdef, _ = nnx.split(transformer.abstract(model_cfg), nnx.Param)
+  model = nnx.merge(graphdef, params)
+  ids = list(prompt_ids)
+  for _ in range(max_new_tokens):
+    logits = model(jnp.asarray([ids], jnp.int32))
+    ids.append(int(jnp.argmax(logits[0, -1])))
+  return ids[len(prompt_ids):]
