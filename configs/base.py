@@ -73,7 +73,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cfg.schedule.final_lr_fraction = 0.1  # Decay to this fraction of the peak.
 
   cfg.train = ml_collections.ConfigDict()
-  cfg.train.steps = 1000  # Optimizer steps.
+  cfg.train.steps = 1000  # Optimizer steps (ignored when flops_budget > 0).
+  cfg.train.flops_budget = 0.0  # If > 0: steps = budget / analytic FLOPs per step (equal compute).
   cfg.train.eval_every = 200  # Evaluate on the validation split every N steps (and at the end).
   cfg.train.eval_batches = 0  # Validation batches per evaluation; 0 = the whole split.
   cfg.train.log_every = 10  # Write metrics every N steps.

@@ -215,6 +215,27 @@ def cmd_bench(args, overrides) -> int:
   return 0
 
 
+def cmd_sweep(args, overrides) -> int:
+  import pathlib
+
+  from llm_input import sweep as sweep_lib
+
+  sweep = sweep_lib.load(args.file, args.arg, args.root)
+  if args.print:
+    print("\n".join(sweep.commands()))
+    return 0
+  if args.table:
+    rows = sweep_lib.collect(sweep)
+    out = args.out or str(pathlib.Path(args.file).parent)
+    paths = sweep_lib.write_table(sweep, rows, out, x=args.x, y=args.y)
+    print(pathlib.Path(paths["markdown"]).read_text())
+    print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['plot']}")
+    return 0
+  sweep_lib.run_all(sweep)
+  print(f"sweep {sweep.name}: done; tabulate with `llm-input sweep {args.file} --table`")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
@@ -307,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
                  help="also run the real loop (data, metrics, checkpoints) this many steps")
   p.add_argument("--json", action="store_true")
   p.set_defaults(func=cmd_bench, takes_overrides=True)
+
+  p = sub.add_parser("sweep", help="run, print or tabulate a sweep (experiments/NAME/sweep.py)")
+  p.add_argument("file")
+  p.add_argument("--arg", default=None, help="passed to get_sweep(arg), e.g. a scale")
+  p.add_argument("--root", default=None, help="parent of the run folders (default runs/sweeps)")
+  p.add_argument("--print", action="store_true", help="one `llm-input train` command per run")
+  p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
+  p.add_argument("--out", default=None, help="where --table writes (default: the sweep's folder)")
+  p.add_argument("--x", default=None, help="--table: label bars by this column")
+  p.add_argument("--y", default="val_bits_per_byte", help="--table: plotted column")
+  p.set_defaults(func=cmd_sweep)
   return parser
 
 

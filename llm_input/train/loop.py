@@ -7,8 +7,8 @@ step and returns cleanly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import os
 import pathlib
 import signal
@@ -22,6 +22,7 @@ import numpy as np
 from llm_input import config as config_lib
 from llm_input import tokenizers
 from llm_input.data import pipeline
+from llm_input.model import transformer
 from llm_input.model.config import ConfigError
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import metrics as metrics_lib
@@ -91,6 +92,13 @@ def _check_run_config(workdir: pathlib.Path, cfg) -> None:
   if changed:
     raise ConfigError(f"{workdir} holds a run with a different {', '.join(changed)} config; resume "
                       "it with the config in its config.json, or use a new --workdir")
+
+
+def total_steps(cfg, flops_per_step: float) -> int:
+  """train.steps, or the steps that spend train.flops_budget (equal-compute comparisons)."""
+  if cfg.train.flops_budget > 0:
+    return max(1, int(round(cfg.train.flops_budget / flops_per_step)))
+  return int(cfg.train.steps)
 
 
 def prepare_tokenizer(cfg, workdir: pathlib.Path, pipe: pipeline.PipelineConfig, say=print):
@@ -191,6 +199,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
 
   tokenizer = prepare_tokenizer(cfg, workdir, pipe, say)
   model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
+  flops = step_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
+  total = total_steps(cfg, flops)
+  if total != optim.total_steps:
+    optim = dataclasses.replace(optim, total_steps=total)
   trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
   data_parallel = sharding_lib.data_parallel_size(mesh)
   iterator = iter(pipeline.train_dataset(pipe, tokenizer, process_index=jax.process_index(),
@@ -213,8 +225,6 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
     say(f"resumed from step {start} in {workdir}")
 
   writer = metrics_lib.MetricWriter(workdir, cfg.logging.tensorboard, enabled=jax.process_index() == 0)
-  total = cfg.train.steps
-  flops = step_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
   tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
   bar = None
   if cfg.logging.progress_bar and jax.process_index() == 0:
@@ -222,6 +232,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
 
     bar = tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
 
+  started = time.time()
   pending = None  # (step, metrics) of the previous step, fetched one step behind
   window_start, window_steps = time.perf_counter(), 0
   last_eval = None
@@ -279,5 +290,32 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   writer.close()
   result = {"status": status, "step": step, "workdir": str(workdir), "validation": last_eval}
   if status == "finished":
+    if last_eval is None:  # a finished run reopened: report its last evaluation
+      last_eval = next((r for r in reversed(metrics_lib.read(workdir)) if r["split"] == "validation"), None)
+      result["validation"] = last_eval
     result["samples"] = write_samples(cfg, workdir, model_cfg, state["params"], tokenizer)
+    if jax.process_index() == 0:
+      write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, step, flops, time.time() - started)
   return result
+
+
+def write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, steps, flops, seconds) -> None:
+  """summary.json: the final figures a sweep table collects."""
+  from llm_input.tokenizers import stats  # noqa: PLC0415
+
+  previous = {}
+  if (workdir / "summary.json").exists():
+    previous = json.loads((workdir / "summary.json").read_text(encoding="utf-8")).get("table", {})
+  token_stats = stats.compute(tokenizer, list(pipeline.documents(pipe, "validation")))
+  table = {
+      "tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
+      "tokens_per_word": token_stats.tokens_per_word, "bytes_per_token": token_stats.bytes_per_token,
+      "params": transformer.count_params(model_cfg),
+      "steps": steps, "train_flops": flops * steps, "seq_len": cfg.data.seq_len,
+      "val_loss": last_eval["loss"] if last_eval else None,
+      "val_bits_per_byte": last_eval["bits_per_byte"] if last_eval else None,
+      "val_perplexity": last_eval["perplexity"] if last_eval else None,
+      "train_time_s": previous.get("train_time_s", 0.0) + seconds,
+  }
+  summary = {"status": "finished", "table": table}
+  _write_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")

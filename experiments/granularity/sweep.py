@@ -1,0 +1,27 @@
+"""Granularity: char vs byte vs bpe vs unigram vs word at equal training compute.
+
+Question: at the same training FLOPs, which way of cutting text into tokens predicts
+Shakespeare best, measured in validation bits per byte (the only scale on which the five
+agree)? Every run uses the tiny model (4 layers, 128 wide) and 256-token sequences, so a
+char model sees ~256 bytes per sequence and a bpe model ~3.6x more: that is the sequence-length
+cost the table shows next to tokens per word.
+
+  llm-input sweep experiments/granularity/sweep.py            # runs (resumes) every run
+  llm-input sweep experiments/granularity/sweep.py --table --x tokenizer
+  --arg full: 10x the compute budget.
+"""
+
+from llm_input.sweep import Sweep, zip_
+
+TINY_STEP_FLOPS = 35.4e9  # configs/tiny.py, bpe 4096, batch 16 x 256 (llm-input bench)
+
+
+def get_sweep(arg=None):
+  budget = TINY_STEP_FLOPS * (2000 if arg == "full" else 200)
+  return Sweep(
+      name="granularity", base="configs/tiny.py",
+      common={"train.flops_budget": budget, "train.eval_every": 100000,
+              "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
+              "logging.progress_bar": False},
+      runs=zip_(("tokenizer.kind", ["char", "byte", "bpe", "unigram", "word"]),
+                ("tokenizer.vocab_size", [4096, 259, 4096, 4096, 8192])))

@@ -1,0 +1,80 @@
+"""Sweeps: every experiment expands to its runs, --print is stable, a two-run sweep finishes,
+is skipped when rerun, and tabulates."""
+
+import json
+
+import pytest
+
+from llm_input import cli, sweep as sweep_lib
+
+from helpers import ROOT, make_text_corpus
+
+EXPECTED = {
+    "granularity": ["kind-char_vocab_size-4096", "kind-byte_vocab_size-259", "kind-bpe_vocab_size-4096",
+                    "kind-unigram_vocab_size-4096", "kind-word_vocab_size-8192"],
+    "vocab_size": ["vocab_size-1000", "vocab_size-4096", "vocab_size-16000", "vocab_size-50000"],
+    "positions": ["positions-none", "positions-learned", "positions-sinusoidal", "positions-rope"],
+    "width": ["d_model-128_num_heads-4", "d_model-768_num_heads-12", "d_model-1024_num_heads-16"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_experiment_sweeps_expand(name):
+  sweep = sweep_lib.load(str(ROOT / "experiments" / name / "sweep.py"))
+  folders = [f.split("/")[-1] for f, _ in sweep.expand()]
+  assert folders == EXPECTED[name]
+
+
+def test_tpu_width_sweep_sizes_4096():
+  sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "tpu")
+  assert [f.split("/")[-1] for f, _ in sweep.expand()][-1] == "d_model-4096_num_heads-32_num_layers-32"
+
+
+def test_print_is_stable(capsys):
+  assert cli.main(["sweep", str(ROOT / "experiments/positions/sweep.py"), "--print"]) == 0
+  lines = capsys.readouterr().out.strip().splitlines()
+  assert len(lines) == 4
+  assert lines[0] == ("llm-input train --config configs/tiny.py --workdir "
+                      "runs/sweeps/positions/positions-none --config.train.steps=200 "
+                      "--config.train.eval_every=100000 --config.checkpoint.every_steps=100000 "
+                      "--config.checkpoint.every_minutes=0.0 --config.logging.progress_bar=False "
+                      "--config.model.positions=none")
+
+
+def test_bad_override_fails_at_expansion(tmp_path):
+  sweep = sweep_lib.Sweep(name="bad", base=str(ROOT / "configs/tiny.py"),
+                          runs=sweep_lib.product(("model.positoins", ["rope"])))
+  with pytest.raises(Exception, match="model.positoins"):
+    sweep.expand()
+
+
+def test_two_run_cpu_sweep_finishes_and_tabulates(tmp_path, capsys):
+  corpus = make_text_corpus(tmp_path / "texts")
+  sweep_file = tmp_path / "exp" / "two" / "sweep.py"
+  sweep_file.parent.mkdir(parents=True)
+  sweep_file.write_text(f'''
+from llm_input.sweep import Sweep, product
+
+def get_sweep(arg=None):
+  return Sweep(name="two", base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
+               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
+                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": 32,
+                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": 32,
+                        "model.max_len": 32, "data.batch_size": 8, "train.steps": 6,
+                        "train.eval_every": 6, "train.eval_batches": 2, "sample.max_new_tokens": 4,
+                        "logging.progress_bar": False, "logging.tensorboard": False}},
+               runs=product(("model.positions", ["none", "rope"])))
+''')
+  assert cli.main(["sweep", str(sweep_file)]) == 0
+  out = capsys.readouterr().out
+  assert out.count("training (") == 2
+  assert cli.main(["sweep", str(sweep_file)]) == 0
+  assert capsys.readouterr().out.count("finished, skipped") == 2
+  assert cli.main(["sweep", str(sweep_file), "--table", "--x", "model.positions"]) == 0
+  table = (sweep_file.parent / "results.md").read_text().splitlines()
+  assert len(table) == 4 and "val_bits_per_byte" in table[0] and "positions-rope" in table[3]
+  assert (sweep_file.parent / "results.png").stat().st_size > 1000
+  csv_rows = (sweep_file.parent / "results.csv").read_text().strip().splitlines()
+  assert len(csv_rows) == 3
+  summary = json.loads((tmp_path / "runs/two/positions-none/summary.json").read_text())
+  assert summary["table"]["steps"] == 6 and summary["table"]["val_bits_per_byte"] > 0
