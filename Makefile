@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow clean
+.PHONY: venv demo test test-slow browser clean
 
 venv: $(STAMP)
 
@@ -24,9 +24,18 @@ demo: $(STAMP)
 	$(VENV)/bin/llm-input data prepare --corpus shakespeare
 	$(VENV)/bin/llm-input params --config configs/tiny.py | tail -1
 	$(VENV)/bin/llm-input train --config configs/tiny.py --workdir runs/tiny
+	$(VENV)/bin/llm-input report --run runs/tiny
+	@echo "open runs/tiny/report.html in a browser (it is self-contained, works offline)"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+# The report test opens the page in Debian's headless chromium; install it where we can
+# (root with apt), otherwise that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } \
+	  || echo "note: chromium is not installed and could not be; the browser test will be skipped"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)

@@ -236,6 +236,29 @@ def cmd_sweep(args, overrides) -> int:
   return 0
 
 
+def cmd_report(args, overrides) -> int:
+  from llm_input.analysis import report
+  from llm_input.errors import ConfigError
+
+  if bool(args.run) == bool(args.sweep):
+    raise ConfigError("give exactly one of --run DIR or --sweep experiments/NAME[/sweep.py]")
+  if args.sweep:
+    import pathlib
+
+    path = pathlib.Path(args.sweep)
+    out = report.sweep_report(str(path / "sweep.py" if path.is_dir() else path), args.arg, args.root)
+  else:
+    sentences = None
+    if args.sentences:
+      from llm_input.tokenizers import training
+
+      sentences = [s for s in training.read_text(__import__("pathlib").Path(args.sentences)).splitlines() if s.strip()]
+    probes = args.probes.split(",") if args.probes else None
+    out = report.run_report(args.run, sentences=sentences, probes=probes)
+  print(f"report: {out}")
+  return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
@@ -339,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--x", default=None, help="--table: label bars by this column")
   p.add_argument("--y", default="val_bits_per_byte", help="--table: plotted column")
   p.set_defaults(func=cmd_sweep)
+
+  p = sub.add_parser("report", help="a self-contained HTML report of a run or a sweep")
+  p.add_argument("--run", default=None, help="run folder")
+  p.add_argument("--sweep", default=None, help="experiments/NAME or its sweep.py")
+  p.add_argument("--sentences", default=None, help="file with one sentence per line")
+  p.add_argument("--probes", default=None, help="comma-separated probe words, e.g. king,love")
+  p.add_argument("--arg", default=None, help="--sweep: get_sweep(arg)")
+  p.add_argument("--root", default=None, help="--sweep: parent of the run folders")
+  p.set_defaults(func=cmd_report)
   return parser
 
 

@@ -86,7 +86,7 @@ def restore_params(workdir: pathlib.Path, model_cfg: ModelConfig, cfg, step: int
                              mesh, seed=cfg.seed)
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         trainer.abstract_state, trainer.state_shardings)
-  manager = ocp.CheckpointManager(workdir / "checkpoints",
+  manager = ocp.CheckpointManager((workdir / "checkpoints").resolve(),
                                   options=ocp.CheckpointManagerOptions(read_only=True))
   try:
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))

@@ -1,0 +1,1 @@
+"""Analysis: reads run folders (never trains) and turns them into tables and figures."""

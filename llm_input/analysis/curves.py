@@ -1,0 +1,30 @@
+"""Loss and bits-per-byte curves from a run's metrics.jsonl."""
+
+from __future__ import annotations
+
+from llm_input.train import metrics as metrics_lib
+
+
+def curves(workdir) -> dict:
+  records = metrics_lib.read(workdir)
+  out = {}
+  for split in ("train", "validation"):
+    rows = [r for r in records if r["split"] == split]
+    out[split] = {"step": [r["step"] for r in rows], "loss": [r["loss"] for r in rows],
+                  "bits_per_byte": [r["bits_per_byte"] for r in rows]}
+  return out
+
+
+def figure(data: dict):
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+
+  fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=110)
+  for ax, key in zip(axes, ("loss", "bits_per_byte")):
+    for split, style in (("train", "-"), ("validation", "o-")):
+      if data[split]["step"]:
+        ax.plot(data[split]["step"], data[split][key], style, label=split, ms=4)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  return fig
