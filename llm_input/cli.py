@@ -40,6 +40,15 @@ def cmd_params(args, overrides) -> int:
   for name, shape, axes, count in rows:
     print(f"{name:<{width}}  {str(shape):<22} {str(axes):<40} {count:>14,}")
   print(f"{'total':<{width}}  {'':<22} {'':<40} {total:>14,}")
+  if args.devices:
+    from llm_input.train import sharding
+
+    memory = sharding.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+                                        cfg.mesh.to_dict(), args.devices)
+    print(f"estimated training memory per device on {args.devices} devices (mesh "
+          f"{dict(zip(sharding.MESH_AXES, sharding.mesh_shape(cfg.mesh.to_dict(), args.devices)))}): "
+          f"{memory['total_bytes'] / 2**30:.2f} GiB (state {memory['state_bytes'] / 2**30:.2f}, "
+          f"activations {memory['activation_bytes'] / 2**30:.2f}, logits {memory['logits_bytes'] / 2**30:.2f})")
   print(f"parameters: {total:,}")
   return 0
 
@@ -266,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("params", help="parameter table and count of a config (abstract, no allocation)")
   p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
   p.add_argument("--json", action="store_true")
+  p.add_argument("--devices", type=int, default=0,
+                 help="also estimate training memory per device for the config's mesh on N devices")
   p.set_defaults(func=cmd_params, takes_overrides=True)
 
   tok = sub.add_parser("tokenizer", help="train, measure and inspect tokenizers")

@@ -102,3 +102,32 @@ def data_parallel_size(mesh: Mesh) -> int:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
+
+
+def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict[str, int],
+                      device_count: int) -> dict[str, float]:
+  """An estimate of training memory per device, in bytes, before anything is allocated.
+
+  Parameters, gradients and AdamW's two moments are float32 (16 bytes per parameter), split
+  over the fsdp x tensor shards. Activations kept for the backward pass follow Korthikanti et
+  al. (2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at 16-bit (doubled for float32); with
+  full remat only each block's input (2*s*b*d at 16-bit) is kept. Batch is split over
+  data x fsdp, activations also over tensor. Logits (b*s*vocab, float32, twice for the loss
+  and its gradient) are added once.
+  """
+  from llm_input.model import transformer  # noqa: PLC0415
+
+  data, fsdp, tensor = mesh_shape(mesh_sizes, device_count)
+  params = transformer.count_params(model_cfg)
+  state = 16 * params / (fsdp * tensor)
+  local_batch = batch_size / (data * fsdp)
+  width = 2 if model_cfg.dtype == "bfloat16" else 4
+  s, d, heads = seq_len, model_cfg.d_model, model_cfg.num_heads
+  if model_cfg.remat == "full":
+    per_layer = 2 * s * local_batch * d * width / 2
+  else:
+    per_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
+  activations = model_cfg.num_layers * per_layer / tensor
+  logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
+  return {"params": params, "state_bytes": state, "activation_bytes": activations,
+          "logits_bytes": logits, "total_bytes": state + activations + logits}
