@@ -1,5 +1,6 @@
-"""Every config field with its default. Presets (tiny.py, gpt2_small.py, ...) override it.
+"""Every config field with its default and a one-line comment. Presets override it.
 
+Every field is read by the code (tests parse every preset); an unknown `--config.x` is an error.
 Use: `llm-input params --config configs/base.py` (any field: `--config.model.d_model=512`).
 """
 

@@ -1,6 +1,8 @@
 """A 1024-wide decoder (GPT-2 medium shape: 24 layers, 16 heads of 64, vocab 50257).
 
-Command: `llm-input params --config configs/d1024.py` (354,823,168 parameters, abstract).
+Command: `llm-input params --config configs/d1024.py --devices 8` (354,823,168 parameters,
+sized abstractly). Hardware: one GPU or a small TPU slice; `:runlocal` (2 layers, 128 tokens)
+is a CPU smoke run. No full training result yet.
 """
 
 from configs import base

@@ -78,3 +78,9 @@ def get_sweep(arg=None):
   assert len(csv_rows) == 3
   summary = json.loads((tmp_path / "runs/two/positions-none/summary.json").read_text())
   assert summary["table"]["steps"] == 6 and summary["table"]["val_bits_per_byte"] > 0
+  # one page comparing the runs
+  capsys.readouterr()
+  assert cli.main(["report", "--sweep", str(sweep_file.parent)]) == 0
+  page = (sweep_file.parent / "report.html").read_text()
+  assert "Sweep: two" in page and page.count("data:image/png;base64,") == 3
+  assert f"{summary['table']['val_bits_per_byte']:.3f}" in page
