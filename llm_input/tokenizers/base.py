@@ -8,6 +8,7 @@ Special ids are the same for every kind: pad=0, bos=1, eos=2, and unk=3 where a 
 from __future__ import annotations
 
 import abc
+import collections
 import json
 import os
 import pathlib
@@ -27,6 +28,23 @@ from llm_input.errors import TokenizerError  # noqa: F401 (re-exported)
 def byte_length(text: str) -> int:
   """UTF-8 bytes of `text`: the denominator of bits per byte for every granularity."""
   return len(text.encode("utf-8"))
+
+
+def most_frequent(units: Iterable[Iterable[str]], vocab_size: int, what: str) -> list[str]:
+  """The `vocab_size - specials` most frequent units (characters or words) of the texts.
+
+  Ties are broken by the unit itself, so the same corpus always gives the same vocabulary.
+  """
+  counts = collections.Counter()
+  for text_units in units:
+    counts.update(text_units)
+  if not counts:
+    raise TokenizerError(f"no {what} to train on: the input is empty")
+  room = vocab_size - len(SPECIAL_PIECES)
+  if room < 1:
+    raise TokenizerError(f"--vocab-size {vocab_size} leaves no room for {what} after the "
+                         f"{len(SPECIAL_PIECES)} special tokens; use at least {len(SPECIAL_PIECES) + 1}")
+  return sorted(counts, key=lambda unit: (-counts[unit], unit))[:room]
 
 
 class Tokenizer(abc.ABC):

@@ -7,12 +7,11 @@ cap), `<unk>` for the rest. `byte`: the 256 UTF-8 byte values, so nothing is eve
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable
 
 import numpy as np
 
-from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
+from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, most_frequent
 
 
 def utf8_lengths(text: str) -> np.ndarray:
@@ -31,18 +30,7 @@ class CharTokenizer(Tokenizer):
 
   @classmethod
   def train(cls, texts: Iterable[str], vocab_size: int) -> "CharTokenizer":
-    counts = collections.Counter()
-    for text in texts:
-      counts.update(text)
-    if not counts:
-      raise TokenizerError("no characters to train on: the input is empty")
-    room = vocab_size - len(SPECIAL_PIECES)
-    if room < 1:
-      raise TokenizerError(f"--vocab-size {vocab_size} leaves no room for characters after the "
-                           f"{len(SPECIAL_PIECES)} special tokens; use at least {len(SPECIAL_PIECES) + 1}")
-    # Most frequent first; ties broken by code point so training is deterministic.
-    ranked = sorted(counts, key=lambda c: (-counts[c], c))
-    return cls(ranked[:room])
+    return cls(most_frequent(texts, vocab_size, "characters"))
 
   @classmethod
   def from_metadata(cls, meta: dict) -> "CharTokenizer":

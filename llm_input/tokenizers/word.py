@@ -12,11 +12,10 @@ lower-casing cannot be undone, and `<unk>` decodes to the replacement text "<unk
 
 from __future__ import annotations
 
-import collections
 import re
 from collections.abc import Iterable
 
-from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
+from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, most_frequent
 
 PRETOKEN = re.compile(r"\w+(?:'\w+)*|\n|[^\w\s]")
 _NO_SPACE_BEFORE = set(",.;:!?)]}'\"")
@@ -40,17 +39,7 @@ class WordTokenizer(Tokenizer):
 
   @classmethod
   def train(cls, texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> "WordTokenizer":
-    counts = collections.Counter()
-    for text in texts:
-      counts.update(pretokenize(text, lowercase))
-    if not counts:
-      raise TokenizerError("no words to train on: the input is empty")
-    room = vocab_size - len(SPECIAL_PIECES)
-    if room < 1:
-      raise TokenizerError(f"--vocab-size {vocab_size} leaves no room for words after the "
-                           f"{len(SPECIAL_PIECES)} special tokens")
-    ranked = sorted(counts, key=lambda w: (-counts[w], w))
-    return cls(ranked[:room], lowercase)
+    return cls(most_frequent((pretokenize(t, lowercase) for t in texts), vocab_size, "words"), lowercase)
 
   @classmethod
   def from_metadata(cls, meta: dict) -> "WordTokenizer":
