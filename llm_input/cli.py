@@ -240,7 +240,7 @@ def cmd_sweep(args, overrides) -> int:
     print(pathlib.Path(paths["markdown"]).read_text())
     print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['plot']}")
     return 0
-  sweep_lib.run_all(sweep)
+  sweep_lib.run_all(sweep, refresh=args.refresh)
   print(f"sweep {sweep.name}: done; tabulate with `llm-input sweep {args.file} --table`")
   return 0
 
@@ -369,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--root", default=None, help="parent of the run folders (default runs/sweeps)")
   p.add_argument("--print", action="store_true", help="one `llm-input train` command per run")
   p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
+  p.add_argument("--refresh", action="store_true",
+                 help="also reopen finished runs to rewrite their summary.json (no training)")
   p.add_argument("--out", default=None, help="where --table writes (default: the sweep's folder)")
   p.add_argument("--x", default=None, help="--table: label bars by this column")
   p.add_argument("--y", default="val_bits_per_byte", help="--table: plotted column")

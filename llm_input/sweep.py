@@ -89,12 +89,14 @@ def finished(folder: str | pathlib.Path) -> bool:
   return path.exists() and json.loads(path.read_text()).get("status") == "finished"
 
 
-def run_all(sweep: Sweep, say=print) -> list[dict]:
+def run_all(sweep: Sweep, say=print, refresh: bool = False) -> list[dict]:
+  """Trains every unfinished run; with `refresh`, also reopens finished ones (no training:
+  their summary.json and samples are rewritten with the current code)."""
   from llm_input.train import loop  # noqa: PLC0415
 
   results = []
   for folder, items in sweep.expand():
-    if finished(folder):
+    if finished(folder) and not refresh:
       say(f"[{sweep.name}] {folder}: finished, skipped")
       continue
     say(f"[{sweep.name}] {folder}: training ({' '.join(items)})")

@@ -78,6 +78,12 @@ def get_sweep(arg=None):
   assert len(csv_rows) == 3
   summary = json.loads((tmp_path / "runs/two/positions-none/summary.json").read_text())
   assert summary["table"]["steps"] == 6 and summary["table"]["val_bits_per_byte"] > 0
+  assert summary["table"]["unk_rate"] == 0.0  # char vocabulary covers the test corpus
+  # --refresh reopens finished runs without training: the summary keeps its training time
+  assert cli.main(["sweep", str(sweep_file), "--refresh"]) == 0
+  again = json.loads((tmp_path / "runs/two/positions-none/summary.json").read_text())
+  assert again["table"]["train_time_s"] == summary["table"]["train_time_s"]
+  assert again["table"]["steps"] == 6
   # one page comparing the runs
   capsys.readouterr()
   assert cli.main(["report", "--sweep", str(sweep_file.parent)]) == 0

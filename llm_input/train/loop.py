@@ -282,6 +282,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
         break
     if pending is not None:
       record(pending)
+    loop_seconds = time.time() - started if step > start else 0.0
     if status == "finished" and step == total:
       checkpointer.save(step, state, iterator.get_state(), meta, force=step not in checkpointer.steps())
   checkpointer.close()
@@ -295,7 +296,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
       result["validation"] = last_eval
     result["samples"] = write_samples(cfg, workdir, model_cfg, state["params"], tokenizer)
     if jax.process_index() == 0:
-      write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, step, flops, time.time() - started)
+      write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, step, flops, loop_seconds)
   return result
 
 
@@ -310,6 +311,7 @@ def write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, steps, fl
   table = {
       "tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
       "tokens_per_word": token_stats.tokens_per_word, "bytes_per_token": token_stats.bytes_per_token,
+      "unk_rate": token_stats.unk_rate,
       "params": transformer.count_params(model_cfg),
       "steps": steps, "train_flops": flops * steps, "seq_len": cfg.data.seq_len,
       "val_loss": last_eval["loss"] if last_eval else None,
