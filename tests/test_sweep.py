@@ -13,7 +13,8 @@ EXPECTED = {
     "granularity": ["kind-char_vocab_size-4096", "kind-byte_vocab_size-259", "kind-bpe_vocab_size-4096",
                     "kind-unigram_vocab_size-4096", "kind-word_vocab_size-8192"],
     "vocab_size": ["vocab_size-1000", "vocab_size-4096", "vocab_size-16000", "vocab_size-50000"],
-    "positions": ["positions-none", "positions-learned", "positions-sinusoidal", "positions-rope"],
+    "positions": ["positions-none", "positions-learned", "positions-sinusoidal", "positions-rope",
+                  "positions-sinusoidal_scale_embeddings-True"],
     "width": ["d_model-128_num_heads-4", "d_model-768_num_heads-12", "d_model-1024_num_heads-16"],
 }
 
@@ -33,7 +34,7 @@ def test_tpu_width_sweep_sizes_4096():
 def test_print_is_stable(capsys):
   assert cli.main(["sweep", str(ROOT / "experiments/positions/sweep.py"), "--print"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
-  assert len(lines) == 4
+  assert len(lines) == 5
   assert lines[0] == ("llm-input train --config configs/tiny.py --workdir "
                       "runs/sweeps/positions/positions-none --config.train.steps=200 "
                       "--config.train.eval_every=100000 --config.checkpoint.every_steps=100000 "

@@ -19,4 +19,7 @@ def get_sweep(arg=None):
       name="positions", base="configs/tiny.py",
       common={"train.steps": steps, "train.eval_every": 100000, "checkpoint.every_steps": 100000,
               "checkpoint.every_minutes": 0.0, "logging.progress_bar": False},
-      runs=product(("model.positions", ["none", "learned", "sinusoidal", "rope"])))
+      # Sinusoids have amplitude 1 per dimension while token vectors start at ~0.02: Vaswani et
+      # al. scale token vectors by sqrt(d_model), so that variant is run too.
+      runs=product(("model.positions", ["none", "learned", "sinusoidal", "rope"]))
+      + [{"model.positions": "sinusoidal", "model.scale_embeddings": True}])
