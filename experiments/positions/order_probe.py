@@ -1,12 +1,15 @@
-"""How much word order does each trained model use? Loss on shuffled vs ordered validation text.
+"""How much word order does each trained model use?
 
-For every finished run of the positions sweep, each validation sequence (one document piece,
-no padding) is evaluated as it is and with its tokens shuffled (the first token kept; the bag
-of tokens, and so the unigram statistics, unchanged). The gap (shuffled - ordered, nats per
-token) is the order information the model exploits. A causal model with no positional
-encoding still has one: the causal mask tells each position how many tokens precede it.
+For every finished run of the positions sweep and each validation sequence, the model predicts
+the token after a prefix of c tokens (c = 32, 64, 128, 256) three times: with the prefix as
+written; with all its tokens but the first shuffled; and with the last token (the one right
+before the prediction) also kept in place. The context holds the same tokens every time; only
+their order differs. The gaps (shuffled - ordered, nats per prediction, averaged over the cuts)
+are the order information the model uses: in all, and beyond the immediately preceding token. A bidirectional model without positions would show exactly 0 (it is permutation
+invariant); a causal model without positions need not, since the causal mask tells each position
+how many tokens precede it.
 
-  python experiments/positions/order_probe.py [--batches 8]
+  python experiments/positions/order_probe.py [--rows 96]
 """
 
 from __future__ import annotations
@@ -15,63 +18,66 @@ import argparse
 import pathlib
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from llm_input import sweep as sweep_lib
 from llm_input.data import pipeline
-from llm_input.train import loop, sharding, step as step_lib
+from llm_input.train import loop
 from llm_input.train import run as run_lib
 
 HERE = pathlib.Path(__file__).parent
+CUTS = (32, 64, 128, 256)
 
 
-def shuffled(batch: dict, rng: np.random.Generator) -> dict:
-  full = np.concatenate([batch["inputs"][:, :1], batch["targets"]], axis=1)
-  for row in full:
-    rest = row[1:].copy()
-    rng.shuffle(rest)
-    row[1:] = rest
-  out = dict(batch)
-  out["inputs"], out["targets"] = full[:, :-1], full[:, 1:]
-  return out
-
-
-def probe(workdir, batches: int, seed: int = 0) -> dict:
+def probe(workdir, rows: int, seed: int = 0) -> dict:
   run = run_lib.load_run(workdir)
-  cfg = run.config
-  mesh = sharding.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-  trainer = step_lib.Trainer(run.model_cfg, step_lib.OptimConfig(), mesh)
-  pipe = loop.pipeline_config(cfg)
+  model = run.model()
+  forward = jax.jit(lambda ids: jax.nn.log_softmax(model(ids)[:, -1], axis=-1))
+  pipe = loop.pipeline_config(run.config)
   rng = np.random.default_rng(seed)
-  sums = {"ordered": np.zeros(2), "shuffled": np.zeros(2)}
-  used = 0
+  kept = []
   for batch in pipeline.eval_batches(pipe, run.tokenizer):
-    keep = (batch["segment_ids"] == 1).all(axis=1) & (batch["loss_mask"].sum(axis=1) == cfg.data.seq_len)
-    if not keep.any():
-      continue
-    batch = {k: v[keep] for k, v in batch.items()}
-    for name, b in (("ordered", batch), ("shuffled", shuffled(batch, rng))):
-      parts = jax.device_get(trainer.eval_step(run.params, b))
-      sums[name] += [float(parts["loss_sum"]), float(parts["tokens"])]
-    used += 1
-    if used >= batches:
+    whole = (batch["segment_ids"] == 1).all(axis=1) & (batch["loss_mask"].sum(axis=1) == pipe.seq_len)
+    kept += [(i, t) for i, t in zip(batch["inputs"][whole], batch["targets"][whole])]
+    if len(kept) >= rows:
       break
-  ordered, shuffled_loss = (s[0] / s[1] for s in (sums["ordered"], sums["shuffled"]))
-  return {"positions": run.model_cfg.positions, "ordered_loss": ordered,
-          "shuffled_loss": shuffled_loss, "gap": shuffled_loss - ordered, "tokens": int(sums["ordered"][1])}
+  inputs = np.stack([i for i, _ in kept[:rows]])
+  targets = np.stack([t for _, t in kept[:rows]])
+  result = {"positions": run.model_cfg.positions, "scaled": bool(run.model_cfg.scale_embeddings),
+            "rows": len(inputs)}
+  for cut in CUTS:
+    prefix = inputs[:, :cut]
+    variants = {"ordered": prefix, "shuffled": prefix.copy(), "shuffled_keep_last": prefix.copy()}
+    for row_all, row_keep in zip(variants["shuffled"], variants["shuffled_keep_last"]):
+      rest = row_all[1:].copy()
+      rng.shuffle(rest)
+      row_all[1:] = rest
+      middle = row_keep[1:-1].copy()
+      rng.shuffle(middle)
+      row_keep[1:-1] = middle
+    target = targets[:, cut - 1]
+    for name, ids in variants.items():
+      log_probs = np.asarray(forward(jnp.asarray(ids)))
+      result.setdefault(name, []).append(float(-log_probs[np.arange(len(ids)), target].mean()))
+  return {**result, **{k: float(np.mean(result[k])) for k in variants}}
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--batches", type=int, default=8)
+  parser.add_argument("--rows", type=int, default=96)
   parser.add_argument("--arg", default=None)
   args = parser.parse_args()
   sweep = sweep_lib.load(str(HERE / "sweep.py"), args.arg)
-  rows = [probe(folder, args.batches) for folder, _ in sweep.expand() if sweep_lib.finished(folder)]
-  lines = ["| positions | ordered loss (nats/token) | shuffled loss | gap (shuffled - ordered) | tokens |",
-           "|---|---|---|---|---|"]
-  lines += [f"| {r['positions']} | {r['ordered_loss']:.4f} | {r['shuffled_loss']:.4f} | "
-            f"{r['gap']:+.4f} | {r['tokens']:,} |" for r in rows]
+  results = [probe(folder, args.rows) for folder, _ in sweep.expand() if sweep_lib.finished(folder)]
+  lines = ["| positions | ordered NLL | all shuffled: gap | last token kept: gap |", "|---|---|---|---|"]
+  for r in results:
+    name = r["positions"] + (" (scaled tokens)" if r["scaled"] else "")
+    lines.append(f"| {name} | {r['ordered']:.3f} | {r['shuffled'] - r['ordered']:+.3f} | "
+                 f"{r['shuffled_keep_last'] - r['ordered']:+.3f} |")
+  rows = results[0]["rows"] if results else 0
+  lines.append(f"\nNats per prediction, mean over prefixes of {', '.join(map(str, CUTS))} tokens; "
+               f"{rows} validation sequences each.")
   (HERE / "order_table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
