@@ -79,9 +79,18 @@ class Attention(nnx.Module):
     cfg = self.cfg
     dtype = compute_dtype(cfg.dtype)
     x = x_BxLxD.astype(dtype)
-    q_BxLxHxDh = jnp.einsum("bld,dhk->blhk", x, self.q_kernel[...].astype(dtype))
-    k_BxLxKxDh = jnp.einsum("bld,dhk->blhk", x, self.k_kernel[...].astype(dtype))
-    v_BxLxKxDh = jnp.einsum("bld,dhk->blhk", x, self.v_kernel[...].astype(dtype))
+    batch, length, _ = x.shape
+    x_2d = x.reshape(batch * length, -1)
+
+    def project(kernel_DxHxDh):
+      # One 2-D matmul per projection: XLA:CPU runs its backward without layout copies.
+      d, heads, d_head = kernel_DxHxDh.shape
+      out = x_2d @ kernel_DxHxDh.astype(dtype).reshape(d, heads * d_head)
+      return out.reshape(batch, length, heads, d_head)
+
+    q_BxLxHxDh = project(self.q_kernel[...])
+    k_BxLxKxDh = project(self.k_kernel[...])
+    v_BxLxKxDh = project(self.v_kernel[...])
     if cfg.use_bias:
       q_BxLxHxDh = q_BxLxHxDh + self.q_bias[...].astype(dtype)
       k_BxLxKxDh = k_BxLxKxDh + self.k_bias[...].astype(dtype)
@@ -110,7 +119,9 @@ class Attention(nnx.Module):
       out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask)
     else:
       out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)
-    out_BxLxD = jnp.einsum("blhk,hkd->bld", out_BxLxHxDh, self.o_kernel[...].astype(dtype))
+    heads, d_head, d = self.o_kernel.shape
+    out_BxLxD = (out_BxLxHxDh.reshape(batch * length, heads * d_head)
+                 @ self.o_kernel[...].astype(dtype).reshape(heads * d_head, d)).reshape(batch, length, d)
     if cfg.use_bias:
       out_BxLxD = out_BxLxD + self.o_bias[...].astype(dtype)
     return out_BxLxD, weights, cache

@@ -32,8 +32,10 @@ class Embedding(nnx.Module):
   def logits(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     """Scores over the vocabulary, returned in float32 so the loss is computed in float32."""
     dtype = x_BxLxD.dtype
+    batch, length, d = x_BxLxD.shape
+    x_2d = x_BxLxD.reshape(batch * length, d)  # 2-D matmul: no layout copies in the backward
     if self.cfg.tie_embeddings:
-      logits = jnp.einsum("bld,vd->blv", x_BxLxD, self.table[...].astype(dtype))
+      logits = x_2d @ self.table[...].astype(dtype).T
     else:
-      logits = jnp.einsum("bld,dv->blv", x_BxLxD, self.head[...].astype(dtype))
-    return logits.astype(jnp.float32)
+      logits = x_2d @ self.head[...].astype(dtype)
+    return logits.reshape(batch, length, -1).astype(jnp.float32)

@@ -31,7 +31,9 @@ class MLP(nnx.Module):
   def __call__(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     cfg = self.cfg
     dtype = compute_dtype(cfg.dtype)
-    x = x_BxLxD.astype(dtype)
+    batch, length, _ = x_BxLxD.shape
+    # 2-D matmuls ((B*L) x D): XLA:CPU runs their backward without layout copies
+    x = x_BxLxD.astype(dtype).reshape(batch * length, -1)
     up_BxLxF = x @ self.up_kernel[...].astype(dtype)
     if cfg.use_bias:
       up_BxLxF = up_BxLxF + self.up_bias[...].astype(dtype)
@@ -46,4 +48,4 @@ class MLP(nnx.Module):
     out_BxLxD = hidden_BxLxF @ self.down_kernel[...].astype(dtype)
     if cfg.use_bias:
       out_BxLxD = out_BxLxD + self.down_bias[...].astype(dtype)
-    return out_BxLxD
+    return out_BxLxD.reshape(batch, length, -1)
