@@ -219,7 +219,8 @@ def cmd_bench(args, overrides) -> int:
 
   cfg = config_lib.load(args.config, overrides)
   result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
-                     compile_depths=args.compile_depths, loop_steps=args.loop_steps)
+                     compile_depths=args.compile_depths, loop_steps=args.loop_steps,
+                     parts=args.breakdown)
   print(json.dumps(result, indent=None if args.json else 2))
   return 0
 
@@ -358,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--skip-peak", action="store_true")
   p.add_argument("--compile-depths", default="", help="e.g. 12,48: also time compiling these depths")
+  p.add_argument("--breakdown", action="store_true",
+                 help="also time forward+loss, forward+backward and the optimizer update alone")
   p.add_argument("--loop-steps", type=int, default=0,
                  help="also run the real loop (data, metrics, checkpoints) this many steps")
   p.add_argument("--json", action="store_true")

@@ -80,6 +80,31 @@ def step_timing(cfg, steps: int) -> dict:
           "devices": len(mesh.devices.flat), "mesh": dict(mesh.shape)}
 
 
+def breakdown(cfg, repeats: int = 2) -> dict:
+  """Seconds of the step's parts, each jitted alone: forward + loss, forward + backward, AdamW."""
+  mesh, _, optim = loop.validate(cfg)
+  model_cfg = config_lib.model_config(cfg)
+  trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
+  state = trainer.init_state()
+  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in
+           synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size).items()}
+
+  def best(fn, *args):
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      times.append(time.perf_counter() - start)
+    return min(times)
+
+  loss = lambda params, b: trainer.loss_sums(params, b)[0]  # noqa: E731
+  grads = jax.jit(jax.grad(loss))(state["params"], batch)
+  return {"forward_loss_s": best(jax.jit(loss), state["params"], batch),
+          "forward_backward_s": best(jax.jit(jax.grad(loss)), state["params"], batch),
+          "optimizer_s": best(jax.jit(trainer.optimizer.update), grads, state["opt_state"], state["params"])}
+
+
 def compile_time(cfg, num_layers: int) -> float:
   cfg = config_lib.load_like(cfg, [f"model.num_layers={num_layers}"])
   mesh, _, optim = loop.validate(cfg)
@@ -108,7 +133,7 @@ def loop_overhead(cfg, steps: int) -> dict:
 
 
 def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
-        loop_steps: int = 0) -> dict:
+        loop_steps: int = 0, parts: bool = False) -> dict:
   result = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind)}
   if not skip_peak:
     result["peak_flops_f32"] = matmul_peak(jnp.float32)
@@ -122,6 +147,8 @@ def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
     times = {d: compile_time(cfg, d) for d in depths}
     result["compile_s_by_depth"] = times
     result["compile_ratio_last_over_first"] = times[depths[-1]] / times[depths[0]]
+  if parts:
+    result["breakdown"] = breakdown(cfg)
   if loop_steps:
     result["loop"] = loop_overhead(cfg, loop_steps)
     result["loop"]["loop_over_step"] = result["loop"]["loop_step_s"] / result["step"]["step_s"]

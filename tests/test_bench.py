@@ -1,0 +1,27 @@
+"""`llm-input bench` reports every figure it promises (speed is not asserted: machines are shared)."""
+
+import pytest
+
+from llm_input.train import bench, step as step_lib
+
+from helpers import make_text_corpus, small_config
+
+
+def test_bench_reports_ratios_from_one_run(tmp_path):
+  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+  result = bench.run(cfg, steps=2, compile_depths="1,3", loop_steps=6, parts=True)
+  step = result["step"]
+  assert step["tokens_per_s"] == pytest.approx(8 * 32 / step["step_s"])
+  assert step["flops_per_s"] == pytest.approx(step["flops_per_step"] / step["step_s"])
+  assert result["mfu"] == pytest.approx(step["flops_per_s"] / result["peak_flops_f32"])
+  assert set(result["compile_s_by_depth"]) == {1, 3}
+  assert result["loop"]["loop_steps"] >= 2 and result["loop"]["loop_over_step"] > 0
+  assert all(v > 0 for v in result["breakdown"].values())
+
+
+def test_flops_per_step_by_hand():
+  from llm_input.model.config import ModelConfig
+  cfg = ModelConfig(vocab_size=100, d_model=16, num_layers=2, num_heads=2, max_len=8, seq_len=8)
+  matmul_params = 2 * (4 * 16 * 16 + 2 * 16 * 64) + 16 * 100
+  attention = 3 * 2 * 4 * (2 * 2 * 8 * 8 * 16) / 2  # 3 x layers x batch x 4 L^2 d, causal half
+  assert step_lib.flops_per_step(cfg, batch=4, seq_len=8) == 6 * matmul_params * 32 + attention
