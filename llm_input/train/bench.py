@@ -133,11 +133,11 @@ def loop_overhead(cfg, steps: int) -> dict:
 
 
 def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
-        loop_steps: int = 0, parts: bool = False) -> dict:
+        loop_steps: int = 0, parts: bool = False, peak_size: int = 4096) -> dict:
   result = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind)}
   if not skip_peak:
-    result["peak_flops_f32"] = matmul_peak(jnp.float32)
-    result["peak_flops_bf16"] = matmul_peak(jnp.bfloat16)
+    result["peak_flops_f32"] = matmul_peak(jnp.float32, peak_size)
+    result["peak_flops_bf16"] = matmul_peak(jnp.bfloat16, peak_size)
   result["step"] = step_timing(cfg, steps)
   if not skip_peak:
     peak = result["peak_flops_bf16" if cfg.model.dtype == "bfloat16" else "peak_flops_f32"]
