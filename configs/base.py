@@ -31,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.scale_embeddings = False  # Multiply token vectors by sqrt(d_model).
   m.causal = True  # Causal mask (False only for analysis).
   m.attention_impl = "reference"  # reference (explicit einsum) | fused (jax.nn.dot_product_attention).
+  m.attention_block = 128  # Causal query blocks (skip wholly future key blocks); 0 = off.
   m.scan_layers = True  # Scan over stacked layers (compile time flat in depth).
   m.remat = "none"  # none | full | dots: activation recomputation in the backward pass.
   m.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).

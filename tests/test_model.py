@@ -61,6 +61,49 @@ def test_attention_matches_numpy_reference(kv_heads, causal):
   np.testing.assert_allclose(np.asarray(fused), np.asarray(out), atol=2e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kv_heads", [4, 1])
+@pytest.mark.parametrize("length,block", [(8, 2), (8, 4), (6, 4), (8, 0)])
+def test_blocked_causal_attention_equals_reference_with_gradients(kv_heads, length, block):
+  rng = np.random.default_rng(1)
+  batch, heads, d_head = 2, 4, 8
+  q = jnp.asarray(rng.normal(size=(batch, length, heads, d_head)), jnp.float32)
+  k = jnp.asarray(rng.normal(size=(batch, length, kv_heads, d_head)), jnp.float32)
+  v = jnp.asarray(rng.normal(size=(batch, length, kv_heads, d_head)), jnp.float32)
+  # packed rows: document boundaries fall inside and across query blocks
+  segment_ids = jnp.asarray([[1] * 3 + [2] * (length - 3), [1] * (length - 1) + [2]])
+  mask = attention_lib.attention_mask(segment_ids, causal=True)
+  want = np.asarray(attention_lib.reference_attention(q, k, v, mask)[0])
+  got = np.asarray(attention_lib.blocked_attention(q, k, v, mask, block))
+  np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6)
+  np.testing.assert_allclose(got, numpy_attention(np.asarray(q), np.asarray(k), np.asarray(v),
+                                                  np.asarray(segment_ids), True)[0], atol=2e-5)
+  cotangent = jnp.asarray(rng.normal(size=want.shape), jnp.float32)
+  grads = lambda f: jax.grad(lambda *a: (f(*a) * cotangent).sum(), argnums=(0, 1, 2))(q, k, v)  # noqa: E731
+  want_grads = grads(lambda *a: attention_lib.reference_attention(*a, mask)[0])
+  got_grads = grads(lambda *a: attention_lib.blocked_attention(*a, mask, block))
+  # and the written-out softmax backward against jax.nn.softmax's autodiff
+  def autodiff(q, k, v):
+    groups = heads // kv_heads
+    qg = q.reshape(batch, length, kv_heads, groups, d_head)
+    s = jnp.einsum("blkgd,bskd->bkgls", qg, k) / math.sqrt(d_head)
+    w = jax.nn.softmax(jnp.where(mask[:, :, None], s, -1e30), axis=-1)
+    return jnp.einsum("bkgls,bskd->blkgd", w, v).reshape(q.shape)
+  plain_grads = grads(autodiff)
+  for got_g, want_g, plain_g in zip(got_grads, want_grads, plain_grads):
+    np.testing.assert_allclose(np.asarray(got_g), np.asarray(want_g), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(want_g), np.asarray(plain_g), atol=1e-5)
+
+
+def test_model_with_query_blocks_equals_one_score_matrix():
+  blocked = transformer.create(small(attention_block=4))
+  whole = _with_params_of(small(attention_block=0), blocked)
+  ids = jnp.array([[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3]])
+  segment_ids = jnp.array([[1] * 6 + [2] * 10])
+  positions_bxl = jnp.array([list(range(6)) + list(range(10))])
+  np.testing.assert_allclose(np.asarray(blocked(ids, positions_bxl, segment_ids)),
+                             np.asarray(whole(ids, positions_bxl, segment_ids)), atol=1e-5)
+
+
 def test_scores_scaled_by_d_head_not_d_model():
   # One query, two keys: weight ratio exp((s1 - s2) / sqrt(d_head)) pins the scale.
   d_head = 16
@@ -240,6 +283,7 @@ def test_every_parameter_names_its_axes():
     (dict(attention_impl="flash"), "model.attention_impl"),
     (dict(dtype="float16"), "model.dtype"),
     (dict(remat="some"), "model.remat"),
+    (dict(attention_block=-1), "model.attention_block"),
     (dict(vocab_size=0), "model.vocab_size"),
 ])
 def test_invalid_config_fields_raise_clear_errors(bad, field):

@@ -3,6 +3,13 @@
 scores = Q K^T / sqrt(d_head), masked so a token sees only earlier tokens of its own document
 (causal + segment mask), softmax in float32, weighted sum of V, heads concatenated, projected.
 `num_kv_heads < num_heads` shares K/V between groups of query heads (GQA; 1 = multi-query).
+
+`reference_attention` is the textbook computation with one full L x S score matrix (used by
+the analysis, which reads the weights). The model's training path, `blocked_attention`, is
+the same einsums split into query blocks: with a causal mask, block i only needs the keys of
+blocks 0..i, so the wholly masked upper-right blocks are never computed (at L=256 with 128-
+query blocks that skips a quarter of the score and weighted-sum work). The softmax's backward
+is written out (p * (g - sum(g * p))), which XLA:CPU runs as one fused pass.
 """
 
 from __future__ import annotations
@@ -27,8 +34,28 @@ def attention_mask(segment_ids_BxL: jnp.ndarray, causal: bool) -> jnp.ndarray:
   return mask_BxLxL[:, None]
 
 
-def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
-  """The textbook computation with explicit weights; returns (out_BxLxHxDh, weights_BxHxLxS)."""
+@jax.custom_vjp
+def softmax(scores):
+  """Softmax over the last axis (max-subtracted), with its backward written out."""
+  shifted = scores - jnp.max(scores, axis=-1, keepdims=True)
+  exp = jnp.exp(shifted)
+  return exp / jnp.sum(exp, axis=-1, keepdims=True)
+
+
+def _softmax_fwd(scores):
+  weights = softmax(scores)
+  return weights, weights
+
+
+def _softmax_bwd(weights, grad):
+  # d softmax: p * (g - <g, p>) per row; jax.nn.softmax's autodiff costs ~2x more on CPU.
+  return (weights * (grad - jnp.sum(grad * weights, axis=-1, keepdims=True)),)
+
+
+softmax.defvjp(_softmax_fwd, _softmax_bwd)
+
+
+def _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
   batch, length, heads, d_head = q_BxLxHxDh.shape
   kv_heads = k_BxSxKxDh.shape[2]
   groups = heads // kv_heads
@@ -38,12 +65,35 @@ def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
   scores_BxKxGxLxS = scores_BxKxGxLxS / math.sqrt(d_head)  # d_head, not d_model
   mask = mask_Bx1xLxS[:, :, None]  # broadcast over kv heads and groups
   scores_BxKxGxLxS = jnp.where(mask, scores_BxKxGxLxS, jnp.finfo(jnp.float32).min)
-  weights_BxKxGxLxS = jax.nn.softmax(scores_BxKxGxLxS, axis=-1)
+  weights_BxKxGxLxS = softmax(scores_BxKxGxLxS)
   out_BxLxKxGxDh = jnp.einsum("bkgls,bskd->blkgd", weights_BxKxGxLxS.astype(v_BxSxKxDh.dtype),
                               v_BxSxKxDh)
-  out_BxLxHxDh = out_BxLxKxGxDh.reshape(batch, length, heads, d_head)
-  weights_BxHxLxS = weights_BxKxGxLxS.reshape(batch, heads, length, -1)
-  return out_BxLxHxDh, weights_BxHxLxS
+  return out_BxLxKxGxDh.reshape(batch, length, heads, d_head), weights_BxKxGxLxS
+
+
+def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
+  """The textbook computation with explicit weights; returns (out_BxLxHxDh, weights_BxHxLxS)."""
+  batch, length, heads, _ = q_BxLxHxDh.shape
+  out_BxLxHxDh, weights = _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS)
+  return out_BxLxHxDh, weights.reshape(batch, heads, length, -1)
+
+
+def blocked_attention(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, block: int):
+  """Causal self-attention in query blocks of `block`: block i attends to keys [0, (i+1)*block).
+
+  Equal to `reference_attention` when the mask is causal (keys past the block's last query
+  are masked anyway); `mask` still carries the diagonal blocks and the document boundaries.
+  Falls back to one block when `block` is 0 or does not split L.
+  """
+  length = q_BxLxHxDh.shape[1]
+  if block <= 0 or block >= length or length % block:
+    return _attend(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL)[0]
+  outs = []
+  for start in range(0, length, block):
+    end = start + block
+    outs.append(_attend(q_BxLxHxDh[:, start:end], k_BxLxKxDh[:, :end], v_BxLxKxDh[:, :end],
+                        mask_Bx1xLxL[:, :, start:end, :end])[0])
+  return jnp.concatenate(outs, axis=1)
 
 
 def fused_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
@@ -117,6 +167,8 @@ class Attention(nnx.Module):
     weights = None
     if cfg.attention_impl == "fused" and not return_weights:
       out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask)
+    elif cache is None and cfg.causal and not return_weights:
+      out_BxLxHxDh = blocked_attention(q_BxLxHxDh, keys, values, mask, cfg.attention_block)
     else:
       out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)
     heads, d_head, d = self.o_kernel.shape

@@ -38,6 +38,7 @@ class ModelConfig:
   scale_embeddings: bool = False  # Multiply token vectors by sqrt(d_model) (Vaswani et al.).
   causal: bool = True  # False only for analysis (e.g. the permutation-invariance check).
   attention_impl: str = "reference"
+  attention_block: int = 128  # Causal query-block size; 0 = one full L x L score matrix.
   scan_layers: bool = True
   remat: str = "none"
   dtype: str = "float32"  # Compute dtype; parameters are always float32.
@@ -64,6 +65,8 @@ class ModelConfig:
     need(self.norm in NORMS, "norm", f"unknown {self.norm!r}; allowed: {', '.join(NORMS)}")
     need(self.attention_impl in ATTENTION_IMPLS, "attention_impl",
          f"unknown {self.attention_impl!r}; allowed: {', '.join(ATTENTION_IMPLS)}")
+    need(isinstance(self.attention_block, int) and self.attention_block >= 0, "attention_block",
+         f"must be an integer >= 0 (0 = no query blocks), got {self.attention_block!r}")
     need(self.remat in REMAT_POLICIES, "remat",
          f"unknown {self.remat!r}; allowed: {', '.join(REMAT_POLICIES)}")
     need(self.dtype in DTYPES, "dtype", f"unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
