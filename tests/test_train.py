@@ -109,6 +109,40 @@ def test_bits_per_byte_by_hand():
                                   "correct": 1})["bits_per_byte"] == pytest.approx(6 / 7)
 
 
+def test_fused_cross_entropy_and_its_backward_match_autodiff():
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.normal(scale=3.0, size=(2, 5, 11)), jnp.float32)
+  targets = jnp.asarray(rng.integers(0, 11, size=(2, 5)), jnp.int32)
+  logits = logits.at[0, 0, 4].set(50.0).at[0, 0, 7].set(50.0)  # a tie at the max
+  targets = targets.at[0, 0].set(7)
+  log_z, target, top = step_lib.log_z_and_target_logit(logits, targets)
+  want_log_z = jax.nn.logsumexp(logits, axis=-1)
+  want_target = jnp.take_along_axis(logits, targets[..., None], -1)[..., 0]
+  np.testing.assert_allclose(np.asarray(log_z), np.asarray(want_log_z), rtol=1e-6)
+  np.testing.assert_array_equal(np.asarray(target), np.asarray(want_target))
+  # correct = target has the max logit: argmax agrees except on the tie, where argmax
+  # picks the first index (4) and we count the target (7) as correct
+  correct = np.asarray(target >= top)
+  argmax_correct = np.asarray(jnp.argmax(logits, -1) == targets)
+  assert correct[0, 0] and not argmax_correct[0, 0]
+  np.testing.assert_array_equal(correct.ravel()[1:], argmax_correct.ravel()[1:])
+
+  weights = jnp.asarray(rng.normal(size=(2, 5)), jnp.float32)
+
+  def objective(fn):
+    def f(x):
+      lz, t = fn(x)
+      return ((lz - t) * weights).sum() + 0.3 * jnp.square(lz).sum()
+    return f
+
+  ours = objective(lambda x: step_lib.log_z_and_target_logit(x, targets)[:2])
+  plain = objective(lambda x: (jax.nn.logsumexp(x, -1),
+                               jnp.take_along_axis(x, targets[..., None], -1)[..., 0]))
+  assert float(ours(logits)) == pytest.approx(float(plain(logits)), rel=1e-6)
+  np.testing.assert_allclose(np.asarray(jax.grad(ours)(logits)), np.asarray(jax.grad(plain)(logits)),
+                             rtol=1e-5, atol=1e-6)
+
+
 def test_no_weight_decay_on_norms_biases_embeddings():
   mesh = sharding.make_mesh(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1])
   trainer = step_lib.Trainer(MODEL, step_lib.OptimConfig(), mesh)

@@ -86,6 +86,39 @@ def make_optimizer(cfg: OptimConfig) -> optax.GradientTransformation:
   return optax.chain(*parts)
 
 
+@jax.custom_vjp
+def log_z_and_target_logit(logits_BxLxV: jnp.ndarray, targets_BxL: jnp.ndarray):
+  """(log Z, target logit, max logit) per position, float32.
+
+  The loss is log Z - target logit. Written with its own backward, d logits = g_z * softmax +
+  g_t * onehot(target), computed in one pass that recomputes the exponentials, so neither the
+  forward (a fused exp-and-sum) nor the backward materialises a second (B, L, V) array
+  besides the gradient itself; autodiff of logsumexp + take_along_axis stores exp(logits)
+  and scatters into a zero array.
+  """
+  max_BxL = jnp.max(logits_BxLxV, axis=-1)
+  log_z_BxL = max_BxL + jnp.log(jnp.sum(jnp.exp(logits_BxLxV - max_BxL[..., None]), axis=-1))
+  target_BxL = jnp.take_along_axis(logits_BxLxV, targets_BxL[..., None], axis=-1)[..., 0]
+  return log_z_BxL, target_BxL, max_BxL
+
+
+def _log_z_fwd(logits_BxLxV, targets_BxL):
+  out = log_z_and_target_logit(logits_BxLxV, targets_BxL)
+  return out, (logits_BxLxV, targets_BxL, out[0])
+
+
+def _log_z_bwd(residuals, grads):
+  logits_BxLxV, targets_BxL, log_z_BxL = residuals
+  g_z_BxL, g_target_BxL, _ = grads  # the max is reported, not differentiated
+  vocab = jax.lax.broadcasted_iota(jnp.int32, logits_BxLxV.shape, logits_BxLxV.ndim - 1)
+  d_logits = (jnp.exp(logits_BxLxV - log_z_BxL[..., None]) * g_z_BxL[..., None]
+              + jnp.where(vocab == targets_BxL[..., None], g_target_BxL[..., None], 0.0))
+  return d_logits.astype(logits_BxLxV.dtype), None
+
+
+log_z_and_target_logit.defvjp(_log_z_fwd, _log_z_bwd)
+
+
 class Trainer:
   """Holds the model structure, optimizer and shardings; builds the jitted steps."""
 
@@ -137,13 +170,14 @@ class Trainer:
     """Sum of masked token losses (nats, float32) and its parts."""
     model = self.model(params)
     logits_BxLxV = model(batch["inputs"], batch["positions"], batch["segment_ids"])
-    log_z_BxL = jax.nn.logsumexp(logits_BxLxV, axis=-1)
-    target_logit_BxL = jnp.take_along_axis(logits_BxLxV, batch["targets"][..., None], axis=-1)[..., 0]
+    log_z_BxL, target_logit_BxL, max_logit_BxL = log_z_and_target_logit(logits_BxLxV, batch["targets"])
     mask_BxL = batch["loss_mask"].astype(jnp.float32)
     token_loss_BxL = (log_z_BxL - target_logit_BxL) * mask_BxL
     loss_sum = token_loss_BxL.sum()
     z_sum = jnp.square(log_z_BxL * mask_BxL).sum()
-    correct = ((jnp.argmax(logits_BxLxV, -1) == batch["targets"]) * mask_BxL).sum()
+    # Correct = the target has the highest logit (argmax without another pass over V; an
+    # exact tie counts as correct).
+    correct = ((target_logit_BxL >= max_logit_BxL) * mask_BxL).sum()
     return loss_sum, {"loss_sum": loss_sum, "z_sum": z_sum, "tokens": mask_BxL.sum(),
                       "bytes": (batch["target_bytes"] * batch["loss_mask"]).sum().astype(jnp.float32),
                       "correct": correct}
