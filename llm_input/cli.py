@@ -213,6 +213,34 @@ def cmd_sample(args, overrides) -> int:
   return 0
 
 
+def cmd_info(args, overrides) -> int:
+  """Versions, devices and host-memory mode: what to paste into a bug report or a results row."""
+  import importlib.metadata as md
+  import platform
+
+  import jax
+
+  from llm_input import host_memory
+
+  info = {"python": platform.python_version(), "platform": platform.platform(),
+          "packages": {}, "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()], "host_memory": host_memory.status()}
+  for name in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "sentencepiece",
+               "tensorflow-datasets", "ml-collections"):
+    try:
+      info["packages"][name] = md.version(name)
+    except md.PackageNotFoundError:
+      info["packages"][name] = None
+  if args.json:
+    print(json.dumps(info))
+  else:
+    print(f"python {info['python']} on {info['platform']}")
+    print("packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
+    print(f"backend {info['backend']}: {len(info['devices'])} device(s) {info['devices'][0]}")
+    print(f"host memory: {info['host_memory']}")
+  return 0
+
+
 def cmd_bench(args, overrides) -> int:
   from llm_input import config as config_lib
   from llm_input.train import bench
@@ -272,6 +300,10 @@ def cmd_report(args, overrides) -> int:
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
+
+  p = sub.add_parser("info", help="versions, devices and host-memory mode of this machine")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(func=cmd_info)
 
   p = sub.add_parser("params", help="parameter table and count of a config (abstract, no allocation)")
   p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
@@ -358,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--config", required=True)
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--skip-peak", action="store_true")
-  p.add_argument("--compile-depths", default="", help="e.g. 12,48: also time compiling these depths")
+  p.add_argument("--compile-depths", default="", help="e.g. 12,48: also time compiling scanned stacks of these depths")
   p.add_argument("--breakdown", action="store_true",
                  help="also time forward+loss, forward+backward and the optimizer update alone")
   p.add_argument("--loop-steps", type=int, default=0,
@@ -412,5 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-if __name__ == "__main__":
+def entry() -> None:
+  """The console command: huge pages for XLA:CPU's buffers (see host_memory), then `main`."""
+  from llm_input import host_memory
+
+  host_memory.reexec_with_huge_pages()  # returns unless it re-executes
   sys.exit(main())
+
+
+if __name__ == "__main__":
+  entry()
