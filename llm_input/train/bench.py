@@ -2,8 +2,9 @@
 
 Reports the machine's matmul peak (float32 and bfloat16), the jitted step's tokens/s and
 FLOP/s (analytic FLOPs, causal attention counted once), MFU = achieved / measured peak of the
-step's compute dtype (the peak re-measured after every step, since a shared machine's speed
-drifts by 10-20% within minutes; also the stricter ratio against the best peak of the run), compile time, peak memory; optionally the compile time of scanned stacks
+step's compute dtype (against the mean of the peak measured before and after the steps, since
+a shared machine's speed drifts by 10-20% within minutes; also the stricter ratio against the
+better of the two), compile time, peak memory; optionally the compile time of scanned stacks
 of several depths (scan forced on, whatever the config says), and the real loop's wall time per step against the bare step's.
 """
 
@@ -48,10 +49,8 @@ def synthetic_batch(batch: int, seq_len: int, vocab: int, seed: int = 0) -> dict
           "loss_mask": ones, "target_bytes": ones * 4}
 
 
-def step_timing(cfg, steps: int, paired_peak=None) -> dict:
-  """The jitted step's median time over `steps`; with `paired_peak` (a function returning
-  FLOP/s), the peak is measured again right after every step and each step's MFU is taken
-  against its own neighbour, so a shared machine's drift between the two cancels."""
+def step_timing(cfg, steps: int) -> dict:
+  """The jitted step's median time over `steps` back-to-back steps (each time is kept)."""
   mesh, _, optim = loop.validate(cfg)
   model_cfg = config_lib.model_config(cfg)
   trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
@@ -63,20 +62,16 @@ def step_timing(cfg, steps: int, paired_peak=None) -> dict:
   compile_s = time.perf_counter() - start
   state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
-  times, peaks = [], []
+  times = []
+  usage_before = resource.getrusage(resource.RUSAGE_SELF)
   for _ in range(steps):
     start = time.perf_counter()
     state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
-    if paired_peak is not None:
-      peaks.append(paired_peak())
+  usage = resource.getrusage(resource.RUSAGE_SELF)
   step_s = float(np.median(times))
   flops = step_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
-  paired = {}
-  if peaks:
-    paired = {"paired_peaks": peaks,
-              "paired_mfu": [flops / t / p for t, p in zip(times, peaks)]}
   tokens = cfg.data.batch_size * cfg.data.seq_len
   memory = None
   stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], "memory_stats") else None
@@ -89,7 +84,9 @@ def step_timing(cfg, steps: int, paired_peak=None) -> dict:
           "tokens_per_s": tokens / step_s, "flops_per_step": flops, "flops_per_s": flops / step_s,
           "compile_s": compile_s, "memory": memory, "dtype": model_cfg.dtype,
           "devices": len(mesh.devices.flat), "mesh": dict(mesh.shape), "step_times_s": times,
-          **paired}
+          # host-side cost of the step's buffers (see llm_input/host_memory.py)
+          "page_faults_per_step": (usage.ru_minflt - usage_before.ru_minflt) / max(steps, 1),
+          "system_s_per_step": (usage.ru_stime - usage_before.ru_stime) / max(steps, 1)}
 
 
 def breakdown(cfg, repeats: int = 2) -> dict:
@@ -150,20 +147,18 @@ def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
         loop_steps: int = 0, parts: bool = False, peak_size: int = 4096) -> dict:
   result = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
             "host_memory": host_memory.status()}
-  paired_peak = None
   if not skip_peak:
     result["peak_flops_f32"] = matmul_peak(jnp.float32, peak_size)
     result["peak_flops_bf16"] = matmul_peak(jnp.bfloat16, peak_size)
-    dtype = jnp.bfloat16 if cfg.model.dtype == "bfloat16" else jnp.float32
-    paired_peak = lambda: matmul_peak(dtype, peak_size, repeats=3)  # noqa: E731
-  result["step"] = step_timing(cfg, steps, paired_peak)
+  result["step"] = step_timing(cfg, steps)
   if not skip_peak:
-    peak = result["peak_flops_bf16" if cfg.model.dtype == "bfloat16" else "peak_flops_f32"]
-    step = result["step"]
-    # Headline: median over steps of (step FLOP/s / the peak measured right after it).
-    result["mfu"] = float(np.median(step["paired_mfu"]))
-    # Stricter: the median step against the best peak seen anywhere in this run.
-    result["mfu_vs_best_peak"] = step["flops_per_s"] / max([peak, *step["paired_peaks"]])
+    bf16 = cfg.model.dtype == "bfloat16"
+    key = "peak_flops_bf16" if bf16 else "peak_flops_f32"
+    # The peak again right after the steps: a shared machine drifts within minutes.
+    after = matmul_peak(jnp.bfloat16 if bf16 else jnp.float32, peak_size)
+    result[key + "_after"] = after
+    result["mfu"] = result["step"]["flops_per_s"] / ((result[key] + after) / 2)
+    result["mfu_vs_best_peak"] = result["step"]["flops_per_s"] / max(result[key], after)
   if compile_depths:
     depths = [int(d) for d in compile_depths.split(",")]
     times = {d: compile_time(cfg, d) for d in depths}
