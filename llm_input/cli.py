@@ -248,7 +248,7 @@ def cmd_bench(args, overrides) -> int:
   cfg = config_lib.load(args.config, overrides)
   result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
                      compile_depths=args.compile_depths, loop_steps=args.loop_steps,
-                     parts=args.breakdown)
+                     parts=args.breakdown, plain_jax=args.plain_jax)
   print(json.dumps(result, indent=None if args.json else 2))
   return 0
 
@@ -391,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--steps", type=int, default=10)
   p.add_argument("--skip-peak", action="store_true")
   p.add_argument("--compile-depths", default="", help="e.g. 12,48: also time compiling scanned stacks of these depths")
+  p.add_argument("--plain-jax", action="store_true",
+                 help="also time a hand-written plain-JAX GPT-2 step, alternating with ours")
   p.add_argument("--breakdown", action="store_true",
                  help="also time forward+loss, forward+backward and the optimizer update alone")
   p.add_argument("--loop-steps", type=int, default=0,

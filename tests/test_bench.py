@@ -31,3 +31,41 @@ def test_flops_per_step_by_hand():
   matmul_params = 2 * (4 * 16 * 16 + 2 * 16 * 64) + 16 * 100
   attention = 3 * 2 * 4 * (2 * 2 * 8 * 8 * 16) / 2  # 3 x layers x batch x 4 L^2 d, causal half
   assert step_lib.flops_per_step(cfg, batch=4, seq_len=8) == 6 * matmul_params * 32 + attention
+
+
+def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from llm_input import config as config_lib
+  from llm_input.train import loop
+
+  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+  mesh, _, optim = loop.validate(cfg)
+  model_cfg = config_lib.model_config(cfg)
+  trainer = step_lib.Trainer(model_cfg, optim, mesh)
+  params = trainer.init_state()["params"]
+  batch = bench.synthetic_batch(8, 32, model_cfg.vocab_size)
+  ours_sum, parts = trainer.loss_sums(params, batch)
+  plain = bench.plain_jax_loss(params, jnp.asarray(batch["inputs"]), jnp.asarray(batch["targets"]),
+                               model_cfg.num_heads, model_cfg.norm_eps)
+  assert float(plain) == pytest.approx(float(ours_sum / parts["tokens"]), rel=1e-5)
+  # same gradients too (ours sums over tokens; the plain loss is the mean)
+  ours_grads = jax.grad(lambda p: trainer.loss_sums(p, batch)[0] / parts["tokens"])(params)
+  plain_grads = jax.grad(bench.plain_jax_loss)(params, jnp.asarray(batch["inputs"]),
+                                               jnp.asarray(batch["targets"]), 4, model_cfg.norm_eps)
+  for a, b in zip(jax.tree.leaves(ours_grads), jax.tree.leaves(plain_grads)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-4)
+
+  result = bench.plain_jax_comparison(cfg, steps=2)
+  assert len(result["step_times_s"]) == len(result["plain_jax_step_times_s"]) == 2
+  assert result["step_over_plain_jax"] == pytest.approx(result["step_s"] / result["plain_jax_step_s"])
+
+
+def test_plain_jax_comparison_refuses_other_architectures_before_compiling(tmp_path):
+  from llm_input.errors import ConfigError
+
+  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache", "model.positions=rope")
+  with pytest.raises(ConfigError, match="hand-written GPT-2"):
+    bench.plain_jax_comparison(cfg, steps=1)

@@ -5,7 +5,8 @@ FLOP/s (analytic FLOPs, causal attention counted once), MFU = achieved / measure
 step's compute dtype (against the mean of the peak measured before and after the steps, since
 a shared machine's speed drifts by 10-20% within minutes; also the stricter ratio against the
 better of the two), compile time, peak memory; optionally the compile time of scanned stacks
-of several depths (scan forced on, whatever the config says), and the real loop's wall time per step against the bare step's.
+of several depths (scan forced on, whatever the config says), the step against a hand-written
+plain-JAX GPT-2 step timed alternately (`--plain-jax`), and the real loop's wall time per step against the bare step's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from llm_input import config as config_lib
 from llm_input import host_memory
@@ -143,8 +145,94 @@ def loop_overhead(cfg, steps: int) -> dict:
   return {"loop_step_s": per_step, "loop_steps": len(warm)}
 
 
+def plain_jax_loss(params: dict, ids_BxL, targets_BxL, num_heads: int, eps: float):
+  """GPT-2 written out in plain jax.numpy on the same parameter tree: no modules, no sharding
+  annotations, no custom VJPs, jax.lax.scan over the stacked layers. The yardstick for what
+  the model's abstractions cost (`llm-input bench --plain-jax`)."""
+  _, length = ids_BxL.shape
+  causal = jnp.tril(jnp.ones((length, length), bool))
+
+  def norm(x, p):
+    mean = x.mean(-1, keepdims=True)
+    var = jnp.square(x - mean).mean(-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]
+
+  def block(x, p):
+    a, m = p["attention"], p["mlp"]
+    h = norm(x, p["attention_norm"])
+    q = jnp.einsum("bld,dhk->blhk", h, a["q_kernel"]) + a["q_bias"]
+    k = jnp.einsum("bld,dhk->blhk", h, a["k_kernel"]) + a["k_bias"]
+    v = jnp.einsum("bld,dhk->blhk", h, a["v_kernel"]) + a["v_bias"]
+    scores = jnp.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(q.shape[-1])
+    weights = jax.nn.softmax(jnp.where(causal, scores, -1e30), axis=-1)
+    attended = jnp.einsum("bhqs,bshk->bqhk", weights, v)
+    x = x + jnp.einsum("blhk,hkd->bld", attended, a["o_kernel"]) + a["o_bias"]
+    h = norm(x, p["mlp_norm"])
+    up = jax.nn.gelu(h @ m["up_kernel"] + m["up_bias"], approximate=True)
+    return x + up @ m["down_kernel"] + m["down_bias"], None
+
+  table = params["embedding"]["table"]
+  x = table[ids_BxL] + params["positions"]["table"][:length]
+  x, _ = jax.lax.scan(block, x, params["blocks"])
+  logits = norm(x, params["final_norm"]) @ table.T
+  log_z = jax.nn.logsumexp(logits, axis=-1)
+  return (log_z - jnp.take_along_axis(logits, targets_BxL[..., None], -1)[..., 0]).mean()
+
+
+def plain_jax_comparison(cfg, steps: int) -> dict:
+  """Our train step and a plain-JAX GPT-2 step (same parameters, optax AdamW with clipping),
+  timed alternately in one process on one device, so the machine's drift hits both alike."""
+  model_cfg = config_lib.model_config(cfg)
+  shape = (model_cfg.positions, model_cfg.norm, model_cfg.mlp, model_cfg.tie_embeddings,
+           model_cfg.use_bias, model_cfg.kv_heads == model_cfg.num_heads, model_cfg.dtype,
+           model_cfg.causal)
+  if shape != ("learned", "layernorm", "gelu", True, True, True, "float32", True):
+    raise config_lib.ConfigError(
+        "bench --plain-jax compares against a hand-written GPT-2: it needs learned positions, "
+        "layernorm, gelu, tied embeddings, biases, multi-head attention, float32 and a causal "
+        "mask (e.g. configs/gpt2_small.py:runlocal)")
+  mesh, _, optim = loop.validate(cfg, device_count=1)  # both steps on one device
+  trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
+  state = trainer.init_state()
+  host_batch = synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size)
+  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in host_batch.items()}
+  ours = trainer.train_step.lower(state, batch).compile()
+
+  tx = optax.chain(optax.clip_by_global_norm(optim.grad_clip_norm),
+                   optax.adamw(step_lib.learning_rate_schedule(optim), b1=optim.b1, b2=optim.b2,
+                               eps=optim.eps, weight_decay=optim.weight_decay))
+
+  def plain_step(params, opt_state, ids, targets):
+    loss, grads = jax.value_and_grad(plain_jax_loss)(params, ids, targets, model_cfg.num_heads,
+                                                     model_cfg.norm_eps)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  plain = jax.jit(plain_step, donate_argnums=(0, 1))
+  params = jax.tree.map(jnp.copy, state["params"])
+  opt_state = tx.init(params)
+  ids, targets = jnp.asarray(host_batch["inputs"]), jnp.asarray(host_batch["targets"])
+  state, metrics = ours(state, batch)
+  params, opt_state, loss = plain(params, opt_state, ids, targets)
+  jax.block_until_ready((metrics, loss))
+  ours_s, plain_s = [], []
+  for _ in range(steps):
+    start = time.perf_counter()
+    state, metrics = ours(state, batch)
+    jax.block_until_ready(metrics)
+    ours_s.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    params, opt_state, loss = plain(params, opt_state, ids, targets)
+    jax.block_until_ready(loss)
+    plain_s.append(time.perf_counter() - start)
+  return {"step_times_s": ours_s, "plain_jax_step_times_s": plain_s,
+          "step_s": float(np.median(ours_s)), "plain_jax_step_s": float(np.median(plain_s)),
+          "step_over_plain_jax": float(np.median(ours_s) / np.median(plain_s))}
+
+
 def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
-        loop_steps: int = 0, parts: bool = False, peak_size: int = 4096) -> dict:
+        loop_steps: int = 0, parts: bool = False, peak_size: int = 4096,
+        plain_jax: bool = False) -> dict:
   result = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
             "host_memory": host_memory.status()}
   if not skip_peak:
@@ -166,6 +254,8 @@ def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
     result["compile_ratio_last_over_first"] = times[depths[-1]] / times[depths[0]]
   if parts:
     result["breakdown"] = breakdown(cfg)
+  if plain_jax:
+    result["plain_jax"] = plain_jax_comparison(cfg, steps)
   if loop_steps:
     result["loop"] = loop_overhead(cfg, loop_steps)
     result["loop"]["loop_over_step"] = result["loop"]["loop_step_s"] / result["step"]["step_s"]
