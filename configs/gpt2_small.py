@@ -6,9 +6,9 @@ Command: `llm-input params --config configs/gpt2_small.py` prints 124,439,808 pa
 `:runlocal` (256-token sequences, batch 8, 20 steps) is a CPU smoke run of the real model:
 `llm-input train --config configs/gpt2_small.py:runlocal --workdir runs/gpt2_cpu`.
 Hardware: a GPU or TPU slice for real training (launch/); on the 2-core CPU machine one
-8 x 256 step takes 10.9-11.5 s (`llm-input bench --config configs/gpt2_small.py:runlocal`,
-MFU 71-79% of the measured float32 matmul peak in three runs; see the README). No trained
-result yet.
+8 x 256 step takes 10.9-12.4 s (`llm-input bench --config configs/gpt2_small.py:runlocal`,
+MFU 70.6-79.4% of the measured float32 matmul peak in six runs, median 74.3%; 0.80x the time
+of a hand-written plain-JAX step with `--plain-jax`; see the README). No trained result yet.
 """
 
 from configs import base
