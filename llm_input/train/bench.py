@@ -28,18 +28,20 @@ from llm_input.train import sharding as sharding_lib
 from llm_input.train import step as step_lib
 
 
+def timed(fn, *args):
+  """(fn(*args), seconds), waiting for the computation to finish."""
+  start = time.perf_counter()
+  out = jax.block_until_ready(fn(*args))
+  return out, time.perf_counter() - start
+
+
 def matmul_peak(dtype, size: int = 4096, repeats: int = 5) -> float:
   """Best FLOP/s of a size x size x size matmul (the machine's practical peak)."""
   a = jax.random.normal(jax.random.key(0), (size, size), dtype)
   b = jax.random.normal(jax.random.key(1), (size, size), dtype)
   f = jax.jit(lambda x, y: x @ y)
-  f(a, b).block_until_ready()
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    f(a, b).block_until_ready()
-    best = min(best, time.perf_counter() - start)
-  return 2 * size ** 3 / best
+  timed(f, a, b)
+  return 2 * size ** 3 / min(timed(f, a, b)[1] for _ in range(repeats))
 
 
 def synthetic_batch(batch: int, seq_len: int, vocab: int, seed: int = 0) -> dict:
@@ -51,26 +53,29 @@ def synthetic_batch(batch: int, seq_len: int, vocab: int, seed: int = 0) -> dict
           "loss_mask": ones, "target_bytes": ones * 4}
 
 
-def step_timing(cfg, steps: int) -> dict:
-  """The jitted step's median time over `steps` back-to-back steps (each time is kept)."""
-  mesh, _, optim = loop.validate(cfg)
+def setup(cfg, device_count: int | None = None):
+  """(model config, mesh, trainer, initialised state, host batch, device batch) for `cfg`,
+  with a synthetic batch of the config's shape."""
+  mesh, _, optim = loop.validate(cfg, device_count)
   model_cfg = config_lib.model_config(cfg)
   trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
-  state = trainer.init_state()
-  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in
-           synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size).items()}
+  host_batch = synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size)
+  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in host_batch.items()}
+  return model_cfg, mesh, trainer, trainer.init_state(), host_batch, batch
+
+
+def step_timing(cfg, steps: int) -> dict:
+  """The jitted step's median time over `steps` back-to-back steps (each time is kept)."""
+  model_cfg, mesh, trainer, state, _, batch = setup(cfg)
   start = time.perf_counter()
   compiled = trainer.train_step.lower(state, batch).compile()
   compile_s = time.perf_counter() - start
-  state, metrics = compiled(state, batch)
-  jax.block_until_ready(metrics)
+  (state, _), _ = timed(compiled, state, batch)
   times = []
   usage_before = resource.getrusage(resource.RUSAGE_SELF)
   for _ in range(steps):
-    start = time.perf_counter()
-    state, metrics = compiled(state, batch)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
+    (state, _), seconds = timed(compiled, state, batch)
+    times.append(seconds)
   usage = resource.getrusage(resource.RUSAGE_SELF)
   step_s = float(np.median(times))
   flops = step_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
@@ -93,21 +98,11 @@ def step_timing(cfg, steps: int) -> dict:
 
 def breakdown(cfg, repeats: int = 2) -> dict:
   """Seconds of the step's parts, each jitted alone: forward + loss, forward + backward, AdamW."""
-  mesh, _, optim = loop.validate(cfg)
-  model_cfg = config_lib.model_config(cfg)
-  trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
-  state = trainer.init_state()
-  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in
-           synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size).items()}
+  _, _, trainer, state, _, batch = setup(cfg)
 
   def best(fn, *args):
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-      start = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      times.append(time.perf_counter() - start)
-    return min(times)
+    timed(fn, *args)
+    return min(timed(fn, *args)[1] for _ in range(repeats))
 
   loss = lambda params, b: trainer.loss_sums(params, b)[0]  # noqa: E731
   grads = jax.jit(jax.grad(loss))(state["params"], batch)
@@ -191,11 +186,8 @@ def plain_jax_comparison(cfg, steps: int) -> dict:
         "bench --plain-jax compares against a hand-written GPT-2: it needs learned positions, "
         "layernorm, gelu, tied embeddings, biases, multi-head attention, float32 and a causal "
         "mask (e.g. configs/gpt2_small.py:runlocal)")
-  mesh, _, optim = loop.validate(cfg, device_count=1)  # both steps on one device
-  trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
-  state = trainer.init_state()
-  host_batch = synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size)
-  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in host_batch.items()}
+  _, _, trainer, state, host_batch, batch = setup(cfg, device_count=1)  # both on one device
+  optim = trainer.optim_cfg
   ours = trainer.train_step.lower(state, batch).compile()
 
   tx = optax.chain(optax.clip_by_global_norm(optim.grad_clip_norm),
@@ -212,19 +204,14 @@ def plain_jax_comparison(cfg, steps: int) -> dict:
   params = jax.tree.map(jnp.copy, state["params"])
   opt_state = tx.init(params)
   ids, targets = jnp.asarray(host_batch["inputs"]), jnp.asarray(host_batch["targets"])
-  state, metrics = ours(state, batch)
-  params, opt_state, loss = plain(params, opt_state, ids, targets)
-  jax.block_until_ready((metrics, loss))
+  (state, _), _ = timed(ours, state, batch)
+  (params, opt_state, _), _ = timed(plain, params, opt_state, ids, targets)
   ours_s, plain_s = [], []
   for _ in range(steps):
-    start = time.perf_counter()
-    state, metrics = ours(state, batch)
-    jax.block_until_ready(metrics)
-    ours_s.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    params, opt_state, loss = plain(params, opt_state, ids, targets)
-    jax.block_until_ready(loss)
-    plain_s.append(time.perf_counter() - start)
+    (state, _), seconds = timed(ours, state, batch)
+    ours_s.append(seconds)
+    (params, opt_state, _), seconds = timed(plain, params, opt_state, ids, targets)
+    plain_s.append(seconds)
   return {"step_times_s": ours_s, "plain_jax_step_times_s": plain_s,
           "step_s": float(np.median(ours_s)), "plain_jax_step_s": float(np.median(plain_s)),
           "step_over_plain_jax": float(np.median(ours_s) / np.median(plain_s))}
