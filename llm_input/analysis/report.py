@@ -19,6 +19,7 @@ from llm_input.analysis import curves as curves_lib
 from llm_input.analysis import embeddings as embeddings_lib
 from llm_input.analysis import tokenization as tokenization_lib
 from llm_input.errors import CheckpointError
+from llm_input.fileio import write_text_atomic
 from llm_input.tokenizers.char import ByteTokenizer
 
 DEFAULT_PROBES = ("king", "love", "night", "Hello")
@@ -72,12 +73,6 @@ window.addEventListener('load', function () {
 def _page(title: str, body: str) -> str:
   return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
           f"<style>{STYLE}</style></head><body>{body}{SCRIPT}</body></html>\n")
-
-
-def _write(path: pathlib.Path, text: str) -> None:
-  tmp = path.with_name(f".{path.name}.tmp")
-  tmp.write_text(text, encoding="utf-8")
-  tmp.replace(path)
 
 
 def _json_default(value):
@@ -216,8 +211,8 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
                   f"{html.escape(config_json)}</pre></details>")
 
   out = workdir / "report.html"
-  _write(out, _page(f"llm_input report: {workdir.name}", "".join(sections)))
-  _write(workdir / "report.json", json.dumps(data, default=_json_default, indent=1))
+  write_text_atomic(out, _page(f"llm_input report: {workdir.name}", "".join(sections)))
+  write_text_atomic(workdir / "report.json", json.dumps(data, default=_json_default, indent=1))
   return out
 
 
@@ -248,5 +243,5 @@ def sweep_report(sweep_file: str, arg=None, root=None) -> pathlib.Path:
           _table(columns, [[_fmt(r.get(c)) if not isinstance(r.get(c), float) or c != "train_flops"
                             else f"{r[c]:.3g}" for c in columns] for r in rows]) + "".join(figures))
   out = pathlib.Path(sweep_file).parent / "report.html"
-  _write(out, _page(f"sweep {sweep.name}", body))
+  write_text_atomic(out, _page(f"sweep {sweep.name}", body))
   return out

@@ -12,7 +12,6 @@ import json
 import os
 import pathlib
 import signal
-import tempfile
 import time
 
 import jax
@@ -22,6 +21,7 @@ import numpy as np
 from llm_input import config as config_lib
 from llm_input import tokenizers
 from llm_input.data import pipeline
+from llm_input.fileio import write_text_atomic
 from llm_input.model import transformer
 from llm_input.model.config import ConfigError
 from llm_input.train import checkpoint as checkpoint_lib
@@ -72,14 +72,6 @@ def validate(cfg, device_count: int | None = None) -> tuple:
     raise ConfigError("sample: max_new_tokens and temperature must be >= 0 and top_p in (0, 1]")
   config_lib.model_config(cfg)  # the model section, with the configured tokenizer size
   return mesh, pipe, optim
-
-
-def _write_atomic(path: pathlib.Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def _check_run_config(workdir: pathlib.Path, cfg) -> None:
@@ -150,7 +142,7 @@ def _truncate_metrics(workdir: pathlib.Path, step: int) -> None:
     return
   kept = [line for line in path.read_text(encoding="utf-8").splitlines()
           if line.strip() and json.loads(line)["step"] <= step]
-  _write_atomic(path, "".join(line + "\n" for line in kept))
+  write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def evaluate(trainer, params, pipe, tokenizer, max_batches: int = 0) -> dict:
@@ -179,7 +171,7 @@ def write_samples(cfg, workdir, model_cfg, params, tokenizer) -> list[dict]:
   if jax.process_index() == 0:
     blocks = [f"=== prompt: {o['prompt']!r} (temperature {s.temperature}, top_k {s.top_k}, "
               f"top_p {s.top_p})\n{o['prompt']}{o['text']}\n" for o in out]
-    _write_atomic(workdir / "samples.txt", "\n".join(blocks))
+    write_text_atomic(workdir / "samples.txt", "\n".join(blocks))
   return out
 
 
@@ -195,7 +187,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   _check_run_config(workdir, cfg)
   workdir.mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
-    _write_atomic(workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n")
+    write_text_atomic(workdir / "config.json", cfg.to_json_best_effort(indent=2) + "\n")
 
   tokenizer = prepare_tokenizer(cfg, workdir, pipe, say)
   model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
@@ -320,4 +312,4 @@ def write_summary(workdir, cfg, model_cfg, tokenizer, pipe, last_eval, steps, fl
       "train_time_s": previous.get("train_time_s", 0.0) + seconds,
   }
   summary = {"status": "finished", "table": table}
-  _write_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
+  write_text_atomic(workdir / "summary.json", json.dumps(summary, indent=2) + "\n")
