@@ -46,7 +46,7 @@ def cmd_params(args, overrides) -> int:
     memory = sharding.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                         cfg.mesh.to_dict(), args.devices)
     print(f"estimated training memory per device on {args.devices} devices (mesh "
-          f"{dict(zip(sharding.MESH_AXES, sharding.mesh_shape(cfg.mesh.to_dict(), args.devices)))}): "
+          f"{memory['mesh']}): "
           f"{memory['total_bytes'] / 2**30:.2f} GiB (state {memory['state_bytes'] / 2**30:.2f}, "
           f"activations {memory['activation_bytes'] / 2**30:.2f}, logits {memory['logits_bytes'] / 2**30:.2f})")
   print(f"parameters: {total:,}")
@@ -275,14 +275,14 @@ def cmd_sweep(args, overrides) -> int:
 
 
 def cmd_report(args, overrides) -> int:
+  import pathlib
+
   from llm_input.analysis import report
   from llm_input.errors import ConfigError
 
   if bool(args.run) == bool(args.sweep):
     raise ConfigError("give exactly one of --run DIR or --sweep experiments/NAME[/sweep.py]")
   if args.sweep:
-    import pathlib
-
     path = pathlib.Path(args.sweep)
     out = report.sweep_report(str(path / "sweep.py" if path.is_dir() else path), args.arg, args.root)
   else:
@@ -290,7 +290,7 @@ def cmd_report(args, overrides) -> int:
     if args.sentences:
       from llm_input.tokenizers import training
 
-      sentences = [s for s in training.read_text(__import__("pathlib").Path(args.sentences)).splitlines() if s.strip()]
+      sentences = [s for s in training.read_text(pathlib.Path(args.sentences)).splitlines() if s.strip()]
     probes = args.probes.split(",") if args.probes else None
     out = report.run_report(args.run, sentences=sentences, probes=probes)
   print(f"report: {out}")

@@ -129,5 +129,6 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
     per_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
   activations = model_cfg.num_layers * per_layer / tensor
   logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
-  return {"params": params, "state_bytes": state, "activation_bytes": activations,
-          "logits_bytes": logits, "total_bytes": state + activations + logits}
+  return {"params": params, "mesh": dict(zip(MESH_AXES, (data, fsdp, tensor))),
+          "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
+          "total_bytes": state + activations + logits}
