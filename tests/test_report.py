@@ -2,6 +2,7 @@
 step 0, multi-piece and unknown words; a real headless browser renders it."""
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -124,3 +125,16 @@ def test_report_renders_in_headless_chromium(trained, tmp_path):
                  capture_output=True, text=True, timeout=120, check=True)
   pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
   assert pixels.shape[0] >= 2000 and pixels.std() > 10  # images and text drew, not a blank page
+
+
+def test_atomic_writes_leave_no_temporary_and_use_normal_permissions(tmp_path):
+  from llm_input.fileio import write_text_atomic
+
+  old = os.umask(0o022)
+  try:
+    write_text_atomic(tmp_path / "sub" / "a.json", "{}\n")
+  finally:
+    os.umask(old)
+  assert (tmp_path / "sub" / "a.json").read_text() == "{}\n"
+  assert [p.name for p in (tmp_path / "sub").iterdir()] == ["a.json"]
+  assert (tmp_path / "sub" / "a.json").stat().st_mode & 0o777 == 0o644
