@@ -30,8 +30,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.tie_embeddings = True  # Output head = embedding table transposed.
   m.scale_embeddings = False  # Multiply token vectors by sqrt(d_model).
   m.causal = True  # Causal mask (False only for analysis).
-  m.attention_impl = "reference"  # reference (explicit einsum) | fused (jax.nn.dot_product_attention).
-  m.attention_block = 128  # Causal query blocks (skip wholly future key blocks); 0 = off.
+  m.attention_impl = "blocked"  # blocked (causal query blocks) | reference (one L x L matrix) | fused (jax.nn.dot_product_attention).
+  m.attention_block = 128  # blocked: queries per block (key blocks wholly in the future are skipped).
   m.scan_layers = True  # Scan over stacked layers (compile time flat in depth).
   m.remat = "none"  # none | full | dots: activation recomputation in the backward pass.
   m.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
@@ -44,6 +44,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   t.byte_fallback = True  # bpe/unigram: unseen characters become UTF-8 bytes, not <unk>.
   t.split_digits = True  # bpe/unigram: every digit is its own piece.
   t.character_coverage = 1.0  # bpe/unigram: share of characters that must be in the vocabulary.
+  t.normalization = "identity"  # bpe/unigram: identity (exact round trip) | nfkc | nmt_nfkc.
   t.lowercase = False  # word: lower-case before counting.
   t.max_sentences = 2_000_000  # bpe/unigram: lines sampled for training (bounds memory).
 
@@ -85,6 +86,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cfg.mesh.data = -1  # Data-parallel axis size; -1 = all remaining devices.
   cfg.mesh.fsdp = 1  # Fully-sharded data-parallel axis size.
   cfg.mesh.tensor = 1  # Tensor-parallel axis size.
+  # Logical axis of a parameter dimension -> mesh axis (a name, a tuple of names, or None =
+  # replicated). A dimension its mesh axes do not divide stays replicated, and training says so.
+  cfg.mesh.rules = ml_collections.ConfigDict({
+      "batch": ("data", "fsdp"),  # Rows of a batch.
+      "vocab": "tensor",  # Embedding rows / output head columns.
+      "embed": "fsdp",  # d_model: FSDP shards every weight along it.
+      "heads": "tensor",  # Query heads (and the output projection's input).
+      "kv_heads": "tensor",  # Key/value heads (fewer with grouped-query attention).
+      "mlp": "tensor",  # MLP hidden width.
+      "head_dim": None,  # d_head.
+      "layers": None,  # The scanned layer axis.
+  })
 
   cfg.checkpoint = ml_collections.ConfigDict()
   cfg.checkpoint.every_steps = 500  # Save every N steps...

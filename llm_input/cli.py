@@ -41,9 +41,9 @@ def cmd_params(args, overrides) -> int:
     print(f"{name:<{width}}  {str(shape):<22} {str(axes):<40} {count:>14,}")
   print(f"{'total':<{width}}  {'':<22} {'':<40} {total:>14,}")
   if args.devices:
-    from llm_input.train import sharding
+    from llm_input.train import metrics
 
-    memory = sharding.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+    memory = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                         cfg.mesh.to_dict(), args.devices)
     print(f"estimated training memory per device on {args.devices} devices (mesh "
           f"{memory['mesh']}): "
@@ -54,8 +54,8 @@ def cmd_params(args, overrides) -> int:
 
 
 def _tokenizer_texts(args) -> list[str]:
+  from llm_input.errors import TokenizerError
   from llm_input.tokenizers import training as train_lib
-  from llm_input.tokenizers.base import TokenizerError
 
   if getattr(args, "corpus", None):
     if args.input:
@@ -126,19 +126,19 @@ def cmd_tokenizer_train(args, overrides) -> int:
 
   texts = _tokenizer_texts(args)
   start = time.perf_counter()
-  options = {}
-  if args.kind in ("bpe", "unigram"):
-    options = dict(byte_fallback=args.byte_fallback, split_digits=args.split_digits,
-                   character_coverage=args.character_coverage, normalization=args.normalization,
-                   max_sentences=args.max_sentences, seed=args.seed)
-  tokenizer = tokenizers.train(args.kind, args.vocab_size, texts, lowercase=args.lowercase, **options)
+  options = tokenizers.TokenizerOptions(
+      lowercase=args.lowercase, byte_fallback=args.byte_fallback, split_digits=args.split_digits,
+      character_coverage=args.character_coverage, normalization=args.normalization,
+      max_sentences=args.max_sentences, seed=args.seed)
+  tokenizer = tokenizers.train(args.kind, args.vocab_size, texts, options)
   seconds = time.perf_counter() - start
   folder = tokenizer.save(args.out)
   note = ""
   if args.kind in ("char", "word") and tokenizer.vocab_size < args.vocab_size:
-    note = f" (the text has only {tokenizer.vocab_size - 4:,} distinct {args.kind}s, all kept)"
-  if args.kind == "byte" and args.vocab_size != tokenizer.vocab_size:
-    note = " (byte vocabulary is fixed: 256 bytes + pad, bos, eos)"
+    note = (f" (the text has only {tokenizer.vocab_size - tokenizer.num_special_ids:,} distinct "
+            f"{args.kind}s, all kept)")
+  if tokenizer.fixed_vocab_size is not None and args.vocab_size != tokenizer.vocab_size:
+    note = f" ({args.kind} vocabulary is fixed at {tokenizer.fixed_vocab_size} ids)"
   print(f"trained {args.kind} tokenizer: vocab_size {tokenizer.vocab_size:,}{note} in "
         f"{seconds:.1f} s -> {folder}")
   return 0
@@ -201,9 +201,20 @@ def cmd_train(args, overrides) -> int:
 
 
 def cmd_sample(args, overrides) -> int:
+  from llm_input.errors import ConfigError
   from llm_input.train import run as run_lib
+  from llm_input.train.sample import SampleConfig
 
+  # Flags checked before the checkpoint is read (SampleConfig names them as sample.*).
+  SampleConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+               top_p=args.top_p)
+  if args.num < 1:
+    raise ConfigError(f"--num must be >= 1, got {args.num}")
   run = run_lib.load_run(args.run, step=args.step)
+  prompt_tokens = len(run.prompt_ids(args.prompt))
+  if run.sampler.kept_prompt(prompt_tokens) < prompt_tokens:
+    print(f"note: the prompt is {prompt_tokens} tokens; the model keeps its last "
+          f"{run.sampler.kept_prompt(prompt_tokens)} (context {run.sampler.context})", file=sys.stderr)
   for i in range(args.num):
     text = run.generate(args.prompt, args.max_new_tokens, temperature=args.temperature,
                         top_k=args.top_k, top_p=args.top_p, seed=args.seed + i)
@@ -298,6 +309,9 @@ def cmd_report(args, overrides) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from llm_input.tokenizers import KINDS
+  from llm_input.tokenizers.options import NORMALIZATIONS
+
   parser = argparse.ArgumentParser(prog="llm-input", description=__doc__)
   sub = parser.add_subparsers(dest="command", required=True)
 
@@ -315,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
   tok = sub.add_parser("tokenizer", help="train, measure and inspect tokenizers")
   tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True)
   t = tok_sub.add_parser("train", help="train a tokenizer and save it to a folder")
-  t.add_argument("--kind", required=True, choices=["char", "byte", "bpe", "unigram", "word"])
+  t.add_argument("--kind", required=True, choices=KINDS)
   t.add_argument("--vocab-size", type=int, required=True,
                  help="vocabulary size including specials (a cap for char and word)")
   t.add_argument("--input", nargs="+", help="UTF-8 files or globs")
@@ -326,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="bpe/unigram: unseen characters become UTF-8 bytes instead of <unk>")
   t.add_argument("--split-digits", action=argparse.BooleanOptionalAction, default=True)
   t.add_argument("--character-coverage", type=float, default=1.0)
-  t.add_argument("--normalization", default="identity", choices=["identity", "nfkc", "nmt_nfkc"])
+  t.add_argument("--normalization", default="identity", choices=NORMALIZATIONS)
   t.add_argument("--max-sentences", type=int, default=2_000_000,
                  help="bpe/unigram: lines sampled for training (bounds memory)")
   t.add_argument("--seed", type=int, default=0)

@@ -1,10 +1,32 @@
-"""Files written whole or not at all: a temporary sibling, then a rename."""
+"""Files: written whole or not at all (a temporary sibling, then a rename); text inputs found
+by glob and read as UTF-8 with an error that names the file and the byte offset."""
 
 from __future__ import annotations
 
+import glob
 import os
 import pathlib
 import uuid
+
+from llm_input.errors import UserError
+
+
+def expand_glob(pattern: str) -> list[pathlib.Path]:
+  """Files matching `pattern` (`~` and recursive `**` allowed; a folder means its `*.txt`), sorted."""
+  path = pathlib.Path(os.path.expanduser(pattern))
+  if path.is_dir():
+    return sorted(p for p in path.rglob("*.txt") if p.is_file())
+  return sorted(pathlib.Path(p) for p in glob.glob(str(path), recursive=True) if os.path.isfile(p))
+
+
+def read_utf8(path: pathlib.Path, error: type[UserError] = UserError) -> str:
+  """A UTF-8 file's text; anything else raises `error` naming the file and the byte offset."""
+  data = pathlib.Path(path).read_bytes()
+  try:
+    return data.decode("utf-8")
+  except UnicodeDecodeError as err:
+    raise error(f"{path} is not UTF-8: byte offset {err.start} (0x{data[err.start]:02x}) cannot "
+                "be decoded; convert it (e.g. iconv -t UTF-8) or leave it out") from None
 
 
 def write_text_atomic(path: pathlib.Path, text: str) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import itertools
-import json
 import pathlib
 import shlex
-import sys
 
 from llm_input import config as config_lib
 from llm_input.errors import ConfigError
+from llm_input.runs import RunFolder
 
 
 def product(*axes: tuple[str, list]) -> list[dict]:
@@ -34,6 +32,15 @@ def zip_(*axes: tuple[str, list]) -> list[dict]:
     raise ConfigError(f"zip_ needs axes of equal length, got {sorted(lengths)}")
   names = [name for name, _ in axes]
   return [dict(zip(names, values)) for values in zip(*[v for _, v in axes])]
+
+
+def step_flops(base: str, overrides: dict | None = None) -> float:
+  """Analytic training FLOPs of one step of `base` with `overrides` (for equal-compute budgets:
+  `train.flops_budget = step_flops(...) * steps`)."""
+  from llm_input.train import metrics  # noqa: PLC0415
+
+  cfg = config_lib.load(base, [f"{k}={v}" for k, v in (overrides or {}).items()])
+  return metrics.flops_per_step(config_lib.model_config(cfg), cfg.data.batch_size, cfg.data.seq_len)
 
 
 @dataclasses.dataclass
@@ -72,21 +79,13 @@ def load(path: str, arg: str | None = None, root: str | None = None) -> Sweep:
   file = pathlib.Path(path)
   if not file.is_file():
     raise ConfigError(f"sweep file {path!r} does not exist (e.g. experiments/granularity/sweep.py)")
-  repo = str(file.resolve().parent.parent.parent)
-  if repo not in sys.path:
-    sys.path.insert(0, repo)
-  spec = importlib.util.spec_from_file_location(f"_llm_input_sweep_{file.parent.name}", file)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  # Sweep files live in experiments/NAME/ and import `configs` from the repository root.
+  module = config_lib.load_python_file(file, f"_llm_input_sweep_{file.parent.name}",
+                                       file.resolve().parent.parent.parent)
   sweep = module.get_sweep(arg)
   if root:
     sweep.root = root
   return sweep
-
-
-def finished(folder: str | pathlib.Path) -> bool:
-  path = pathlib.Path(folder) / "summary.json"
-  return path.exists() and json.loads(path.read_text()).get("status") == "finished"
 
 
 def run_all(sweep: Sweep, say=print, refresh: bool = False) -> list[dict]:
@@ -96,7 +95,7 @@ def run_all(sweep: Sweep, say=print, refresh: bool = False) -> list[dict]:
 
   results = []
   for folder, items in sweep.expand():
-    if finished(folder) and not refresh:
+    if RunFolder(folder).finished() and not refresh:
       say(f"[{sweep.name}] {folder}: finished, skipped")
       continue
     say(f"[{sweep.name}] {folder}: training ({' '.join(items)})")
@@ -108,10 +107,10 @@ def collect(sweep: Sweep) -> list[dict]:
   """One row per finished run: its overrides and final metrics (summary.json)."""
   rows = []
   for (folder, items), overrides in zip(sweep.expand(), sweep.runs):
-    if not finished(folder):
+    run = RunFolder(folder)
+    if not run.finished():
       continue
-    summary = json.loads((pathlib.Path(folder) / "summary.json").read_text())
-    rows.append({"run": pathlib.Path(folder).name, **overrides, **summary["table"]})
+    rows.append({"run": run.name, **overrides, **run.read_summary()["table"]})
   return rows
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from llm_input.train import bench, step as step_lib
+from llm_input.train import bench, metrics as metrics_lib, step as step_lib
 
 from helpers import make_text_corpus, small_config
 
@@ -27,10 +27,10 @@ def test_bench_reports_ratios_from_one_run(tmp_path):
 
 def test_flops_per_step_by_hand():
   from llm_input.model.config import ModelConfig
-  cfg = ModelConfig(vocab_size=100, d_model=16, num_layers=2, num_heads=2, max_len=8, seq_len=8)
+  cfg = ModelConfig(vocab_size=100, d_model=16, num_layers=2, num_heads=2, max_len=8)
   matmul_params = 2 * (4 * 16 * 16 + 2 * 16 * 64) + 16 * 100
   attention = 3 * 2 * 4 * (2 * 2 * 8 * 8 * 16) / 2  # 3 x layers x batch x 4 L^2 d, causal half
-  assert step_lib.flops_per_step(cfg, batch=4, seq_len=8) == 6 * matmul_params * 32 + attention
+  assert metrics_lib.flops_per_step(cfg, batch=4, seq_len=8) == 6 * matmul_params * 32 + attention
 
 
 def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path):
@@ -39,12 +39,11 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path
   import numpy as np
 
   from llm_input import config as config_lib
-  from llm_input.train import loop
 
   cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
-  mesh, _, optim = loop.validate(cfg)
-  model_cfg = config_lib.model_config(cfg)
-  trainer = step_lib.Trainer(model_cfg, optim, mesh)
+  sections = config_lib.validate(cfg)
+  model_cfg = sections.model
+  trainer = step_lib.Trainer(model_cfg, sections.optim, sections.mesh)
   params = trainer.init_state()["params"]
   batch = bench.synthetic_batch(8, 32, model_cfg.vocab_size)
   ours_sum, parts = trainer.loss_sums(params, batch)

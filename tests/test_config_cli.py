@@ -52,13 +52,13 @@ CONFIG_FILES = sorted(p for p in (ROOT / "configs").glob("*.py") if p.name != "_
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
 def test_every_config_file_parses_and_sizes(path):
-  from llm_input.train import sharding
+  from llm_input.train import metrics
   cfg = config_lib.load(str(path))
   model_cfg = config_lib.model_config(cfg)
   count = transformer.count_params(model_cfg)
   assert count > 0
   devices = 256 if model_cfg.d_model >= 4096 else 8  # the big preset is sized for a TPU slice
-  memory = sharding.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+  memory = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                       cfg.mesh.to_dict(), devices)
   assert memory["state_bytes"] > 0 and memory["total_bytes"] > memory["state_bytes"]
   if path.name == "d4096.py":  # fsdp over the slice: 16 bytes/param split 256 ways
@@ -67,10 +67,10 @@ def test_every_config_file_parses_and_sizes(path):
 
 def test_memory_estimate_by_hand():
   from llm_input.model.config import ModelConfig
-  from llm_input.train import sharding
-  cfg = ModelConfig(vocab_size=1000, d_model=64, num_layers=2, num_heads=4, max_len=32, seq_len=32)
+  from llm_input.train import metrics
+  cfg = ModelConfig(vocab_size=1000, d_model=64, num_layers=2, num_heads=4, max_len=32)
   params = transformer.count_params(cfg)
-  mem = sharding.memory_per_device(cfg, 8, 32, {"data": 2, "fsdp": 2, "tensor": 2}, 8)
+  mem = metrics.memory_per_device(cfg, 8, 32, {"data": 2, "fsdp": 2, "tensor": 2}, 8)
   assert mem["state_bytes"] == 16 * params / 4
   per_layer = 32 * 2 * 64 * (34 + 5 * 4 * 32 / 64) * 4 / 2  # local batch 2, float32
   assert mem["activation_bytes"] == pytest.approx(2 * per_layer / 2)

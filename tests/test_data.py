@@ -8,7 +8,7 @@ import pytest
 
 from llm_input import cli, tokenizers
 from llm_input.data import builders, corpora, pipeline
-from llm_input.data.corpora import DataError
+from llm_input.errors import DataError
 
 from helpers import make_text_corpus
 

@@ -7,7 +7,7 @@ import pytest
 
 from llm_input import cli, tokenizers
 from llm_input.tokenizers import stats
-from llm_input.tokenizers.base import TokenizerError
+from llm_input.errors import TokenizerError
 
 ENGLISH = """The bank by the river was quiet in the morning.
 She walked to the bank to deposit her money, and the river ran on.
@@ -32,7 +32,7 @@ SUBWORD_VOCAB = 340
 
 def train(kind, vocab_size=None, texts=(CORPUS,), **kw):
   size = vocab_size or {"char": 200, "byte": 259, "word": 200}.get(kind, SUBWORD_VOCAB)
-  return tokenizers.train(kind, size, list(texts), **kw)
+  return tokenizers.train(kind, size, list(texts), tokenizers.TokenizerOptions(**kw))
 
 
 @pytest.fixture(scope="module")

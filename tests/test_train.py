@@ -17,12 +17,13 @@ import pytest
 from llm_input import cli
 from llm_input.errors import CheckpointError, ConfigError, DataError
 from llm_input.model.config import ModelConfig
-from llm_input.train import loop, metrics as metrics_lib, run as run_lib, sample as sample_lib
+from llm_input.runs import RunFolder
+from llm_input.train import loop, optim as optim_lib, run as run_lib, sample as sample_lib
 from llm_input.train import sharding, step as step_lib
 
 from helpers import ROOT, make_text_corpus, small_config
 
-MODEL = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=16, seq_len=16)
+MODEL = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=16)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def run_steps(sizes, devices, steps=2, accum=1, model=MODEL, batch=None):
   # eps=1e-3: Adam's first steps are nearly sign descent, which would turn float noise in
   # gradients that are mathematically zero (the K bias: softmax ignores a shift) into full-size
   # updates; a large eps keeps updates proportional to gradients so parameters compare tightly.
-  optim = step_lib.OptimConfig(learning_rate=1e-2, warmup_steps=1, total_steps=10, eps=1e-3,
+  optim = optim_lib.OptimConfig(learning_rate=1e-2, warmup_steps=1, total_steps=10, eps=1e-3,
                                grad_accum_steps=accum)
   trainer = step_lib.Trainer(model, optim, mesh)
   state = trainer.init_state()
@@ -90,7 +91,7 @@ def test_gradient_accumulation_equals_one_big_batch():
 
 def test_bits_per_byte_by_hand():
   mesh = sharding.make_mesh(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1])
-  trainer = step_lib.Trainer(MODEL, step_lib.OptimConfig(), mesh)
+  trainer = step_lib.Trainer(MODEL, optim_lib.OptimConfig(), mesh)
   state = trainer.init_state()
   batch = random_batch()
   sums = jax.device_get(trainer.eval_step(state["params"], batch))
@@ -145,8 +146,8 @@ def test_fused_cross_entropy_and_its_backward_match_autodiff():
 
 def test_no_weight_decay_on_norms_biases_embeddings():
   mesh = sharding.make_mesh(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1])
-  trainer = step_lib.Trainer(MODEL, step_lib.OptimConfig(), mesh)
-  mask = step_lib.decay_mask(trainer.abstract_state["params"])
+  trainer = step_lib.Trainer(MODEL, optim_lib.OptimConfig(), mesh)
+  mask = optim_lib.decay_mask(trainer.abstract_state["params"])
   assert mask["blocks"]["attention"]["q_kernel"] and mask["blocks"]["mlp"]["down_kernel"]
   assert not mask["embedding"]["table"] and not mask["blocks"]["attention"]["q_bias"]
   assert not mask["final_norm"]["scale"] and not mask["positions"]["table"]
@@ -155,14 +156,14 @@ def test_no_weight_decay_on_norms_biases_embeddings():
 def test_loss_falls_on_a_small_corpus(corpus, tmp_path):
   cfg = small_config(*corpus, "train.steps=60", "train.eval_every=60")
   result = loop.train(cfg, tmp_path / "run", say=lambda *a: None)
-  records = [r for r in metrics_lib.read(tmp_path / "run") if r["split"] == "train"]
+  records = [r for r in RunFolder(tmp_path / "run").read_metrics() if r["split"] == "train"]
   first, last = np.mean([r["loss"] for r in records[:5]]), np.mean([r["loss"] for r in records[-5:]])
   assert last < first - 1.0, (first, last)
   assert result["validation"]["bits_per_byte"] < 3.0
   folder = tmp_path / "run"
   for name in ("config.json", "metrics.jsonl", "samples.txt", "tokenizer/tokenizer.json"):
     assert (folder / name).exists(), name
-  assert run_lib.checkpoint_steps(folder) == [0, 50, 55, 60]  # step 0 is always kept
+  assert RunFolder(folder).checkpoint_steps() == [0, 50, 55, 60]  # step 0 is always kept
 
 
 # -- kill and resume in real subprocesses ------------------------------------------------------
@@ -189,7 +190,7 @@ def _env():
 
 def _losses(workdir):
   out = {}
-  for r in metrics_lib.read(workdir):
+  for r in RunFolder(workdir).read_metrics():
     if r["split"] == "train":
       out[r["step"]] = r["loss"]
   return out
@@ -227,7 +228,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(corpus, tmp_path, uninterr
     assert process.returncode == 0, output[-2000:]
     assert "SIGTERM: saved step" in output
     saved = int(output.split("SIGTERM: saved step ")[1].split(";")[0])
-    assert saved >= 10 and saved in run_lib.checkpoint_steps(workdir)  # the current step, not the last multiple of 4
+    assert saved >= 10 and saved in RunFolder(workdir).checkpoint_steps()  # the current step, not the last multiple of 4
   else:
     assert process.returncode == -signal.SIGKILL
   resumed = subprocess.run(_train_cmd(corpus, workdir, 24), env=_env(), capture_output=True,
@@ -285,6 +286,7 @@ def test_resuming_with_a_different_model_config_is_refused(corpus, trained_run):
     ("schedule.kind=step", ConfigError, "schedule.kind"),
     ("model.positions=alibi", ConfigError, "model.positions"),
     ("tokenizer.kind=phoneme", ConfigError, "tokenizer.kind"),
+    ("model.max_len=16", ConfigError, "model.max_len: learned positions have max_len=16 rows but data.seq_len=32"),
 ])
 def test_bad_configs_fail_before_any_work(corpus, tmp_path, override, error, message):
   cfg = small_config(*corpus, override)
@@ -302,16 +304,16 @@ def test_unknown_config_key_fails(corpus):
 
 @pytest.mark.parametrize("positions", ["learned", "rope"])
 def test_greedy_cached_sampling_equals_full_recomputation(positions):
-  cfg = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=32, seq_len=32,
+  cfg = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=32,
                     positions=positions, init_std=0.3)
   from flax import nnx
   from llm_input.model import transformer
   params = nnx.to_pure_dict(nnx.state(transformer.create(cfg), nnx.Param))
   prompt = [1, 5, 9, 12]
-  cached = sample_lib.Sampler(cfg, params).generate(prompt, 12, temperature=0.0)
+  cached = sample_lib.Sampler(cfg, params, context=32).generate(prompt, 12, temperature=0.0)
   assert cached == sample_lib.generate_without_cache(cfg, params, prompt, 12)
   assert len(set(cached)) > 1  # not a degenerate constant
-  top1 = sample_lib.Sampler(cfg, params).generate(prompt, 12, temperature=1.0, top_k=1, seed=3)
+  top1 = sample_lib.Sampler(cfg, params, context=32).generate(prompt, 12, temperature=1.0, top_k=1, seed=3)
   assert top1 == cached
 
 

@@ -11,13 +11,13 @@ cost the table shows next to tokens per word.
   --arg full: 10x the compute budget.
 """
 
-from llm_input.sweep import Sweep, zip_
-
-TINY_STEP_FLOPS = 35.4e9  # configs/tiny.py, bpe 4096, batch 16 x 256 (llm-input bench)
+from llm_input.sweep import Sweep, step_flops, zip_
 
 
 def get_sweep(arg=None):
-  budget = TINY_STEP_FLOPS * (2000 if arg == "full" else 200)
+  # The budget: 200 steps (2000 with --arg full) of the bpe-4096 tiny model, batch 16 x 256.
+  budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
+  budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="granularity", base="configs/tiny.py",
       common={"train.flops_budget": budget, "train.eval_every": 100000,

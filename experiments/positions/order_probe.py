@@ -23,7 +23,7 @@ import numpy as np
 
 from llm_input import sweep as sweep_lib
 from llm_input.data import pipeline
-from llm_input.train import loop
+from llm_input.runs import RunFolder
 from llm_input.train import run as run_lib
 
 HERE = pathlib.Path(__file__).parent
@@ -34,7 +34,7 @@ def probe(workdir, rows: int, seed: int = 0) -> dict:
   run = run_lib.load_run(workdir)
   model = run.model()
   forward = jax.jit(lambda ids: jax.nn.log_softmax(model(ids)[:, -1], axis=-1))
-  pipe = loop.pipeline_config(run.config)
+  pipe = pipeline.PipelineConfig.from_config(run.config)
   rng = np.random.default_rng(seed)
   kept = []
   for batch in pipeline.eval_batches(pipe, run.tokenizer):
@@ -69,7 +69,7 @@ def main() -> None:
   parser.add_argument("--arg", default=None)
   args = parser.parse_args()
   sweep = sweep_lib.load(str(HERE / "sweep.py"), args.arg)
-  results = [probe(folder, args.rows) for folder, _ in sweep.expand() if sweep_lib.finished(folder)]
+  results = [probe(folder, args.rows) for folder, _ in sweep.expand() if RunFolder(folder).finished()]
   lines = ["| positions | ordered NLL | all shuffled: gap | last token kept: gap |", "|---|---|---|---|"]
   for r in results:
     name = r["positions"] + (" (scaled tokens)" if r["scaled"] else "")

@@ -9,13 +9,13 @@ in validation bits per byte? The tokenizer statistics alone (no training, bpe an
   llm-input sweep experiments/vocab_size/sweep.py --table --x vocab_size
 """
 
-from llm_input.sweep import Sweep, product
-
-TINY_STEP_FLOPS = 35.4e9
+from llm_input.sweep import Sweep, step_flops, product
 
 
 def get_sweep(arg=None):
-  budget = TINY_STEP_FLOPS * (2000 if arg == "full" else 200)
+  # Same budget as granularity/: 200 steps (2000 with --arg full) of the bpe-4096 tiny model.
+  budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
+  budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="vocab_size", base="configs/tiny.py",
       common={"train.flops_budget": budget, "train.eval_every": 100000,

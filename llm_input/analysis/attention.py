@@ -11,7 +11,7 @@ def attention_maps(model, tokenizer: Tokenizer, sentence: str, add_bos: bool = T
   """Weights (layers, heads, L, L) from the model's attention module, and the tokens."""
   import jax.numpy as jnp  # noqa: PLC0415
 
-  ids = ([tokenizer.bos_id] if add_bos else []) + tokenizer.encode(sentence)
+  ids = tokenizer.prompt_ids(sentence, add_bos)
   _, weights = model(jnp.asarray([ids], jnp.int32), return_attention=True)
   weights = np.asarray(weights[:, 0], np.float64)  # (layers, heads, L, L)
   return {"tokens": [tokenizer.id_to_piece(i) for i in ids], "ids": ids, "weights": weights}

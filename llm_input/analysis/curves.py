@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from llm_input.train import metrics as metrics_lib
+from llm_input.runs import RunFolder
 
 
 def curves(workdir) -> dict:
-  records = metrics_lib.read(workdir)
+  records = RunFolder(workdir).read_metrics()
   out = {}
   for split in ("train", "validation"):
     rows = [r for r in records if r["split"] == split]

@@ -26,17 +26,8 @@ class WordVector:
   note: str = ""
 
 
-def word_ids(tokenizer: Tokenizer, word: str) -> list[int]:
-  """Ids of `word` as it appears after a space in running text."""
-  if tokenizer.kind in ("bpe", "unigram"):
-    ids = tokenizer.encode(" " + word)
-    # SentencePiece may emit a lone "▁" piece first; drop pure-space pieces
-    return [i for i in ids if tokenizer.id_to_piece(i).replace("\u2581", "")] or ids
-  return tokenizer.encode(word)
-
-
 def word_vector(table: np.ndarray, tokenizer: Tokenizer, word: str) -> WordVector:
-  ids = word_ids(tokenizer, word)
+  ids = tokenizer.word_ids(word)
   pieces = [tokenizer.id_to_piece(i) for i in ids]
   if not ids:
     return WordVector(word, None, [], "empty after tokenization")
@@ -75,8 +66,8 @@ def nearest_neighbours(table, tokenizer, word: str, k: int = 8, exclude_special:
   query = wv.vector / (np.linalg.norm(wv.vector) + 1e-12)
   scores = normed @ query
   if exclude_special:
-    scores[:4] = -np.inf
-  own = set(word_ids(tokenizer, word)) if len(word_ids(tokenizer, word)) == 1 else set()
+    scores[:tokenizer.num_special_ids] = -np.inf
+  own = set(tokenizer.word_ids(word)) if len(tokenizer.word_ids(word)) == 1 else set()
   order = [int(i) for i in np.argsort(-scores) if int(i) not in own and int(i) < tokenizer.vocab_size][:k]
   return {"word": word, "note": wv.note,
           "neighbours": [(tokenizer.id_to_piece(i), float(scores[i])) for i in order]}
@@ -152,7 +143,7 @@ def figure_projection(table, tokenizer, frequencies: np.ndarray, labels: Sequenc
   points = ax.scatter(coords[:, 0], coords[:, 1], c=np.log10(frequencies[:n] + 1), s=3, cmap="viridis")
   fig.colorbar(points, ax=ax, label="log10(count + 1) in validation text")
   for word in labels:
-    ids = word_ids(tokenizer, word)
+    ids = tokenizer.word_ids(word)
     if len(ids) == 1 and ids[0] != tokenizer.unk_id:
       x, y = coords[ids[0]]
       ax.annotate(word, (x, y), fontsize=8, color="crimson")

@@ -86,12 +86,11 @@ def _json_default(value):
 def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   """Writes DIR/report.html (and report.json) for a trained run folder."""
   from llm_input.data import pipeline  # noqa: PLC0415
-  from llm_input.train import loop  # noqa: PLC0415
   from llm_input.train import run as run_lib  # noqa: PLC0415
 
-  workdir = pathlib.Path(workdir)
   final = run_lib.load_run(workdir)  # clear errors for a missing folder or no checkpoints
-  steps = run_lib.checkpoint_steps(workdir)
+  run, workdir = final.folder, final.folder.path
+  steps = run.checkpoint_steps()
   initial = run_lib.load_run(workdir, step=0) if 0 in steps and final.step != 0 else None
   sentences = list(sentences or tokenization_lib.DEFAULT_SENTENCES)
   probes = list(probes or DEFAULT_PROBES)
@@ -105,8 +104,7 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   sections = []
 
   # -- header ------------------------------------------------------------------------------
-  summary_path = workdir / "summary.json"
-  table = json.loads(summary_path.read_text())["table"] if summary_path.exists() else {}
+  table = run.read_summary().get("table", {})
   m = final.model_cfg
   data["summary"] = table
   header = [f"<h1>llm_input report: {html.escape(workdir.name)}</h1>",
@@ -141,11 +139,11 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   # -- embeddings --------------------------------------------------------------------------
   checkpoints = {"step 0 (initialisation)": initial, f"step {final.step} (trained)": final}
   checkpoints = {k: v for k, v in checkpoints.items() if v is not None}
-  pipe = loop.pipeline_config(final.config)
+  pipe = pipeline.PipelineConfig.from_config(final.config)
   frequencies = embeddings_lib.token_frequencies(tokenizer, list(pipeline.documents(pipe, "validation")))
   summaries = {}
-  for label, run in checkpoints.items():
-    emb_table = np.asarray(run.params["embedding"]["table"], np.float64)
+  for label, loaded in checkpoints.items():
+    emb_table = np.asarray(loaded.params["embedding"]["table"], np.float64)
     summaries[label] = embeddings_lib.summary(emb_table, tokenizer, probes=probes)
   data["embeddings"] = {k: {kk: vv for kk, vv in v.items() if kk != "random_cosines"}
                         for k, v in summaries.items()}
@@ -206,14 +204,12 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   if curve["train"]["step"]:
     sections.append("<h2>4. Learning from next-token prediction</h2>" +
                     _img(curves_lib.figure(curve), "training curves"))
-  config_json = (workdir / "config.json").read_text(encoding="utf-8")
+  config_json = run.config_text()
   sections.append(f"<h2>Config</h2><details><summary>config.json</summary><pre>"
                   f"{html.escape(config_json)}</pre></details>")
 
-  out = workdir / "report.html"
-  write_text_atomic(out, _page(f"llm_input report: {workdir.name}", "".join(sections)))
-  write_text_atomic(workdir / "report.json", json.dumps(data, default=_json_default, indent=1))
-  return out
+  return run.write_report(_page(f"llm_input report: {workdir.name}", "".join(sections)),
+                          json.dumps(data, default=_json_default, indent=1))
 
 
 def sweep_report(sweep_file: str, arg=None, root=None) -> pathlib.Path:

@@ -18,7 +18,7 @@ import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
 from llm_input.data import corpora
-from llm_input.data.corpora import DataError
+from llm_input.errors import DataError
 
 tfds.disable_progress_bar()
 # TFDS warns about every not-yet-prepared folder it probes; our own errors say what matters.
@@ -37,7 +37,12 @@ def _split_generators(builder, documents):
       raise DataError(f"the {name} split of this corpus is empty ({len(documents)} documents, "
                       f"{corpora.VALIDATION_PERCENT}% go to validation by hash); add documents, "
                       "or use doc_split='blank_line' to cut files into more documents")
-  return {name: builder._generate_examples(docs) for name, docs in splits.items()}
+  return {name: _generate_examples(docs) for name, docs in splits.items()}
+
+
+def _generate_examples(documents):
+  for key, text in documents:
+    yield key, {"text": text, "key": key}
 
 
 class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
@@ -55,8 +60,7 @@ class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
     return _split_generators(self, corpora.shakespeare_documents())
 
   def _generate_examples(self, documents):
-    for key, text in documents:
-      yield key, {"text": text, "key": key}
+    return _generate_examples(documents)
 
 
 @dataclasses.dataclass
@@ -81,8 +85,7 @@ class LlmInputText(tfds.core.GeneratorBasedBuilder):
                                                           self.builder_config.doc_split))
 
   def _generate_examples(self, documents):
-    for key, text in documents:
-      yield key, {"text": text, "key": key}
+    return _generate_examples(documents)
 
 
 def text_config(pattern: str, doc_split: str) -> TextConfig:

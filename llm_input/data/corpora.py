@@ -9,17 +9,17 @@ Prepared corpora live under the data dir: `$LLM_INPUT_DATA`, else `~/.cache/llm_
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import importlib.metadata
 import os
 import pathlib
 import re
 
+from llm_input.errors import DataError
+from llm_input.fileio import expand_glob, read_utf8
+
 VALIDATION_PERCENT = 5  # documents whose key hashes below this go to validation
 
-
-from llm_input.errors import DataError  # noqa: F401 (re-exported)
 
 
 def data_dir(override: str | None = None) -> pathlib.Path:
@@ -99,12 +99,7 @@ def text_documents(pattern: str, doc_split: str = "file") -> list[tuple[str, str
   documents = []
   for path in files:
     key = str(path.relative_to(root))
-    data = path.read_bytes()
-    try:
-      text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-      raise DataError(f"{path} is not UTF-8: byte offset {err.start} (0x{data[err.start]:02x}) "
-                      "cannot be decoded; convert it (iconv -t UTF-8) or remove it") from None
+    text = read_utf8(path, DataError)
     if doc_split == "file":
       if text.strip():
         documents.append((key, text))
@@ -117,12 +112,7 @@ def text_documents(pattern: str, doc_split: str = "file") -> list[tuple[str, str
 
 
 def text_files(pattern: str) -> list[pathlib.Path]:
-  path = pathlib.Path(os.path.expanduser(pattern))
-  if path.is_dir():
-    matches = sorted(p for p in path.rglob("*.txt") if p.is_file())
-  else:
-    matches = sorted(pathlib.Path(p) for p in glob.glob(str(path), recursive=True)
-                     if os.path.isfile(p))
+  matches = expand_glob(pattern)
   if not matches:
     raise DataError(f"corpus path {pattern!r} matches no files (give a folder of .txt files "
                     "or a glob such as 'notes/**/*.txt')")

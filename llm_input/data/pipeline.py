@@ -22,7 +22,7 @@ import grain
 import numpy as np
 
 from llm_input.data import builders
-from llm_input.data.corpora import DataError
+from llm_input.errors import DataError
 from llm_input.tokenizers.base import Tokenizer
 
 FEATURES = ("inputs", "targets", "segment_ids", "positions", "loss_mask", "target_bytes")
@@ -38,6 +38,14 @@ class PipelineConfig:
   add_eos: bool = True
   doc_split: str = "file"  # text: corpora: one document per file or per blank-line block
   data_dir: str | None = None
+
+  @classmethod
+  def from_config(cls, cfg) -> "PipelineConfig":
+    """From the config's `data` section (and the run's `seed`, which orders the data)."""
+    d = cfg.data
+    return cls(corpus=d.corpus, seq_len=d.seq_len, batch_size=d.batch_size, seed=cfg.seed,
+               add_bos=d.add_bos, add_eos=d.add_eos, doc_split=d.doc_split,
+               data_dir=d.data_dir or None)
 
   def validate(self, data_parallel: int = 1, process_count: int = 1) -> None:
     if not isinstance(self.seq_len, int) or self.seq_len < 2:

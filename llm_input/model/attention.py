@@ -83,7 +83,7 @@ def blocked_attention(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, block: i
 
   Equal to `reference_attention` when the mask is causal (keys past the block's last query
   are masked anyway); `mask` still carries the diagonal blocks and the document boundaries.
-  Falls back to one block when `block` is 0 or does not split L.
+  Falls back to one block when `block` does not split L.
   """
   length = q_BxLxHxDh.shape[1]
   if block <= 0 or block >= length or length % block:
@@ -109,14 +109,16 @@ class Attention(nnx.Module):
     init = normal(cfg.init_std)
     # GPT-2 scales the residual-branch output init by 1/sqrt(2 * num_layers).
     out_init = normal(cfg.init_std / math.sqrt(2 * cfg.num_layers))
-    self.q_kernel = param(rngs, init, (d, h, dh), ("embed", "heads", "kv"))
-    self.k_kernel = param(rngs, init, (d, k, dh), ("embed", "heads", "kv"))
-    self.v_kernel = param(rngs, init, (d, k, dh), ("embed", "heads", "kv"))
-    self.o_kernel = param(rngs, out_init, (h, dh, d), ("heads", "kv", "embed"))
+    # K/V have their own head axis (kv_heads): with grouped-query attention there are fewer
+    # of them, and a tensor-parallel mesh must divide them separately from the query heads.
+    self.q_kernel = param(rngs, init, (d, h, dh), ("embed", "heads", "head_dim"))
+    self.k_kernel = param(rngs, init, (d, k, dh), ("embed", "kv_heads", "head_dim"))
+    self.v_kernel = param(rngs, init, (d, k, dh), ("embed", "kv_heads", "head_dim"))
+    self.o_kernel = param(rngs, out_init, (h, dh, d), ("heads", "head_dim", "embed"))
     if cfg.use_bias:
-      self.q_bias = param(rngs, zeros, (h, dh), ("heads", "kv"))
-      self.k_bias = param(rngs, zeros, (k, dh), ("heads", "kv"))
-      self.v_bias = param(rngs, zeros, (k, dh), ("heads", "kv"))
+      self.q_bias = param(rngs, zeros, (h, dh), ("heads", "head_dim"))
+      self.k_bias = param(rngs, zeros, (k, dh), ("kv_heads", "head_dim"))
+      self.v_bias = param(rngs, zeros, (k, dh), ("kv_heads", "head_dim"))
       self.o_bias = param(rngs, zeros, (d,), ("embed",))
 
   def __call__(self, x_BxLxD, positions_BxL, segment_ids_BxL, *, return_weights: bool = False,
@@ -167,7 +169,7 @@ class Attention(nnx.Module):
     weights = None
     if cfg.attention_impl == "fused" and not return_weights:
       out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask)
-    elif cache is None and cfg.causal and not return_weights:
+    elif cfg.attention_impl == "blocked" and cache is None and cfg.causal and not return_weights:
       out_BxLxHxDh = blocked_attention(q_BxLxHxDh, keys, values, mask, cfg.attention_block)
     else:
       out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)

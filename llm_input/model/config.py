@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 
+from llm_input.errors import ConfigError
+
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
 MLPS = ("gelu", "swiglu")
 NORMS = ("layernorm", "rmsnorm")
-ATTENTION_IMPLS = ("reference", "fused")
+# blocked: causal self-attention in query blocks that skip wholly future keys (training);
+# reference: one L x S score matrix (what the analysis reads weights from);
+# fused: jax.nn.dot_product_attention, the backend's kernel where it has one.
+# Where blocked or fused cannot apply (attention weights requested, non-causal, KV-cache
+# decoding for blocked) the reference computation runs.
+ATTENTION_IMPLS = ("blocked", "reference", "fused")
 REMAT_POLICIES = ("none", "full", "dots")
 DTYPES = ("float32", "bfloat16")
 
-
-from llm_input.errors import ConfigError  # noqa: F401 (re-exported: model code raises it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +33,7 @@ class ModelConfig:
   d_mlp: int | None = None  # None: 4 * d_model (gelu) or 8/3 * d_model rounded up to 64 (swiglu).
   mlp: str = "gelu"
   positions: str = "learned"
-  max_len: int = 1024  # Rows of the learned position table.
-  seq_len: int = 1024  # Training sequence length; learned positions need max_len >= seq_len.
+  max_len: int = 1024  # Rows of the learned position table (the data's seq_len must fit).
   rope_base: float = 10000.0
   norm: str = "layernorm"
   norm_eps: float = 1e-5
@@ -37,8 +41,8 @@ class ModelConfig:
   tie_embeddings: bool = True
   scale_embeddings: bool = False  # Multiply token vectors by sqrt(d_model) (Vaswani et al.).
   causal: bool = True  # False only for analysis (e.g. the permutation-invariance check).
-  attention_impl: str = "reference"
-  attention_block: int = 128  # Causal query-block size; 0 = one full L x L score matrix.
+  attention_impl: str = "blocked"
+  attention_block: int = 128  # blocked: queries per block.
   scan_layers: bool = True
   remat: str = "none"
   dtype: str = "float32"  # Compute dtype; parameters are always float32.
@@ -49,7 +53,7 @@ class ModelConfig:
       if not cond:
         raise ConfigError(f"model.{field}: {message}")
 
-    for name in ("vocab_size", "d_model", "num_layers", "num_heads", "max_len", "seq_len"):
+    for name in ("vocab_size", "d_model", "num_layers", "num_heads", "max_len"):
       value = getattr(self, name)
       need(isinstance(value, int) and value > 0, name, f"must be a positive integer, got {value!r}")
     need(self.d_model % self.num_heads == 0, "num_heads",
@@ -65,15 +69,12 @@ class ModelConfig:
     need(self.norm in NORMS, "norm", f"unknown {self.norm!r}; allowed: {', '.join(NORMS)}")
     need(self.attention_impl in ATTENTION_IMPLS, "attention_impl",
          f"unknown {self.attention_impl!r}; allowed: {', '.join(ATTENTION_IMPLS)}")
-    need(isinstance(self.attention_block, int) and self.attention_block >= 0, "attention_block",
-         f"must be an integer >= 0 (0 = no query blocks), got {self.attention_block!r}")
+    need(isinstance(self.attention_block, int) and self.attention_block >= 1, "attention_block",
+         f"must be an integer >= 1 (for one L x L matrix use attention_impl=reference), "
+         f"got {self.attention_block!r}")
     need(self.remat in REMAT_POLICIES, "remat",
          f"unknown {self.remat!r}; allowed: {', '.join(REMAT_POLICIES)}")
     need(self.dtype in DTYPES, "dtype", f"unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-    if self.positions == "learned":
-      need(self.max_len >= self.seq_len, "max_len",
-           f"learned positions have max_len={self.max_len} rows but seq_len={self.seq_len}; "
-           f"set model.max_len >= {self.seq_len}")
     if self.positions == "rope":
       need(self.d_head % 2 == 0, "num_heads",
            f"rope rotates pairs of dimensions, so d_head={self.d_head} must be even")
@@ -111,3 +112,16 @@ class ModelConfig:
 
 def _divisors(n: int) -> list[int]:
   return [d for d in range(1, n + 1) if n % d == 0][:12]
+
+
+def check_context(cfg: ModelConfig, seq_len: int) -> None:
+  """The data's sequence length must fit the model's positions (learned: max_len rows)."""
+  if cfg.positions == "learned" and seq_len > cfg.max_len:
+    raise ConfigError(f"model.max_len: learned positions have max_len={cfg.max_len} rows but "
+                      f"data.seq_len={seq_len}; set model.max_len >= {seq_len}")
+
+
+def context_length(cfg: ModelConfig, seq_len: int) -> int:
+  """Tokens the model can attend over when generating: learned positions stop at max_len;
+  the others were trained on seq_len-token windows."""
+  return cfg.max_len if cfg.positions == "learned" else seq_len

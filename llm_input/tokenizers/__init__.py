@@ -1,6 +1,61 @@
-"""Tokenizers at three granularities behind one interface: char/byte, subword, word."""
+"""Tokenizers at three granularities behind one interface: char/byte, subword, word.
 
-from llm_input.tokenizers.base import KINDS, Tokenizer, TokenizerError, byte_length, load
-from llm_input.tokenizers.training import train
+The registry maps each kind to its class; `train` and `load` are the only places that choose
+a class by kind.
+"""
 
-__all__ = ["KINDS", "Tokenizer", "TokenizerError", "byte_length", "load", "train"]
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from llm_input.errors import TokenizerError
+from llm_input.tokenizers.base import Tokenizer, byte_length, read_metadata
+from llm_input.tokenizers.char import ByteTokenizer, CharTokenizer
+from llm_input.tokenizers.options import TokenizerOptions
+from llm_input.tokenizers.subword import SentencePieceTokenizer
+from llm_input.tokenizers.word import WordTokenizer
+
+REGISTRY: dict[str, type[Tokenizer]] = {
+    "char": CharTokenizer,
+    "byte": ByteTokenizer,
+    "bpe": SentencePieceTokenizer,
+    "unigram": SentencePieceTokenizer,
+    "word": WordTokenizer,
+}
+KINDS = tuple(REGISTRY)
+
+
+def tokenizer_class(kind: str) -> type[Tokenizer]:
+  if kind not in REGISTRY:
+    raise TokenizerError(f"unknown tokenizer kind {kind!r}; allowed: {', '.join(KINDS)}")
+  return REGISTRY[kind]
+
+
+def train(kind: str, vocab_size: int, texts: Sequence[str],
+          options: TokenizerOptions | None = None) -> Tokenizer:
+  """Trains a tokenizer of `kind` on `texts` (each a document)."""
+  cls = tokenizer_class(kind)
+  if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 1:
+    raise TokenizerError(f"--vocab-size must be a positive integer, got {vocab_size!r}")
+  if not any(t.strip() for t in texts):
+    raise TokenizerError("the training input is empty (no non-whitespace text)")
+  options = options or TokenizerOptions()
+  options.validate()
+  return cls.train(kind, texts, vocab_size, options)
+
+
+def load(folder: str | os.PathLike) -> Tokenizer:
+  """Loads any kind of tokenizer from a folder written by `Tokenizer.save`."""
+  import pathlib  # noqa: PLC0415
+
+  meta = read_metadata(folder)
+  kind = meta.get("kind")
+  if kind not in REGISTRY:
+    raise TokenizerError(f"{folder}/tokenizer.json names an unknown kind {kind!r}; retrain with "
+                         "`llm-input tokenizer train`")
+  return REGISTRY[kind].from_folder(pathlib.Path(folder), meta)
+
+
+__all__ = ["KINDS", "REGISTRY", "Tokenizer", "TokenizerOptions", "byte_length", "load", "train",
+           "tokenizer_class"]

@@ -16,13 +16,11 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 
+from llm_input.errors import TokenizerError
+
 FORMAT = "llm_input.tokenizer"
-KINDS = ("char", "byte", "bpe", "unigram", "word")
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_PIECES = ("<pad>", "<s>", "</s>", "<unk>")
-
-
-from llm_input.errors import TokenizerError  # noqa: F401 (re-exported)
 
 
 def byte_length(text: str) -> int:
@@ -48,12 +46,17 @@ def most_frequent(units: Iterable[Iterable[str]], vocab_size: int, what: str) ->
 
 
 class Tokenizer(abc.ABC):
+  """One granularity. Subclasses also provide `train(texts, vocab_size, options)` and
+  `from_folder(folder, meta)` classmethods; the registry in `tokenizers/__init__.py` calls them."""
+
   kind: str
 
   pad_id = PAD
   bos_id = BOS
   eos_id = EOS
   unk_id: int | None = UNK  # None for kinds that never produce an unknown (byte)
+  num_special_ids = len(SPECIAL_PIECES)  # ids below this are specials, not text
+  fixed_vocab_size: int | None = None  # set by kinds whose vocabulary does not depend on training
 
   @property
   @abc.abstractmethod
@@ -87,6 +90,15 @@ class Tokenizer(abc.ABC):
 
   def pieces(self, text: str) -> list[tuple[str, int]]:
     return [(self.id_to_piece(i), i) for i in self.encode(text)]
+
+  def word_ids(self, word: str) -> list[int]:
+    """The ids `word` gets where it appears after a space in running text (the pieces that
+    make up one word, for word vectors and word-level views)."""
+    return self.encode(word)
+
+  def prompt_ids(self, text: str, add_bos: bool) -> list[int]:
+    """`text` as the model saw documents in training: after <s> when the run added it."""
+    return ([self.bos_id] if add_bos else []) + self.encode(text)
 
   def byte_length(self, text: str) -> int:
     return byte_length(text)
@@ -129,8 +141,8 @@ class Tokenizer(abc.ABC):
     return folder
 
 
-def load(folder: str | os.PathLike) -> Tokenizer:
-  """Loads any kind of tokenizer from a folder written by `save`."""
+def read_metadata(folder: str | os.PathLike) -> dict:
+  """tokenizer.json of a folder written by `save`, checked; every error names the fix."""
   folder = pathlib.Path(folder)
   meta_file = folder / "tokenizer.json"
   if not folder.is_dir():
@@ -143,17 +155,8 @@ def load(folder: str | os.PathLike) -> Tokenizer:
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
   except (json.JSONDecodeError, UnicodeDecodeError) as err:
     raise TokenizerError(f"{meta_file} is corrupted ({err}); retrain the tokenizer") from err
-  if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") not in KINDS:
+  if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     raise TokenizerError(f"{meta_file} was not written by llm_input (format "
                          f"{meta.get('format') if isinstance(meta, dict) else None!r}); "
                          "retrain with `llm-input tokenizer train`")
-  from llm_input.tokenizers import char, subword, word  # noqa: PLC0415 (avoid import cycle)
-
-  kind = meta["kind"]
-  if kind == "char":
-    return char.CharTokenizer.from_metadata(meta)
-  if kind == "byte":
-    return char.ByteTokenizer()
-  if kind == "word":
-    return word.WordTokenizer.from_metadata(meta)
-  return subword.SentencePieceTokenizer.from_folder(folder, meta)
+  return meta

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, most_frequent
+from llm_input.tokenizers.options import TokenizerOptions
 
 
 def utf8_lengths(text: str) -> np.ndarray:
@@ -29,11 +30,13 @@ class CharTokenizer(Tokenizer):
     self._ids = {c: i + self._offset for i, c in enumerate(self.chars)}
 
   @classmethod
-  def train(cls, texts: Iterable[str], vocab_size: int) -> "CharTokenizer":
+  def train(cls, kind: str, texts: Iterable[str], vocab_size: int,
+            options: TokenizerOptions = TokenizerOptions()) -> "CharTokenizer":
+    del kind, options
     return cls(most_frequent(texts, vocab_size, "characters"))
 
   @classmethod
-  def from_metadata(cls, meta: dict) -> "CharTokenizer":
+  def from_folder(cls, folder, meta: dict) -> "CharTokenizer":
     return cls(meta["chars"])
 
   def _metadata(self) -> dict:
@@ -70,10 +73,22 @@ class ByteTokenizer(Tokenizer):
   kind = "byte"
   unk_id = None
   _OFFSET = 3  # pad, bos, eos; no <unk>
+  num_special_ids = _OFFSET
+  fixed_vocab_size = _OFFSET + 256
+
+  @classmethod
+  def train(cls, kind: str, texts: Iterable[str], vocab_size: int,
+            options: TokenizerOptions = TokenizerOptions()) -> "ByteTokenizer":
+    del kind, texts, vocab_size, options  # nothing to learn: the 256 byte values
+    return cls()
+
+  @classmethod
+  def from_folder(cls, folder, meta: dict) -> "ByteTokenizer":
+    return cls()
 
   @property
   def vocab_size(self) -> int:
-    return self._OFFSET + 256
+    return self.fixed_vocab_size
 
   def encode(self, text: str) -> list[int]:
     data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)

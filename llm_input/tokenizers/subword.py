@@ -21,12 +21,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import sentencepiece as spm
 
-from llm_input.tokenizers.base import BOS, EOS, PAD, SPECIAL_PIECES, UNK, Tokenizer, TokenizerError
+from llm_input.errors import TokenizerError
+from llm_input.tokenizers.base import BOS, EOS, PAD, SPECIAL_PIECES, UNK, Tokenizer
+from llm_input.tokenizers.options import TokenizerOptions
 
 MODEL_FILE = "sentencepiece.model"
-# Lines sampled for training: enough for a 50k vocabulary, bounded so a large corpus cannot
-# exhaust memory (SentencePiece holds every training sentence).
-DEFAULT_MAX_SENTENCES = 2_000_000
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -37,16 +36,14 @@ class SentencePieceTokenizer(Tokenizer):
     self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
 
   @classmethod
-  def train(cls, texts: Iterable[str], kind: str, vocab_size: int, *, byte_fallback: bool = True,
-            split_digits: bool = True, character_coverage: float = 1.0,
-            normalization: str = "identity", max_sentences: int = DEFAULT_MAX_SENTENCES,
-            seed: int = 0, num_threads: int = 2) -> "SentencePieceTokenizer":
+  def train(cls, kind: str, texts: Iterable[str], vocab_size: int,
+            options: TokenizerOptions = TokenizerOptions(), num_threads: int = 2) -> "SentencePieceTokenizer":
     if kind not in ("bpe", "unigram"):
       raise TokenizerError(f"SentencePiece kind must be bpe or unigram, got {kind!r}")
-    if not 0 < character_coverage <= 1:
-      raise TokenizerError(f"--character-coverage must be in (0, 1], got {character_coverage}")
-    if normalization not in ("identity", "nmt_nfkc", "nfkc"):
-      raise TokenizerError(f"normalization must be identity, nfkc or nmt_nfkc, got {normalization!r}")
+    options.validate()
+    byte_fallback, split_digits = options.byte_fallback, options.split_digits
+    character_coverage, normalization = options.character_coverage, options.normalization
+    max_sentences, seed = options.max_sentences, options.seed
     sentences = sample_lines(texts, max_sentences, seed)
     if not sentences:
       raise TokenizerError("no text to train on: the input is empty (or only whitespace)")
@@ -59,9 +56,9 @@ class SentencePieceTokenizer(Tokenizer):
         raise TokenizerError(f"--vocab-size {vocab_size} is smaller than the character set: the "
                              f"text has {chars} distinct characters, so {kind} needs at least "
                              f"{needed} (or lower --character-coverage, or use --byte-fallback)")
-    options = dict(byte_fallback=byte_fallback, split_digits=split_digits,
-                   character_coverage=character_coverage, normalization=normalization,
-                   max_sentences=max_sentences, seed=seed)
+    saved_options = dict(byte_fallback=byte_fallback, split_digits=split_digits,
+                         character_coverage=character_coverage, normalization=normalization,
+                         max_sentences=max_sentences, seed=seed)
     model = io.BytesIO()
     spm.set_random_generator_seed(seed)
     try:
@@ -79,7 +76,7 @@ class SentencePieceTokenizer(Tokenizer):
           num_threads=num_threads, minloglevel=2)
     except RuntimeError as err:
       raise _explain(err, kind, vocab_size) from None
-    return cls(model.getvalue(), kind, options)
+    return cls(model.getvalue(), kind, saved_options)
 
   @classmethod
   def from_folder(cls, folder: pathlib.Path, meta: dict) -> "SentencePieceTokenizer":
@@ -93,6 +90,12 @@ class SentencePieceTokenizer(Tokenizer):
 
   def _metadata(self) -> dict:
     return {"options": self.options}
+
+  def word_ids(self, word: str) -> list[int]:
+    # A word in running text follows a space, which SentencePiece marks with "▁"; a lone "▁"
+    # piece before the word is the space itself, not part of the word.
+    ids = self.encode(" " + word)
+    return [i for i in ids if self.id_to_piece(i).replace("\u2581", "")] or ids
 
   def _write_files(self, folder: pathlib.Path) -> None:
     (folder / MODEL_FILE).write_bytes(self.model_proto)

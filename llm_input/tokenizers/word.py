@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from llm_input.tokenizers.base import SPECIAL_PIECES, UNK, Tokenizer, most_frequent
+from llm_input.tokenizers.options import TokenizerOptions
 
 PRETOKEN = re.compile(r"\w+(?:'\w+)*|\n|[^\w\s]")
 _NO_SPACE_BEFORE = set(",.;:!?)]}'\"")
@@ -38,11 +39,14 @@ class WordTokenizer(Tokenizer):
     self._ids = {w: i + self._offset for i, w in enumerate(self.words)}
 
   @classmethod
-  def train(cls, texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> "WordTokenizer":
+  def train(cls, kind: str, texts: Iterable[str], vocab_size: int,
+            options: TokenizerOptions = TokenizerOptions()) -> "WordTokenizer":
+    del kind
+    lowercase = options.lowercase
     return cls(most_frequent((pretokenize(t, lowercase) for t in texts), vocab_size, "words"), lowercase)
 
   @classmethod
-  def from_metadata(cls, meta: dict) -> "WordTokenizer":
+  def from_folder(cls, folder, meta: dict) -> "WordTokenizer":
     return cls(meta["words"], meta["lowercase"])
 
   def _metadata(self) -> dict:

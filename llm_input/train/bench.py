@@ -22,8 +22,12 @@ import optax
 
 from llm_input import config as config_lib
 from llm_input import host_memory
+from llm_input.errors import ConfigError
+from llm_input.runs import RunFolder
+from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import loop
 from llm_input.train import metrics as metrics_lib
+from llm_input.train import optim as optim_lib
 from llm_input.train import sharding as sharding_lib
 from llm_input.train import step as step_lib
 
@@ -56,9 +60,9 @@ def synthetic_batch(batch: int, seq_len: int, vocab: int, seed: int = 0) -> dict
 def setup(cfg, device_count: int | None = None):
   """(model config, mesh, trainer, initialised state, host batch, device batch) for `cfg`,
   with a synthetic batch of the config's shape."""
-  mesh, _, optim = loop.validate(cfg, device_count)
-  model_cfg = config_lib.model_config(cfg)
-  trainer = step_lib.Trainer(model_cfg, optim, mesh, seed=cfg.seed)
+  sections = config_lib.validate(cfg, device_count)
+  mesh, model_cfg = sections.mesh, sections.model
+  trainer = step_lib.Trainer(model_cfg, sections.optim, mesh, seed=cfg.seed, rules=sections.rules)
   host_batch = synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size)
   batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in host_batch.items()}
   return model_cfg, mesh, trainer, trainer.init_state(), host_batch, batch
@@ -78,7 +82,7 @@ def step_timing(cfg, steps: int) -> dict:
     times.append(seconds)
   usage = resource.getrusage(resource.RUSAGE_SELF)
   step_s = float(np.median(times))
-  flops = step_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
+  flops = metrics_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
   tokens = cfg.data.batch_size * cfg.data.seq_len
   memory = None
   stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], "memory_stats") else None
@@ -115,12 +119,12 @@ def compile_time(cfg, num_layers: int) -> float:
   """Seconds to compile the train step of a *scanned* stack of `num_layers` (whatever the
   config's own `scan_layers`): the figure that must stay flat in depth."""
   cfg = config_lib.load_like(cfg, [f"model.num_layers={num_layers}", "model.scan_layers=True"])
-  mesh, _, optim = loop.validate(cfg)
-  trainer = step_lib.Trainer(config_lib.model_config(cfg), optim, mesh, seed=cfg.seed)
+  sections = config_lib.validate(cfg)
+  trainer = step_lib.Trainer(sections.model, sections.optim, sections.mesh, seed=cfg.seed,
+                             rules=sections.rules)
   abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=trainer.batch_sharding)
                     for k, v in synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, 8).items()}
-  abstract_state = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                                trainer.abstract_state, trainer.state_shardings)
+  abstract_state = checkpoint_lib.abstract_arrays(trainer.abstract_state, trainer.state_shardings)
   start = time.perf_counter()
   trainer.train_step.lower(abstract_state, abstract_batch).compile()
   return time.perf_counter() - start
@@ -133,7 +137,7 @@ def loop_overhead(cfg, steps: int) -> dict:
                                      f"train.eval_every={steps + 10}", "logging.progress_bar=False",
                                      "checkpoint.save_step0=False"])
     loop.train(cfg, workdir, say=lambda *a, **k: None, stop_after=steps)
-    records = [r for r in metrics_lib.read(workdir) if r["split"] == "train"]
+    records = [r for r in RunFolder(workdir).read_metrics() if r["split"] == "train"]
   warm = records[3:]  # skip compilation and the first steps
   # step_time_s of each record is the wall time between consecutive host records
   per_step = float(np.median([r["step_time_s"] for r in warm]))
@@ -182,7 +186,7 @@ def plain_jax_comparison(cfg, steps: int) -> dict:
            model_cfg.use_bias, model_cfg.kv_heads == model_cfg.num_heads, model_cfg.dtype,
            model_cfg.causal)
   if shape != ("learned", "layernorm", "gelu", True, True, True, "float32", True):
-    raise config_lib.ConfigError(
+    raise ConfigError(
         "bench --plain-jax compares against a hand-written GPT-2: it needs learned positions, "
         "layernorm, gelu, tied embeddings, biases, multi-head attention, float32 and a causal "
         "mask (e.g. configs/gpt2_small.py:runlocal)")
@@ -191,7 +195,7 @@ def plain_jax_comparison(cfg, steps: int) -> dict:
   ours = trainer.train_step.lower(state, batch).compile()
 
   tx = optax.chain(optax.clip_by_global_norm(optim.grad_clip_norm),
-                   optax.adamw(step_lib.learning_rate_schedule(optim), b1=optim.b1, b2=optim.b2,
+                   optax.adamw(optim_lib.learning_rate_schedule(optim), b1=optim.b1, b2=optim.b2,
                                eps=optim.eps, weight_decay=optim.weight_decay))
 
   def plain_step(params, opt_state, ids, targets):

@@ -8,6 +8,7 @@ checkpoint is unreadable, saying so.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -18,12 +19,32 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from llm_input.model.config import ConfigError
+from llm_input.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("llm_input")
 
 
-from llm_input.errors import CheckpointError  # noqa: F401 (re-exported)
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+  every_steps: int = 500
+  every_minutes: float = 10.0
+  keep: int = 3
+  async_save: bool = True
+  save_step0: bool = True
+
+  def __post_init__(self):
+    if not isinstance(self.every_steps, int) or self.every_steps < 1:
+      raise ConfigError(f"checkpoint.every_steps must be an integer >= 1, got {self.every_steps!r}")
+    if not isinstance(self.keep, int) or self.keep < 1:
+      raise ConfigError(f"checkpoint.keep must be an integer >= 1, got {self.keep!r}")
+    if self.every_minutes < 0:
+      raise ConfigError(f"checkpoint.every_minutes must be >= 0 (0 = off), got {self.every_minutes!r}")
+
+  @classmethod
+  def from_config(cls, cfg) -> "CheckpointConfig":
+    c = cfg.checkpoint
+    return cls(every_steps=c.every_steps, every_minutes=c.every_minutes, keep=c.keep,
+               async_save=c.async_save, save_step0=c.save_step0)
 
 
 class IteratorSnapshot:
@@ -39,9 +60,7 @@ class IteratorSnapshot:
 class Checkpointer:
   def __init__(self, directory: str | pathlib.Path, *, every_steps: int, every_minutes: float,
                keep: int, async_save: bool = True):
-    if every_steps < 1 or keep < 1 or every_minutes < 0:
-      raise ConfigError("checkpoint.every_steps and checkpoint.keep must be >= 1 and "
-                        f"every_minutes >= 0 (got {every_steps}, {keep}, {every_minutes})")
+    CheckpointConfig(every_steps=every_steps, every_minutes=every_minutes, keep=keep)  # checks
     self.directory = pathlib.Path(directory).resolve()
     save_policies = [policies.FixedIntervalPolicy(every_steps)]
     if every_minutes > 0:
@@ -103,8 +122,7 @@ class Checkpointer:
     steps = self.steps()
     if not steps:
       return None
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract_state, state_shardings)
+    target = abstract_arrays(abstract_state, state_shardings)
     failures = []
     for step in reversed(steps):
       self.check_shapes(step, abstract_state)
@@ -121,6 +139,31 @@ class Checkpointer:
       return restored["state"], step
     raise CheckpointError(f"no readable checkpoint in {self.directory}: " + "; ".join(failures) +
                           ". Delete the damaged step folders or start a new --workdir.")
+
+
+def abstract_arrays(abstract, shardings):
+  """ShapeDtypeStructs carrying their shardings: what orbax restores into and what an
+  ahead-of-time compile lowers against, with nothing allocated."""
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      abstract, shardings)
+
+
+def restore_params(directory: str | pathlib.Path, step: int, abstract_params, param_shardings) -> dict:
+  """Just the parameters of the checkpoint at `step` (a partial restore of the `state` item:
+  the optimizer state, whatever its structure, is never read)."""
+  directory = pathlib.Path(directory).resolve()
+  target = {"params": abstract_arrays(abstract_params, param_shardings)}
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True)))
+  except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
+    raise CheckpointError(f"cannot read the checkpoint at step {step} in {directory}: "
+                          f"{str(err).splitlines()[0][:300]}") from None
+  finally:
+    manager.close()
+  return restored["state"]["params"]
 
 
 def param_shapes(state) -> dict[str, list]:

@@ -1,29 +1,34 @@
-"""Metric writers (metrics.jsonl and TensorBoard) for a run folder."""
+"""What a step costs and what it did: analytic FLOPs and memory, and the metric writers.
+
+`flops_per_step` feeds tokens/s -> FLOP/s and MFU; `memory_per_device` sizes a config before
+anything is allocated; `MetricWriter` appends to the run folder's metrics.jsonl and TensorBoard.
+"""
 
 from __future__ import annotations
 
-import json
-import pathlib
 import time
+
+from llm_input.model import transformer
+from llm_input.model.config import ModelConfig
+from llm_input.runs import RunFolder
+from llm_input.train import sharding as sharding_lib
 
 
 class MetricWriter:
-  def __init__(self, workdir: pathlib.Path, tensorboard: bool = True, enabled: bool = True):
+  def __init__(self, run: RunFolder, tensorboard: bool = True, enabled: bool = True):
     self.enabled = enabled
-    self.path = workdir / "metrics.jsonl"
+    self.run = run
     self.tb = None
     if enabled and tensorboard:
       from tensorboardX import SummaryWriter  # noqa: PLC0415
 
-      self.tb = SummaryWriter(str(workdir / "tensorboard"))
+      self.tb = SummaryWriter(str(run.tensorboard_dir))
 
   def write(self, step: int, split: str, values: dict) -> None:
     if not self.enabled:
       return
-    record = {"step": int(step), "split": split, "time": time.time(),
-              **{k: float(v) for k, v in values.items()}}
-    with self.path.open("a", encoding="utf-8") as f:
-      f.write(json.dumps(record) + "\n")
+    self.run.append_metrics({"step": int(step), "split": split, "time": time.time(),
+                             **{k: float(v) for k, v in values.items()}})
     if self.tb is not None:
       for key, value in values.items():
         self.tb.add_scalar(f"{split}/{key}", float(value), int(step))
@@ -33,8 +38,47 @@ class MetricWriter:
       self.tb.close()
 
 
-def read(workdir: pathlib.Path) -> list[dict]:
-  path = pathlib.Path(workdir) / "metrics.jsonl"
-  if not path.exists():
-    return []
-  return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def flops_per_step(cfg: ModelConfig, batch: int, seq_len: int) -> float:
+  """Analytic training FLOPs: 6 x (non-embedding-lookup params) x tokens, plus attention.
+
+  Matmul parameters: every kernel plus the output head (the input lookup is a gather, not a
+  matmul). Attention scores and the weighted sum cost 2 x 2 x L x L x d_model per layer and
+  sequence forward; causal attention needs only half of that, counted once (x 1/2); backward
+  is twice the forward (x 3 in all).
+  """
+  d, f, h, k, dh = cfg.d_model, cfg.mlp_width, cfg.num_heads, cfg.kv_heads, cfg.d_head
+  attention_params = d * h * dh + 2 * d * k * dh + h * dh * d
+  mlp_params = (3 if cfg.mlp == "swiglu" else 2) * d * f
+  matmul_params = cfg.num_layers * (attention_params + mlp_params) + d * cfg.vocab_size
+  tokens = batch * seq_len
+  dense = 6 * matmul_params * tokens
+  attention = 3 * cfg.num_layers * batch * (2 * 2 * seq_len * seq_len * h * dh) / 2
+  return float(dense + attention)
+
+
+def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict[str, int],
+                      device_count: int) -> dict[str, float]:
+  """An estimate of training memory per device, in bytes, before anything is allocated.
+
+  Parameters, gradients and AdamW's two moments are float32 (16 bytes per parameter), split
+  over the fsdp x tensor shards. Activations kept for the backward pass follow Korthikanti et
+  al. (2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at 16-bit (doubled for float32); with
+  full remat only each block's input (2*s*b*d at 16-bit) is kept. Batch is split over
+  data x fsdp, activations also over tensor. Logits (b*s*vocab, float32, twice for the loss
+  and its gradient) are added once.
+  """
+  data, fsdp, tensor = sharding_lib.mesh_shape(mesh_sizes, device_count)
+  params = transformer.count_params(model_cfg)
+  state = 16 * params / (fsdp * tensor)
+  local_batch = batch_size / (data * fsdp)
+  width = 2 if model_cfg.dtype == "bfloat16" else 4
+  s, d, heads = seq_len, model_cfg.d_model, model_cfg.num_heads
+  if model_cfg.remat == "full":
+    per_layer = 2 * s * local_batch * d * width / 2
+  else:
+    per_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
+  activations = model_cfg.num_layers * per_layer / tensor
+  logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
+  return {"params": params, "mesh": dict(zip(sharding_lib.MESH_AXES, (data, fsdp, tensor))),
+          "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
+          "total_bytes": state + activations + logits}

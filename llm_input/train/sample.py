@@ -6,14 +6,45 @@ Temperature 0 is greedy (argmax); otherwise logits / temperature, then top-k and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from llm_input.errors import ConfigError
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+  """How to sample: the config's `sample` section, or `llm-input sample`'s flags."""
+
+  prompts: tuple[str, ...] = ()
+  max_new_tokens: int = 200
+  temperature: float = 0.8
+  top_k: int = 0
+  top_p: float = 0.95
+
+  def __post_init__(self):
+    if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+      raise ConfigError(f"sample.max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
+    if not self.temperature >= 0:
+      raise ConfigError(f"sample.temperature must be >= 0 (0 = greedy), got {self.temperature!r}")
+    if not isinstance(self.top_k, int) or self.top_k < 0:
+      raise ConfigError(f"sample.top_k must be an integer >= 0 (0 = all), got {self.top_k!r}")
+    if not 0 < self.top_p <= 1:
+      raise ConfigError(f"sample.top_p must be in (0, 1] (1 = all), got {self.top_p!r}")
+    if any(not isinstance(p, str) for p in self.prompts):
+      raise ConfigError(f"sample.prompts must be strings, got {list(self.prompts)!r}")
+
+  @classmethod
+  def from_config(cls, cfg) -> "SampleConfig":
+    s = cfg.sample
+    return cls(prompts=tuple(s.prompts), max_new_tokens=s.max_new_tokens,
+               temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
 
 
 def filter_logits(logits_BxV: jnp.ndarray, temperature: float, top_k: int, top_p: float) -> jnp.ndarray:
@@ -37,36 +68,43 @@ def choose(logits_BxV, rng, temperature: float, top_k: int, top_p: float) -> jnp
   return jax.random.categorical(rng, filter_logits(logits_BxV, temperature, top_k, top_p)).astype(jnp.int32)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _prefill(graphdef, params, ids_1xP, cache_len):
+  model = nnx.merge(graphdef, params)
+  cache = model.init_cache(batch=1, max_len=cache_len)
+  logits, cache = model(ids_1xP, cache=cache)
+  return logits[:, -1], cache
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _decode(graphdef, params, cache, token_1, position):
+  model = nnx.merge(graphdef, params)
+  logits, cache = model(token_1[:, None], position[None, None], cache=cache)
+  return logits[:, -1], cache
+
+
 class Sampler:
-  def __init__(self, model_cfg: ModelConfig, params: dict):
+  """Generation from one set of parameters. The jitted prefill and decode are module-level
+  functions keyed by the model's graph definition (hashable, equal for equal model configs),
+  so every Sampler of one model config shares their compilations."""
+
+  def __init__(self, model_cfg: ModelConfig, params: dict, context: int):
     self.cfg = model_cfg
     self.params = params
+    self.context = context  # longest prompt + continuation the model was trained to attend over
     self.graphdef, _ = nnx.split(transformer.abstract(model_cfg), nnx.Param)
-
-  def _model(self, params):
-    return nnx.merge(self.graphdef, params)
-
-  @functools.partial(jax.jit, static_argnums=(0, 3))
-  def _prefill(self, params, ids_1xP, cache_len):
-    model = self._model(params)
-    cache = model.init_cache(batch=1, max_len=cache_len)
-    logits, cache = model(ids_1xP, cache=cache)
-    return logits[:, -1], cache
-
-  @functools.partial(jax.jit, static_argnums=(0,))
-  def _decode(self, params, cache, token_1, position):
-    model = self._model(params)
-    logits, cache = model(token_1[:, None], position[None, None], cache=cache)
-    return logits[:, -1], cache
 
   def generate(self, prompt_ids: list[int], max_new_tokens: int, *, temperature: float = 0.0,
                top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop_id: int | None = None) -> list[int]:
-    """Continues `prompt_ids` (non-empty; start with bos) by up to `max_new_tokens` tokens."""
-    limit = self.cfg.max_len if self.cfg.positions == "learned" else self.cfg.seq_len
-    prompt_ids = list(prompt_ids)[-limit:]
-    steps = max(0, min(max_new_tokens, limit - len(prompt_ids)))
+    """Continues `prompt_ids` (non-empty; start with bos) by up to `max_new_tokens` tokens.
+
+    A prompt longer than the context keeps its last `context - 1` tokens (room for one new
+    token); `kept_prompt(n)` says how many a prompt of n tokens keeps.
+    """
+    prompt_ids = list(prompt_ids)[-self.kept_prompt(len(prompt_ids)):]
+    steps = max(0, min(max_new_tokens, self.context - len(prompt_ids)))
     cache_len = len(prompt_ids) + steps
-    logits, cache = self._prefill(self.params, jnp.asarray([prompt_ids], jnp.int32), cache_len)
+    logits, cache = _prefill(self.graphdef, self.params, jnp.asarray([prompt_ids], jnp.int32), cache_len)
     rng = jax.random.key(seed)
     out: list[int] = []
     for i in range(steps):
@@ -76,8 +114,11 @@ class Sampler:
       if stop_id is not None and out[-1] == stop_id or i == steps - 1:
         break
       position = jnp.asarray(len(prompt_ids) + i, jnp.int32)
-      logits, cache = self._decode(self.params, cache, token, position)
+      logits, cache = _decode(self.graphdef, self.params, cache, token, position)
     return out
+
+  def kept_prompt(self, prompt_tokens: int) -> int:
+    return max(1, min(prompt_tokens, self.context - 1))
 
 
 def generate_without_cache(model_cfg: ModelConfig, params: dict, prompt_ids: list[int],

@@ -1,9 +1,10 @@
 """The device mesh and the rules that map logical axis names to mesh axes.
 
 Mesh axes: `data` (batch split, parameters replicated), `fsdp` (batch split and parameters
-sharded along `embed`), `tensor` (heads, mlp and vocab split). One model file serves all three:
-only the mesh shape in the config changes. A dimension that a mesh axis does not divide is
-replicated instead of failing.
+sharded along `embed`), `tensor` (heads, kv_heads, mlp and vocab split). One model file serves
+all three: only the mesh shape in the config changes. The rules are a config field
+(`mesh.rules`, one entry per logical axis). A dimension that its mesh axes do not divide is
+replicated instead of failing, and `replication_notes` says which and why.
 """
 
 from __future__ import annotations
@@ -15,19 +16,37 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from llm_input.model.config import ConfigError
+from llm_input.errors import ConfigError
 
 MESH_AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")
-DEFAULT_RULES = (
-    ("batch", ("data", "fsdp")),
-    ("vocab", "tensor"),
-    ("embed", "fsdp"),
-    ("heads", "tensor"),
-    ("mlp", "tensor"),
-    ("kv", None),
-    ("layers", None),
-)
+# Logical axis -> mesh axis (or axes, or None = replicated). configs/base.py's `mesh.rules`
+# carries the same table so a config can change it.
+DEFAULT_RULES = {
+    "batch": ("data", "fsdp"),
+    "vocab": "tensor",
+    "embed": "fsdp",
+    "heads": "tensor",
+    "kv_heads": "tensor",
+    "mlp": "tensor",
+    "head_dim": None,
+    "layers": None,
+}
+
+
+def rules_from_config(rules_cfg) -> dict:
+  """The `mesh.rules` section as {logical: mesh axes}, checked against the mesh axes."""
+  rules = dict(rules_cfg.to_dict() if hasattr(rules_cfg, "to_dict") else rules_cfg)
+  for logical, target in rules.items():
+    axes = () if target is None else (target,) if isinstance(target, str) else tuple(target)
+    bad = [a for a in axes if a not in MESH_AXES]
+    if bad:
+      raise ConfigError(f"mesh.rules.{logical}: {bad} are not mesh axes; use one of "
+                        f"{', '.join(MESH_AXES)}, a tuple of them, or None (replicated)")
+  missing = sorted(set(DEFAULT_RULES) - set(rules))
+  if missing:
+    raise ConfigError(f"mesh.rules: no rule for the logical axes {missing}")
+  return rules
 
 
 def mesh_shape(sizes: dict[str, int], device_count: int) -> tuple[int, ...]:
@@ -64,31 +83,56 @@ def _mesh_axes_for(logical: str | None, rules: dict) -> tuple[str, ...]:
   return (target,) if isinstance(target, str) else tuple(target)
 
 
-def spec_for(shape, logical_axes, mesh: Mesh, rules=DEFAULT_RULES) -> PartitionSpec:
-  """PartitionSpec for an array whose dimensions carry `logical_axes`."""
+def _layout(shape, logical_axes, mesh: Mesh, rules) -> tuple[PartitionSpec, list[str]]:
+  """PartitionSpec for an array whose dimensions carry `logical_axes`, and a note for every
+  dimension that its rule would shard but whose size the mesh axes do not divide."""
   rules = dict(rules)
   used: set[str] = set()
-  spec = []
+  spec, notes = [], []
   for size, logical in zip(shape, logical_axes):
     axes = tuple(a for a in _mesh_axes_for(logical, rules) if a not in used and mesh.shape[a] > 1)
-    if axes and size % math.prod(mesh.shape[a] for a in axes) == 0:
+    ways = math.prod(mesh.shape[a] for a in axes) if axes else 1
+    if axes and size % ways == 0:
       used.update(axes)
       spec.append(axes[0] if len(axes) == 1 else axes)
     else:
+      if axes:
+        notes.append(f"{logical}={size} is not divisible by {'x'.join(axes)}={ways}")
       spec.append(None)
-  return PartitionSpec(*spec)
+  return PartitionSpec(*spec), notes
+
+
+def spec_for(shape, logical_axes, mesh: Mesh, rules=DEFAULT_RULES) -> PartitionSpec:
+  """PartitionSpec for an array whose dimensions carry `logical_axes`."""
+  return _layout(shape, logical_axes, mesh, rules)[0]
+
+
+def _flat_params(abstract_model):
+  state = nnx.state(abstract_model, nnx.Param)
+  for path, var in nnx.to_flat_state(state):
+    shape = var.get_value().shape
+    yield path, shape, var.get_metadata().get("out_sharding") or (None,) * len(shape)
 
 
 def param_shardings(abstract_model, mesh: Mesh, rules=DEFAULT_RULES) -> dict:
   """NamedShardings for the model's parameters, as a pure dict like `nnx.to_pure_dict`."""
-  state = nnx.state(abstract_model, nnx.Param)
   out: dict = {}
-  for path, var in nnx.to_flat_state(state):
-    axes = var.get_metadata().get("out_sharding") or (None,) * len(var.get_value().shape)
+  for path, shape, axes in _flat_params(abstract_model):
     node = out
     for key in path[:-1]:
       node = node.setdefault(key, {})
-    node[path[-1]] = NamedSharding(mesh, spec_for(var.get_value().shape, axes, mesh, rules))
+    node[path[-1]] = NamedSharding(mesh, spec_for(shape, axes, mesh, rules))
+  return out
+
+
+def replication_notes(abstract_model, mesh: Mesh, rules=DEFAULT_RULES) -> list[str]:
+  """One line per parameter that its rules would shard but that stays replicated, with why
+  (e.g. grouped-query K/V with fewer kv_heads than the tensor axis)."""
+  out = []
+  for path, shape, axes in _flat_params(abstract_model):
+    notes = _layout(shape, axes, mesh, rules)[1]
+    if notes:
+      out.append(f"{'/'.join(map(str, path))} replicated: {'; '.join(notes)}")
   return out
 
 
@@ -102,33 +146,3 @@ def data_parallel_size(mesh: Mesh) -> int:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
-
-
-def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict[str, int],
-                      device_count: int) -> dict[str, float]:
-  """An estimate of training memory per device, in bytes, before anything is allocated.
-
-  Parameters, gradients and AdamW's two moments are float32 (16 bytes per parameter), split
-  over the fsdp x tensor shards. Activations kept for the backward pass follow Korthikanti et
-  al. (2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at 16-bit (doubled for float32); with
-  full remat only each block's input (2*s*b*d at 16-bit) is kept. Batch is split over
-  data x fsdp, activations also over tensor. Logits (b*s*vocab, float32, twice for the loss
-  and its gradient) are added once.
-  """
-  from llm_input.model import transformer  # noqa: PLC0415
-
-  data, fsdp, tensor = mesh_shape(mesh_sizes, device_count)
-  params = transformer.count_params(model_cfg)
-  state = 16 * params / (fsdp * tensor)
-  local_batch = batch_size / (data * fsdp)
-  width = 2 if model_cfg.dtype == "bfloat16" else 4
-  s, d, heads = seq_len, model_cfg.d_model, model_cfg.num_heads
-  if model_cfg.remat == "full":
-    per_layer = 2 * s * local_batch * d * width / 2
-  else:
-    per_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
-  activations = model_cfg.num_layers * per_layer / tensor
-  logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
-  return {"params": params, "mesh": dict(zip(MESH_AXES, (data, fsdp, tensor))),
-          "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
-          "total_bytes": state + activations + logits}

@@ -1,0 +1,91 @@
+"""The optimizer room: its typed config, the learning-rate schedule, AdamW with a decay mask.
+
+`OptimConfig.from_config(cfg)` reads the config's `optimizer` and `schedule` sections (and the
+step count from `train`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import optax
+
+from llm_input.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+  learning_rate: float = 3e-4
+  b1: float = 0.9
+  b2: float = 0.95
+  eps: float = 1e-8
+  weight_decay: float = 0.1
+  decay_all: bool = False  # False: no decay on norms, biases and embeddings
+  grad_clip_norm: float = 1.0  # 0 disables clipping
+  z_loss: float = 0.0  # weight of log(Z)^2, keeps the softmax normaliser near 1
+  grad_accum_steps: int = 1
+  schedule: str = "cosine"  # cosine | linear | constant (each after linear warmup)
+  warmup_steps: int = 100
+  final_lr_fraction: float = 0.1  # cosine/linear decay to this fraction of the peak
+  total_steps: int = 1000
+
+  @classmethod
+  def from_config(cls, cfg, total_steps: int | None = None) -> "OptimConfig":
+    o, s = cfg.optimizer, cfg.schedule
+    return cls(learning_rate=o.learning_rate, b1=o.b1, b2=o.b2, eps=o.eps,
+               weight_decay=o.weight_decay, decay_all=o.decay_all,
+               grad_clip_norm=o.grad_clip_norm, z_loss=o.z_loss,
+               grad_accum_steps=o.grad_accum_steps, schedule=s.kind,
+               warmup_steps=s.warmup_steps, final_lr_fraction=s.final_lr_fraction,
+               total_steps=int(cfg.train.steps if total_steps is None else total_steps))
+
+  def __post_init__(self):
+    if self.schedule not in ("cosine", "linear", "constant"):
+      raise ConfigError(f"schedule.kind: unknown {self.schedule!r}; allowed: cosine, linear, constant")
+    if self.learning_rate <= 0:
+      raise ConfigError(f"optimizer.learning_rate must be > 0, got {self.learning_rate}")
+    if self.grad_accum_steps < 1:
+      raise ConfigError(f"optimizer.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+    if self.warmup_steps < 0 or self.total_steps < 1:
+      raise ConfigError("schedule.warmup_steps must be >= 0 and train.steps >= 1 "
+                        f"(got {self.warmup_steps}, {self.total_steps})")
+    if not 0 <= self.final_lr_fraction <= 1:
+      raise ConfigError(f"schedule.final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
+
+
+def learning_rate_schedule(cfg: OptimConfig) -> optax.Schedule:
+  # Step 0 already trains at lr / warmup_steps (a zero first step would waste a batch).
+  warmup = optax.linear_schedule(cfg.learning_rate / max(cfg.warmup_steps, 1), cfg.learning_rate,
+                                 max(cfg.warmup_steps, 1))
+  decay_steps = max(cfg.total_steps - cfg.warmup_steps, 1)
+  final = cfg.learning_rate * cfg.final_lr_fraction
+  if cfg.schedule == "cosine":
+    decay = optax.cosine_decay_schedule(cfg.learning_rate, decay_steps, alpha=cfg.final_lr_fraction)
+  elif cfg.schedule == "linear":
+    decay = optax.linear_schedule(cfg.learning_rate, final, decay_steps)
+  else:
+    decay = optax.constant_schedule(cfg.learning_rate)
+  return optax.join_schedules([warmup, decay], [cfg.warmup_steps])
+
+
+def decay_mask(params: dict) -> dict:
+  """True for weight matrices of attention and MLP; False for norms, biases, embeddings."""
+
+  def mask(path, leaf):
+    names = [getattr(k, "key", getattr(k, "name", "")) for k in path]
+    name = str(names[-1])
+    return name.endswith("_kernel") and "embedding" not in names
+
+  return jax.tree_util.tree_map_with_path(mask, params)
+
+
+def make_optimizer(cfg: OptimConfig) -> optax.GradientTransformation:
+  parts = []
+  if cfg.grad_clip_norm > 0:
+    parts.append(optax.clip_by_global_norm(cfg.grad_clip_norm))
+  parts.append(optax.adamw(learning_rate_schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
+                           weight_decay=cfg.weight_decay,
+                           mask=None if cfg.decay_all else decay_mask))
+  return optax.chain(*parts)
+

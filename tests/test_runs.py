@@ -1,0 +1,104 @@
+"""Reading run folders back: any optimizer setting, one compilation per model, layering."""
+
+import ast
+import pathlib
+
+import pytest
+
+from llm_input import cli
+from llm_input.errors import UserError
+from llm_input.runs import RunFolder
+from llm_input.train import loop
+from llm_input.train import sample as sample_lib
+
+from helpers import ROOT, make_text_corpus, small_config
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+  root = tmp_path_factory.mktemp("runs")
+  return make_text_corpus(root / "texts"), root / "cache"
+
+
+@pytest.mark.parametrize("optimizer", [
+    ("optimizer.grad_clip_norm=0.0",),
+    ("optimizer.decay_all=True", "schedule.kind=linear"),
+    ("schedule.kind=constant", "optimizer.weight_decay=0.0"),
+])
+def test_runs_with_non_default_optimizer_can_be_sampled_and_reported(corpus, tmp_path, capsys, optimizer):
+  from llm_input.analysis import report
+
+  workdir = tmp_path / "run"
+  loop.train(small_config(*corpus, "train.steps=3", "train.eval_every=3", *optimizer), workdir,
+             say=lambda *a: None)
+  capsys.readouterr()
+  assert cli.main(["sample", "--run", str(workdir), "--prompt", "the", "--max-new-tokens", "4",
+                   "--temperature", "0"]) == 0
+  assert capsys.readouterr().out.startswith("the")
+  assert report.run_report(workdir).is_file()
+
+
+def test_sample_num_3_compiles_once(corpus, tmp_path, capsys):
+  workdir = tmp_path / "run"
+  loop.train(small_config(*corpus, "train.steps=2", "train.eval_every=2", "model.d_model=24",
+                          "model.num_heads=3"), workdir, say=lambda *a: None)
+  capsys.readouterr()
+  before = (sample_lib._prefill._cache_size(), sample_lib._decode._cache_size())
+  assert cli.main(["sample", "--run", str(workdir), "--prompt", "a", "--num", "3",
+                   "--max-new-tokens", "5"]) == 0
+  after = (sample_lib._prefill._cache_size(), sample_lib._decode._cache_size())
+  assert capsys.readouterr().out.count("---") == 2
+  # this model shape is new to the process: exactly one prefill and one decode compilation
+  assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("checkpoint.every_steps=0", "checkpoint.every_steps"),
+    ("checkpoint.keep=0", "checkpoint.keep"),
+    ("checkpoint.every_minutes=-1.0", "checkpoint.every_minutes"),
+    ("sample.temperature=-0.5", "sample.temperature"),
+    ("sample.top_p=0.0", "sample.top_p"),
+    ("sample.top_k=-1", "sample.top_k"),
+    ("sample.max_new_tokens=0", "sample.max_new_tokens"),
+    ("mesh.rules.embed=fsdpp", "mesh.rules.embed"),
+    ("tokenizer.normalization=nfc", "tokenizer.normalization"),
+])
+def test_bad_checkpoint_sample_and_rule_values_fail_before_the_workdir_exists(corpus, tmp_path, override, message):
+  with pytest.raises(UserError, match=message):
+    loop.train(small_config(*corpus, override), tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+  names = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      names.update(a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      names.add(node.module)
+      names.update(f"{node.module}.{a.name}" for a in node.names)
+  return names
+
+
+def test_analysis_never_imports_the_training_loop():
+  files = sorted((ROOT / "llm_input" / "analysis").glob("*.py"))
+  files.append(ROOT / "experiments" / "positions" / "order_probe.py")
+  offenders = [f.name for f in files if "llm_input.train.loop" in _imports(f)]
+  assert files and not offenders
+
+
+def test_run_folder_owns_the_layout(tmp_path):
+  run = RunFolder(tmp_path / "r")
+  names = {p.name for p in (run.config_path, run.summary_path, run.metrics_path, run.tokenizer_dir,
+                            run.checkpoints_dir, run.samples_path, run.report_path, run.tensorboard_dir)}
+  assert names == {"config.json", "summary.json", "metrics.jsonl", "tokenizer", "checkpoints",
+                   "samples.txt", "report.html", "tensorboard"}
+  # no other module spells these file names (report.py's sweep page is not in a run folder)
+  spelled = []
+  for path in (ROOT / "llm_input").rglob("*.py"):
+    if path.name == "runs.py":
+      continue
+    text = path.read_text()
+    spelled += [f"{path.name}: {n}" for n in ('"config.json"', '"summary.json"', '"metrics.jsonl"',
+                                               '"samples.txt"') if n in text]
+  assert not spelled, spelled
