@@ -333,3 +333,22 @@ def test_sample_command_reads_the_run(trained_run, capsys):
   # char tokenizer: one character per new token (fewer only if </s> came first)
   assert out.startswith("the bank") and len("the bank") < len(out.rstrip("\n")) <= len("the bank") + 10
   assert cli.main(["sample", "--run", str(trained_run / "nope")]) == 2
+
+
+@pytest.mark.parametrize("kv_heads, sharded", [(4, True), (2, False)])
+def test_kv_heads_follow_the_tensor_axis_or_say_why_not(kv_heads, sharded):
+  from llm_input.model import transformer
+
+  cfg = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, num_kv_heads=kv_heads, max_len=16)
+  mesh = sharding.make_mesh(dict(data=2, fsdp=1, tensor=4))
+  abstract = transformer.abstract(cfg)
+  specs = sharding.param_shardings(abstract, mesh)["blocks"]["attention"]
+  notes = sharding.replication_notes(abstract, mesh)
+  for name in ("k_kernel", "v_kernel"):
+    assert ("tensor" in str(specs[name].spec)) == sharded
+    assert any(n.startswith(f"blocks/attention/{name} replicated: kv_heads=2 is not divisible by "
+                            "tensor=4") for n in notes) != sharded
+  assert "tensor" in str(specs["q_kernel"].spec)  # query heads (4) split either way
+  # the rule is the config's: kv_heads -> None keeps K/V replicated without a note
+  rules = {**sharding.DEFAULT_RULES, "kv_heads": None}
+  assert "tensor" not in str(sharding.param_shardings(abstract, mesh, rules)["blocks"]["attention"]["k_kernel"].spec)
