@@ -7,6 +7,8 @@ Use: `llm-input params --config configs/base.py` (any field: `--config.model.d_m
 import ml_collections
 
 
+ARGS = ()  # the accepted `:ARG` suffixes (config.load refuses others)
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   del arg
   cfg = ml_collections.ConfigDict()
@@ -81,6 +83,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cfg.train.eval_every = 200  # Evaluate on the validation split every N steps (and at the end).
   cfg.train.eval_batches = 0  # Validation batches per evaluation; 0 = the whole split.
   cfg.train.log_every = 10  # Write metrics every N steps.
+  cfg.train.on_nonfinite = "stop"  # stop | rollback (to the last good checkpoint, skipping the batches since).
+  cfg.train.loss_spike_factor = 0.0  # > 1: a loss above this x the recent median counts as divergence; 0 = off.
 
   cfg.mesh = ml_collections.ConfigDict()
   cfg.mesh.data = -1  # Data-parallel axis size; -1 = all remaining devices.

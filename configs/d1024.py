@@ -8,6 +8,8 @@ is a CPU smoke run. No full training result yet.
 from configs import base
 
 
+ARGS = ('runlocal',)  # the accepted `:ARG` suffixes (config.load refuses others)
+
 def get_config(arg: str | None = None):
   cfg = base.get_config()
   cfg.model.d_model = 1024

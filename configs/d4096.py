@@ -10,6 +10,8 @@ Hardware: a TPU v4-512 / v5p-256 class slice; launch with launch/tpu.py (see REA
 from configs import base
 
 
+ARGS = ('runlocal',)  # the accepted `:ARG` suffixes (config.load refuses others)
+
 def get_config(arg: str | None = None):
   cfg = base.get_config()
   m = cfg.model

@@ -14,6 +14,8 @@ of a hand-written plain-JAX step with `--plain-jax`; see the README). No trained
 from configs import base
 
 
+ARGS = ('runlocal',)  # the accepted `:ARG` suffixes (config.load refuses others)
+
 def get_config(arg: str | None = None):
   cfg = base.get_config()
   cfg.model.vocab_size = 50257

@@ -9,6 +9,8 @@ Result (2026-11-29): validation loss 4.8235 nats/token, perplexity 124.40, 2.599
 from configs import base
 
 
+ARGS = ()  # the accepted `:ARG` suffixes (config.load refuses others)
+
 def get_config(arg: str | None = None):
   del arg
   cfg = base.get_config()

@@ -124,6 +124,17 @@ def cmd_tokenizer_train(args, overrides) -> int:
 
   from llm_input import tokenizers
 
+  import pathlib
+
+  from llm_input.errors import TokenizerError
+  from llm_input.runs import holder, is_locked, RunFolder
+
+  out = pathlib.Path(args.out)
+  if out.exists() and not out.is_dir():
+    raise TokenizerError(f"--out {args.out!r} is an existing file; give a folder path")
+  if is_locked(out.parent):
+    raise TokenizerError(f"--out {args.out!r} is inside a run folder that a trainer is writing "
+                         f"({holder(RunFolder(out.parent))}); choose another --out")
   texts = _tokenizer_texts(args)
   start = time.perf_counter()
   options = tokenizers.TokenizerOptions(
@@ -185,7 +196,7 @@ def cmd_train(args, overrides) -> int:
   from llm_input.train import loop
 
   cfg = config_lib.load(args.config, overrides)
-  result = loop.train(cfg, args.workdir)
+  result = loop.train(cfg, args.workdir, allow_config_change=args.allow_config_change)
   if result["status"] == "preempted":
     return 0
   workdir = result["workdir"]
@@ -301,7 +312,11 @@ def cmd_report(args, overrides) -> int:
     if args.sentences:
       from llm_input.tokenizers import training
 
-      sentences = [s for s in training.read_text(pathlib.Path(args.sentences)).splitlines() if s.strip()]
+      path = pathlib.Path(args.sentences)
+      if not path.is_file():
+        raise ConfigError(f"--sentences {args.sentences!r} is not a file; give a text file with one "
+                          "sentence per line")
+      sentences = [s for s in training.read_text(path).splitlines() if s.strip()]
     probes = args.probes.split(",") if args.probes else None
     out = report.run_report(args.run, sentences=sentences, probes=probes)
   print(f"report: {out}")
@@ -386,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
   p.add_argument("--workdir", required=True, help="run folder, e.g. runs/tiny")
   p.add_argument("--multihost", action="store_true", help="call jax.distributed.initialize()")
+  p.add_argument("--allow-config-change", action="store_true",
+                 help="resume with changed optimizer/schedule/train settings (recorded in the run)")
   p.set_defaults(func=cmd_train, takes_overrides=True)
 
   p = sub.add_parser("sample", help="generate text from a run's latest checkpoint")
@@ -458,6 +475,28 @@ def main(argv: list[str] | None = None) -> int:
   except UserError as err:
     print(f"llm-input: {err.label}: {err}", file=sys.stderr)
     return 2
+  except Exception as err:  # noqa: BLE001
+    full = _disk_full(err)
+    if full is None:
+      raise
+    print(f"llm-input: disk full: no space left on device while writing {full}; free space and "
+          "rerun the same command (earlier checkpoints are intact)", file=sys.stderr)
+    return 2
+
+
+def _disk_full(err: BaseException) -> str | None:
+  """The path a write failed on when `err` (or a cause of it) is ENOSPC, else None."""
+  import errno
+
+  seen = set()
+  while err is not None and id(err) not in seen:
+    seen.add(id(err))
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+      return err.filename or "the run folder"
+    if "No space left on device" in str(err):
+      return "the run folder"
+    err = err.__cause__ or err.__context__
+  return None
 
 
 def entry() -> None:

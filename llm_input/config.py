@@ -48,6 +48,10 @@ def load(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_collectio
   module = load_python_file(file, f"_llm_input_config_{file.stem}", file.resolve().parent.parent)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"config file {path!r} has no get_config(arg) function")
+  accepted = tuple(getattr(module, "ARGS", ()))
+  if arg and arg not in accepted:
+    raise ConfigError(f"config file {path!r} has no preset argument {arg!r}; accepted: "
+                      f"{', '.join(accepted) or 'none (use the file without :ARG)'}")
   cfg = module.get_config(arg) if arg else module.get_config()
   cfg = ml_collections.ConfigDict(cfg)
   for item in overrides:

@@ -21,3 +21,7 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
   label = "checkpoint error"
+
+
+class DiskFullError(UserError):
+  label = "disk full"

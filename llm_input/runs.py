@@ -9,6 +9,10 @@
       checkpoints/     orbax checkpoints, one folder per step
       samples.txt      generated text at the end of training
       report.html      `llm-input report` (and report.json, every number on the page)
+      run.json         what the config does not say: the tokenizer's fingerprint
+      config_changes.jsonl  every accepted change of settings on resume: (step, fields)
+      .lock            held (flock) by the one trainer writing this folder
+      .config.pending.json  the config of a start that has not finished its first step
 
 Everything else asks this module for paths and contents.
 """
@@ -16,13 +20,68 @@ Everything else asks this module for paths and contents.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
+import hashlib
 import json
+import os
 import pathlib
+import socket
+import sys
 
 import ml_collections
 
-from llm_input.errors import CheckpointError
+from llm_input.errors import CheckpointError, UserError
 from llm_input.fileio import write_text_atomic
+
+
+class RunLockedError(UserError):
+  label = "run folder in use"
+
+
+def _warn(message: str) -> None:
+  print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def read_json_lines(path: pathlib.Path) -> list[dict]:
+  """JSON lines of `path`; a partial last line (a crash or a full disk mid-write) is dropped
+  with a warning, any other bad line is an error naming the file and line."""
+  if not path.exists():
+    return []
+  text = path.read_text(encoding="utf-8", errors="replace")
+  lines = text.split("\n")
+  records = []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      if number == len(lines):  # the last line, without its newline: a write cut short
+        _warn(f"{path}: dropped an incomplete last line ({len(line)} characters)")
+        continue
+      raise CheckpointError(f"{path} line {number} is not JSON; fix or delete that line") from None
+  return records
+
+
+def append_json_line(path: pathlib.Path, record: dict) -> None:
+  """One os.write of the whole line with O_APPEND: a crash leaves at most one partial line."""
+  data = (json.dumps(record) + "\n").encode("utf-8")
+  fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+  try:
+    os.write(fd, data)
+  finally:
+    os.close(fd)
+
+
+def directory_fingerprint(folder: pathlib.Path) -> str:
+  """sha256 over the names and bytes of every file in `folder` (sorted)."""
+  digest = hashlib.sha256()
+  for path in sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file()):
+    digest.update(str(path.relative_to(folder)).encode() + b"\0")
+    digest.update(path.read_bytes())
+    digest.update(b"\0")
+  return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +129,23 @@ class RunFolder:
     return self.path / "report.json"
 
   @property
+  def run_json_path(self) -> pathlib.Path:
+    return self.path / "run.json"
+
+  @property
+  def changes_path(self) -> pathlib.Path:
+    return self.path / "config_changes.jsonl"
+
+  @property
+  def pending_config_path(self) -> pathlib.Path:
+    """The config of a start that has not yet taken its first step (config.json after it)."""
+    return self.path / ".config.pending.json"
+
+  @property
+  def lock_path(self) -> pathlib.Path:
+    return self.path / ".lock"
+
+  @property
   def name(self) -> str:
     return self.path.name
 
@@ -80,30 +156,80 @@ class RunFolder:
   def has_config(self) -> bool:
     return self.config_path.is_file()
 
-  def read_config_dict(self) -> dict:
-    return json.loads(self.config_path.read_text(encoding="utf-8"))
-
   def read_config(self) -> ml_collections.ConfigDict:
     """The run's config; a clear error when the folder is missing or is not a run folder."""
     if not self.path.is_dir():
       raise CheckpointError(f"run folder {str(self.path)!r} does not exist; train one with "
                             "`llm-input train --config configs/tiny.py --workdir DIR`")
     if not self.has_config():
-      raise CheckpointError(f"{self.path} is not a run folder (no config.json)")
+      raise CheckpointError(f"{self.path} is not a run folder (no config.json): train it with "
+                            "`llm-input train --config ... --workdir DIR` first")
     return ml_collections.ConfigDict(self.read_config_dict())
+
+  def read_config_dict(self) -> dict:
+    try:
+      value = json.loads(self.config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+      raise CheckpointError(f"{self.config_path} is corrupted ({err.__class__.__name__}: {err}); "
+                            "restore it from a backup, or start a new --workdir") from None
+    if not isinstance(value, dict):
+      raise CheckpointError(f"{self.config_path} is not a config (a JSON object was expected)")
+    return value
 
   def write_config(self, cfg: ml_collections.ConfigDict) -> None:
     write_text_atomic(self.config_path, cfg.to_json_best_effort(indent=2) + "\n")
+    self.pending_config_path.unlink(missing_ok=True)
+
+  def write_pending_config(self, cfg: ml_collections.ConfigDict) -> None:
+    write_text_atomic(self.pending_config_path, cfg.to_json_best_effort(indent=2) + "\n")
+
+  def record_config_change(self, step: int, changes: dict) -> None:
+    append_json_line(self.changes_path, {"step": int(step), "changed": changes})
+
+  def read_config_changes(self) -> list[dict]:
+    return read_json_lines(self.changes_path)
+
+  # -- run.json: the tokenizer's fingerprint -----------------------------------------------
+  def read_run_json(self) -> dict:
+    if not self.run_json_path.exists():
+      return {}
+    return json.loads(self.run_json_path.read_text(encoding="utf-8"))
+
+  def record_tokenizer(self) -> str:
+    fingerprint = directory_fingerprint(self.tokenizer_dir)
+    write_text_atomic(self.run_json_path, json.dumps(
+        {**self.read_run_json(), "tokenizer_sha256": fingerprint}, indent=1) + "\n")
+    return fingerprint
+
+  def check_tokenizer(self) -> None:
+    """The tokenizer folder must be the one the run was trained with."""
+    want = self.read_run_json().get("tokenizer_sha256")
+    if want is None or not self.tokenizer_dir.is_dir():
+      return
+    have = directory_fingerprint(self.tokenizer_dir)
+    if have != want:
+      raise CheckpointError(
+          f"{self.tokenizer_dir} is not the tokenizer this run was trained with (sha256 "
+          f"{have[:12]}, recorded {want[:12]} in {self.run_json_path.name}); it was changed "
+          "after the run started. Put the original back, or train a new run in a new --workdir")
+
+  # -- one trainer per folder --------------------------------------------------------------
+  def lock(self) -> "RunLock":
+    return RunLock(self)
 
   def config_text(self) -> str:
     return self.config_path.read_text(encoding="utf-8")
 
   # -- summary -----------------------------------------------------------------------------
   def read_summary(self) -> dict:
-    """summary.json, or {} when the run has not finished yet."""
+    """summary.json, or {} when the run has not finished yet (or the file is damaged)."""
     if not self.summary_path.exists():
       return {}
-    return json.loads(self.summary_path.read_text(encoding="utf-8"))
+    try:
+      return json.loads(self.summary_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+      _warn(f"{self.summary_path} is damaged; treating the run as unfinished")
+      return {}
 
   def write_summary(self, table: dict) -> None:
     summary = {"status": "finished", "table": table}
@@ -114,14 +240,10 @@ class RunFolder:
 
   # -- metrics -----------------------------------------------------------------------------
   def append_metrics(self, record: dict) -> None:
-    with self.metrics_path.open("a", encoding="utf-8") as f:
-      f.write(json.dumps(record) + "\n")
+    append_json_line(self.metrics_path, record)
 
   def read_metrics(self) -> list[dict]:
-    if not self.metrics_path.exists():
-      return []
-    return [json.loads(line) for line in self.metrics_path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return read_json_lines(self.metrics_path)
 
   def truncate_metrics(self, step: int) -> None:
     """After a restore, drops the metrics of steps the resumed run will redo."""
@@ -145,3 +267,65 @@ class RunFolder:
     if not folder.is_dir():
       return []
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+class RunLock:
+  """An OS lock (flock) on RUN/.lock for the trainer's lifetime. The kernel releases it when
+  the process dies, so a SIGKILLed run never leaves a stale lock; the file names the holder."""
+
+  def __init__(self, run: RunFolder):
+    self.run = run
+    self._fd = None
+
+  def acquire(self) -> "RunLock":
+    self.run.path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(self.run.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+      os.close(fd)
+      if err.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      raise RunLockedError(f"{self.run.path} is being written by another trainer "
+                           f"({holder(self.run)}); wait for it to finish, stop it, or use another "
+                           "--workdir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+    self._fd = fd
+    return self
+
+  def release(self) -> None:
+    if self._fd is not None:
+      fcntl.flock(self._fd, fcntl.LOCK_UN)
+      os.close(self._fd)
+      self._fd = None
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *exc):
+    self.release()
+
+
+def holder(run: RunFolder) -> str:
+  try:
+    info = json.loads(run.lock_path.read_text())
+    return f"pid {info['pid']} on host {info['host']}"
+  except (OSError, ValueError, KeyError):
+    return "holder unknown"
+
+
+def is_locked(folder) -> bool:
+  """Whether a trainer holds `folder`'s lock right now (a probe that takes nothing)."""
+  path = pathlib.Path(folder) / ".lock"
+  if not path.exists():
+    return False
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+  except OSError:
+    return True
+  finally:
+    os.close(fd)

@@ -20,9 +20,9 @@ def make_text_corpus(folder: pathlib.Path, files: int = 40, seed: int = 0) -> pa
   return folder
 
 
-def small_config(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str):
+def small_overrides(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str) -> list[str]:
   """A 2-layer, 32-wide char model on the test corpus; extra overrides as `a.b=value`."""
-  overrides = [
+  return [
       f"data.corpus=text:{corpus}", f"data.data_dir={data_dir}", "data.seq_len=32",
       "data.batch_size=8", "tokenizer.kind=char", "tokenizer.vocab_size=64",
       "model.d_model=32", "model.num_layers=2", "model.num_heads=4", "model.max_len=32",
@@ -30,4 +30,7 @@ def small_config(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str):
       "schedule.warmup_steps=2", "optimizer.learning_rate=0.01", "checkpoint.every_steps=5",
       "checkpoint.every_minutes=0.0", "logging.progress_bar=False", "logging.tensorboard=False",
       "sample.max_new_tokens=8", *extra]
-  return config_lib.load(str(ROOT / "configs/tiny.py"), overrides)
+
+
+def small_config(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str):
+  return config_lib.load(str(ROOT / "configs/tiny.py"), small_overrides(corpus, data_dir, *extra))

@@ -256,7 +256,8 @@ def test_corrupted_latest_checkpoint_falls_back_to_previous(corpus, trained_run,
   for f in (workdir / "checkpoints" / "10" / "state").rglob("*"):
     if f.is_file() and f.stat().st_size > 0:
       f.write_bytes(b"\x00garbage" * 4)
-  result = loop.train(small_config(*corpus, "train.steps=12"), workdir, say=print)
+  result = loop.train(small_config(*corpus, "train.steps=12"), workdir, say=print,
+                      allow_config_change=True)
   out = capsys.readouterr().out
   assert "checkpoint at step 10" in out and "corrupted" in out and "previous good checkpoint" in out
   assert "resumed from step 5" in out

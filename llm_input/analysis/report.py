@@ -118,6 +118,13 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
                            _fmt(table.get("val_perplexity"), 1), _fmt(table.get("steps")),
                            f"{table.get('train_flops', 0):.3g}", _fmt(table.get("tokens_per_word")),
                            _fmt(table.get("bytes_per_token"))]]))
+  changes = run.read_config_changes()
+  data["config_changes"] = changes
+  if changes:
+    header.append("<p>Settings changed on resume (<code>--allow-config-change</code>):</p>" + _table(
+        ["from step", "field", "before", "after"],
+        [[c["step"], html.escape(k), html.escape(repr(v[0])), html.escape(repr(v[1]))]
+         for c in changes for k, v in c["changed"].items()]))
   header += [f'<p class=note>{html.escape(n)}</p>' for n in notes]
   sections.append("".join(header))
 

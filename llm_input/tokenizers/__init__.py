@@ -54,7 +54,16 @@ def load(folder: str | os.PathLike) -> Tokenizer:
   if kind not in REGISTRY:
     raise TokenizerError(f"{folder}/tokenizer.json names an unknown kind {kind!r}; retrain with "
                          "`llm-input tokenizer train`")
-  return REGISTRY[kind].from_folder(pathlib.Path(folder), meta)
+  folder = pathlib.Path(folder)
+  has_model = (folder / "sentencepiece.model").exists()
+  if has_model != (REGISTRY[kind] is SentencePieceTokenizer):
+    raise TokenizerError(f"{folder}: tokenizer.json says kind {kind!r} but the folder "
+                         f"{'holds' if has_model else 'lacks'} sentencepiece.model; the files "
+                         "disagree, so retrain the tokenizer into an empty folder")
+  try:
+    return REGISTRY[kind].from_folder(folder, meta)
+  except (KeyError, TypeError) as err:
+    raise TokenizerError(f"{folder}/tokenizer.json lacks {err} for a {kind} tokenizer; retrain it") from None
 
 
 __all__ = ["KINDS", "REGISTRY", "Tokenizer", "TokenizerOptions", "byte_length", "load", "train",

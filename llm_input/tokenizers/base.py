@@ -123,6 +123,9 @@ class Tokenizer(abc.ABC):
     folder = pathlib.Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a tokenizer is as readable as its run
     try:
       meta = {"format": FORMAT, "kind": self.kind, "vocab_size": self.vocab_size,
               "special_ids": self.special_ids, **self._metadata()}

@@ -1,9 +1,11 @@
 """Orbax checkpoints of the whole run: train state, data iterator position, and metadata.
 
 Saves are asynchronous, every N steps and every M minutes (whichever comes first), keep the
-last k, and are atomic (orbax writes to a temporary folder and renames it). Restore checks the
-saved shapes against the model first, and falls back to the previous step when the latest
-checkpoint is unreadable, saying so.
+last k, and are atomic (orbax writes to a temporary folder and renames it). Every save records
+a checksum of each array (computed on device, exact integer arithmetic over the bits) and
+refuses non-finite parameters. Restore checks the saved shapes against the model first, then
+the checksums and finiteness of what it read, and falls back to the previous step when the
+latest checkpoint is unreadable or damaged, saying so.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pathlib
 
 import grain
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
@@ -22,6 +25,48 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 from llm_input.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("llm_input")
+
+
+class NonFiniteError(CheckpointError):
+  label = "training diverged"
+
+
+def _leaf_checksum(x):
+  """64 bits of checksum of an array's bits: two wrapping uint32 sums, one position-weighted,
+  so any flipped bit or moved element changes it, whatever the order of the reduction."""
+  x = jnp.asarray(x)
+  if x.dtype.itemsize == 2:
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+  elif x.dtype.itemsize == 4:
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+  elif x.dtype.itemsize == 1:
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint8).astype(jnp.uint32)
+  else:  # 8 bytes: two uint32 words per element
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
+  bits = bits.reshape(-1)
+  index = jnp.arange(bits.size, dtype=jnp.uint32)
+  mixed = (bits ^ (bits >> 15)) * (index * jnp.uint32(0x9E3779B1) | jnp.uint32(1))
+  return jnp.stack([jnp.sum(bits, dtype=jnp.uint32), jnp.sum(mixed, dtype=jnp.uint32)])
+
+
+@jax.jit
+def _checksums_and_finite(state):
+  sums = jax.tree.map(_leaf_checksum, state)
+  floats = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state["params"])
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  return sums, jnp.all(jnp.stack(floats)) if floats else jnp.bool_(True)
+
+
+def _flat_keys(tree) -> dict:
+  return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): leaf
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def state_checksums(state) -> tuple[dict[str, str], bool]:
+  """({array path: 16-hex-digit checksum}, whether every parameter is finite)."""
+  sums, finite = jax.device_get(_checksums_and_finite(state))
+  return ({k: f"{int(v[0]):08x}{int(v[1]):08x}" for k, v in _flat_keys(sums).items()},
+          bool(finite))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,13 +121,24 @@ class Checkpointer:
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
+  def will_save(self, step: int) -> bool:
+    return self.manager.should_save(step)
+
   def save(self, step: int, state: dict, iterator_state: dict, meta: dict, *, force: bool = False) -> bool:
-    """`meta` should include `param_shapes(state)` so a resume can check shapes cheaply."""
+    """`meta` should include `param_shapes(state)` so a resume can check shapes cheaply.
+
+    Adds the arrays' checksums to `meta`; raises NonFiniteError (writing nothing) when a
+    parameter is not finite."""
+    if not (force or self.manager.should_save(step)):
+      return False
+    checksums, finite = state_checksums(state)
+    if not finite:
+      raise NonFiniteError(f"refusing to save step {step}: its parameters are not finite")
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=grain.checkpoint.CheckpointSave(IteratorSnapshot(iterator_state)),
-        meta=ocp.args.JsonSave(meta))
-    return self.manager.save(step, args=args, force=force)
+        meta=ocp.args.JsonSave({**meta, "checksums": checksums}))
+    return self.manager.save(step, args=args, force=True)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
@@ -91,16 +147,20 @@ class Checkpointer:
     self.manager.wait_until_finished()
     self.manager.close()
 
-  def check_shapes(self, step: int, abstract_state: dict) -> None:
+  def read_meta(self, step: int) -> dict:
+    """The small JSON item of a checkpoint ({} when unreadable: restore_latest handles that)."""
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"] or {}
+    except Exception:  # noqa: BLE001
+      return {}
+
+  def check_shapes(self, step: int, abstract_state: dict, meta: dict | None = None) -> None:
     """Raises a clear error when the saved parameters do not match the model's shapes.
 
     The shapes come from the checkpoint's `meta` item (written by `save`), so the check
     reads a small JSON file, not the arrays.
     """
-    try:
-      meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    except Exception:  # noqa: BLE001 (an unreadable checkpoint is handled by restore_latest)
-      return
+    meta = self.read_meta(step) if meta is None else meta
     have = {k: tuple(v) for k, v in (meta or {}).get("param_shapes", {}).items()}
     want = param_shapes(abstract_state)
     if not have:
@@ -117,28 +177,48 @@ class Checkpointer:
           "shape (" + "; ".join(lines) + "). Use the config that wrote it (its config.json is in "
           "the run folder), or start a new --workdir.")
 
-  def restore_latest(self, abstract_state: dict, state_shardings: dict, iterator) -> tuple[dict, int] | None:
-    """Restores the newest readable checkpoint into `iterator` and returns (state, step)."""
-    steps = self.steps()
+  def restore_latest(self, abstract_state: dict, state_shardings: dict, iterator,
+                     below: int | None = None) -> tuple[dict, int, dict] | None:
+    """Restores the newest good checkpoint (before step `below`, if given) into `iterator`
+    and returns (state, step, meta). A checkpoint that cannot be read, whose arrays do not
+    match their recorded checksums, or whose parameters are not finite is skipped, saying so."""
+    steps = [s for s in self.steps() if below is None or s < below]
     if not steps:
       return None
     target = abstract_arrays(abstract_state, state_shardings)
     failures = []
     for step in reversed(steps):
-      self.check_shapes(step, abstract_state)
+      meta = self.read_meta(step)
+      self.check_shapes(step, abstract_state, meta)
       try:
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target),
             data=grain.checkpoint.CheckpointRestore(iterator)))
+        problem = verify(restored["state"], meta)
       except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
-        failures.append(f"step {step}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-        log.warning("checkpoint at step %d is unreadable (%s); trying the previous one", step, failures[-1])
+        problem = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+      if problem:
+        failures.append(f"step {step}: {problem}")
+        log.warning("checkpoint at step %d is unusable (%s); trying the previous one", step, problem)
         print(f"warning: checkpoint at step {step} in {self.directory} is corrupted or incomplete "
-              f"({failures[-1]}); using the previous good checkpoint", flush=True)
+              f"({problem}); using the previous good checkpoint", flush=True)
         continue
-      return restored["state"], step
+      return restored["state"], step, meta
     raise CheckpointError(f"no readable checkpoint in {self.directory}: " + "; ".join(failures) +
                           ". Delete the damaged step folders or start a new --workdir.")
+
+
+def verify(state: dict, meta: dict) -> str:
+  """'' when `state` matches the checksums recorded at save time and its parameters are
+  finite; otherwise what is wrong (checkpoints written before checksums existed skip that)."""
+  have, finite = state_checksums(state)
+  want = meta.get("checksums") or {}
+  damaged = sorted(k for k in want if k in have and have[k] != want[k])
+  if damaged:
+    return f"checksum mismatch in {len(damaged)} array(s), e.g. {damaged[0]}: the files are damaged"
+  if not finite:
+    return "its parameters are not finite"
+  return ""
 
 
 def abstract_arrays(abstract, shardings):
@@ -155,14 +235,19 @@ def restore_params(directory: str | pathlib.Path, step: int, abstract_params, pa
   target = {"params": abstract_arrays(abstract_params, param_shardings)}
   manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
   try:
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True)))
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore(
+            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+            partial_restore=True),
+        meta=ocp.args.JsonRestore()))
+    problem = verify({"params": restored["state"]["params"]}, restored["meta"] or {})
   except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
-    raise CheckpointError(f"cannot read the checkpoint at step {step} in {directory}: "
-                          f"{str(err).splitlines()[0][:300]}") from None
+    problem = str(err).splitlines()[0][:300]
   finally:
     manager.close()
+  if problem:
+    raise CheckpointError(f"cannot use the checkpoint at step {step} in {directory}: {problem}; "
+                          "choose another with --step, or retrain")
   return restored["state"]["params"]
 
 

@@ -15,14 +15,17 @@ from llm_input.train import sharding as sharding_lib
 
 
 class MetricWriter:
-  def __init__(self, run: RunFolder, tensorboard: bool = True, enabled: bool = True):
+  def __init__(self, run: RunFolder, tensorboard: bool = True, enabled: bool = True,
+               purge_step: int | None = None):
+    """`purge_step`: on resume, TensorBoard events at and after this step (written by the
+    interrupted segment) are superseded, so curves do not double back."""
     self.enabled = enabled
     self.run = run
     self.tb = None
     if enabled and tensorboard:
       from tensorboardX import SummaryWriter  # noqa: PLC0415
 
-      self.tb = SummaryWriter(str(run.tensorboard_dir))
+      self.tb = SummaryWriter(str(run.tensorboard_dir), purge_step=purge_step)
 
   def write(self, step: int, split: str, values: dict) -> None:
     if not self.enabled:

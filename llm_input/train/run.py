@@ -59,6 +59,7 @@ def load_run(workdir, step: int | None = None) -> Run:
   """The run's config, tokenizer and the parameters at `step` (default: the latest)."""
   folder = RunFolder(workdir)
   cfg = folder.read_config()
+  folder.check_tokenizer()
   tokenizer = tokenizers.load(folder.tokenizer_dir)
   model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
   steps = folder.checkpoint_steps()

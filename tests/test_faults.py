@@ -1,0 +1,315 @@
+"""Runs that can be left alone: each fault injected for real (files, subprocesses, a full disk)."""
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from llm_input import cli
+from llm_input.errors import CheckpointError, ConfigError
+from llm_input.runs import RunFolder
+from llm_input.train import checkpoint as checkpoint_lib
+from llm_input.train import loop
+
+from helpers import ROOT, make_text_corpus, small_config, small_overrides
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+  root = tmp_path_factory.mktemp("faults")
+  return make_text_corpus(root / "texts"), root / "cache"
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("trained") / "run"
+  loop.train(small_config(*corpus, "train.steps=10"), workdir, say=lambda *a: None)
+  return workdir
+
+
+def copy_of(trained, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  return workdir
+
+
+def quiet(*args, **kwargs):
+  pass
+
+
+def train_args(corpus, workdir, *extra):
+  """`llm-input train` arguments for the small test model (the same as small_config)."""
+  return ["train", "--config", str(ROOT / "configs/tiny.py"), "--workdir", str(workdir),
+          *[f"--config.{o}" for o in small_overrides(*corpus)], *extra]
+
+
+def train_cmd(corpus, workdir, *extra):
+  return [sys.executable, "-m", "llm_input.cli", *train_args(corpus, workdir, *extra)]
+
+
+# -- 1. silent corruption and divergence -----------------------------------------------------
+
+def test_damaged_but_readable_checkpoint_is_detected_and_skipped(trained, corpus, tmp_path, capsys):
+  import orbax.checkpoint as ocp
+
+  workdir = copy_of(trained, tmp_path)
+  step_dir = workdir / "checkpoints" / "10"
+  manager = ocp.CheckpointManager(step_dir.parent, options=ocp.CheckpointManagerOptions(read_only=True))
+  restored = manager.restore(10, args=ocp.args.Composite(state=ocp.args.StandardRestore(),
+                                                         meta=ocp.args.JsonRestore()))
+  manager.close()
+  state = restored["state"]
+  # one weight changed by a tiny amount: readable, finite, plausible, and wrong
+  table = np.array(state["params"]["embedding"]["table"])
+  table[3, 3] += 1e-3
+  state["params"]["embedding"]["table"] = table
+  data = tmp_path / "data"
+  shutil.move(step_dir / "data", data)
+  shutil.rmtree(step_dir)
+  writer = ocp.CheckpointManager(step_dir.parent)
+  writer.save(10, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                          meta=ocp.args.JsonSave(restored["meta"])))
+  writer.wait_until_finished()
+  writer.close()
+  shutil.move(data, step_dir / "data")  # the data iterator's file, as it was
+  capsys.readouterr()
+  result = loop.train(small_config(*corpus, "train.steps=12"), workdir, say=print, allow_config_change=True)
+  out = capsys.readouterr().out
+  assert "checkpoint at step 10" in out and "checksum mismatch" in out and "embedding/table" in out
+  assert "resumed from step 5" in out and result["step"] == 12
+  # the params-only reader (sample, report) refuses it too
+  with pytest.raises(CheckpointError, match="checksum mismatch"):
+    checkpoint_lib.restore_params(step_dir.parent, 10, state["params"], jax.tree.map(lambda _: None, state["params"]))
+
+
+def test_nonfinite_step_stops_before_anything_is_saved(corpus, tmp_path):
+  workdir = tmp_path / "run"
+  with pytest.raises(checkpoint_lib.NonFiniteError,
+                     match=r"step 7: non-finite loss .*stopped before saving it \(the last good checkpoint is step 5"):
+    loop.train(small_config(*corpus, "train.steps=12"), workdir, say=quiet, inject_nonfinite=(7,))
+  steps = RunFolder(workdir).checkpoint_steps()
+  assert steps == [0, 5]
+  rows = RunFolder(workdir).read_metrics()
+  assert all(np.isfinite(r["loss"]) for r in rows if r["split"] == "train")
+
+
+def test_cli_exits_nonzero_on_divergence(corpus, tmp_path):
+  proc = subprocess.run(train_cmd(corpus, tmp_path / "run", "--config.train.steps=30",
+                                  "--config.optimizer.learning_rate=1e6", "--config.schedule.warmup_steps=1",
+                                  "--config.optimizer.grad_clip_norm=0.0"),
+                        capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert "training diverged" in proc.stderr and "has diverged" in proc.stderr
+  assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_loss_spike_counts_as_divergence_when_asked():
+  guard = loop._Divergence(spike_factor=3.0, vocab_size=64)
+  ok = {"grad_norm": 1.0, "update_norm": 1.0}
+  assert all(guard.problem({**ok, "loss": 2.0 + 0.01 * i}) == "" for i in range(25))
+  assert guard.problem({**ok, "loss": 5.0}) == ""
+  assert "loss spike" in guard.problem({**ok, "loss": 7.0})
+  assert "non-finite loss" in guard.problem({**ok, "loss": float("nan")})
+  assert loop._Divergence(0.0, 64).problem({**ok, "loss": 1e3}).endswith("the run has diverged")
+
+
+def test_nonfinite_step_rolls_back_and_skips_the_batches(corpus, tmp_path, capsys):
+  workdir = tmp_path / "run"
+  result = loop.train(small_config(*corpus, "train.steps=12", "train.on_nonfinite=rollback"), workdir,
+                      say=print, inject_nonfinite=(7,))
+  out = capsys.readouterr().out
+  assert "step 7: non-finite loss" in out and "rolled back to step 5 and skipped the 2 batches" in out
+  assert result["status"] == "finished" and result["step"] == 12
+  assert np.isfinite(result["validation"]["loss"])
+  rollback = [r for r in RunFolder(workdir).read_metrics() if r["split"] == "rollback"]
+  assert rollback == [dict(rollback[0], step=7, to_step=5.0, skipped_batches=2.0)]
+
+
+# -- 2. one trainer per run folder -----------------------------------------------------------
+
+def test_second_trainer_on_the_same_folder_is_refused(trained, corpus, tmp_path):
+  workdir = copy_of(trained, tmp_path)
+  with RunFolder(workdir).lock():  # this process is "the first trainer"
+    proc = subprocess.run(train_cmd(corpus, workdir, "--config.train.steps=10"), capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2
+    assert f"being written by another trainer (pid {os.getpid()} on host" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = tmp_path / "run" / "tokenizer"
+    assert cli.main(["tokenizer", "train", "--kind", "char", "--vocab-size", "50", "--input",
+                     str(corpus[0] / "*.txt"), "--out", str(out)]) == 2
+  # sample reads without the lock, and the lock dies with its holder
+  proc = subprocess.run(train_cmd(corpus, workdir, "--config.train.steps=10"), capture_output=True,
+                        text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# -- 3. half-written lines, full disks -------------------------------------------------------
+
+def test_partial_last_metrics_line_is_dropped_with_a_warning(trained, corpus, tmp_path, capsys):
+  from llm_input.analysis import curves
+
+  workdir = copy_of(trained, tmp_path)
+  with open(workdir / "metrics.jsonl", "a") as f:
+    f.write('{"step": 11, "split": "tr')
+  assert len(curves.curves(workdir)["train"]["step"]) == 10
+  assert "dropped an incomplete last line" in capsys.readouterr().err
+  loop.train(small_config(*corpus, "train.steps=12"), workdir, say=quiet, allow_config_change=True)
+  rows = RunFolder(workdir).read_metrics()
+  assert [r["step"] for r in rows if r["split"] == "train"] == list(range(1, 13))
+
+
+def test_full_disk_mid_run_is_one_line(trained, corpus, tmp_path, monkeypatch, capsys):
+  workdir = copy_of(trained, tmp_path)
+  calls = {"n": 0}
+  real = RunFolder.append_metrics
+
+  def full(self, record):
+    calls["n"] += 1
+    if calls["n"] > 2:
+      raise OSError(errno.ENOSPC, "No space left on device", str(self.metrics_path))
+    return real(self, record)
+
+  monkeypatch.setattr(RunFolder, "append_metrics", full)
+  code = cli.main(train_args(corpus, workdir, "--config.train.steps=14", "--allow-config-change"))
+  err = capsys.readouterr().err
+  assert code == 2
+  assert f"no space left on device while writing {workdir / 'metrics.jsonl'}; free space and rerun" in err
+  assert err.count("\n") == 1 and "Traceback" not in err
+  assert {0, 5, 10} <= set(RunFolder(workdir).checkpoint_steps())  # earlier checkpoints intact
+
+
+def test_full_disk_before_the_first_step_is_refused_up_front(corpus, tmp_path):
+  mount = tmp_path / "small"
+  mount.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)],
+                    capture_output=True).returncode != 0:
+    pytest.skip("cannot mount a tmpfs here (not root?); the in-process ENOSPC test covers the message")
+  try:
+    proc = subprocess.run(train_cmd(corpus, mount / "run", "--config.train.steps=4",
+                                    "--config.model.d_model=64", "--config.model.num_layers=4"),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no space left on the device of" in proc.stderr and "free space and rerun" in proc.stderr
+    assert "Traceback" not in proc.stderr
+  finally:
+    subprocess.run(["umount", str(mount)])
+
+
+# -- 4. a failed first run does not block the corrected command ------------------------------
+
+def test_failed_first_run_then_the_corrected_command(corpus, tmp_path):
+  workdir = tmp_path / "run"
+  with pytest.raises(Exception, match="matches no files"):
+    loop.train(small_config(*corpus, f"data.corpus=text:{tmp_path}/nope/*.txt"), workdir, say=quiet)
+  assert not (workdir / "config.json").exists()
+  with pytest.raises(Exception, match="too large"):
+    loop.train(small_config(*corpus, "tokenizer.kind=bpe", "tokenizer.vocab_size=100000"), workdir, say=quiet)
+  result = loop.train(small_config(*corpus, "train.steps=3", "train.eval_every=3"), workdir, say=quiet)
+  assert result["status"] == "finished" and (workdir / "config.json").exists()
+
+
+# -- 5. provenance -----------------------------------------------------------------------------
+
+def test_resume_with_a_changed_learning_rate(trained, corpus, tmp_path):
+  from llm_input.analysis import report
+
+  workdir = copy_of(trained, tmp_path)
+  with pytest.raises(ConfigError, match="optimizer.learning_rate: 0.01 -> 0.005.*--allow-config-change"):
+    loop.train(small_config(*corpus, "optimizer.learning_rate=0.005"), workdir, say=quiet)
+  assert json.loads((workdir / "config.json").read_text())["optimizer"]["learning_rate"] == 0.01
+  loop.train(small_config(*corpus, "optimizer.learning_rate=0.005", "train.steps=12"), workdir,
+             say=quiet, allow_config_change=True)
+  changes = RunFolder(workdir).read_config_changes()
+  assert changes == [{"step": 10, "changed": {"optimizer.learning_rate": [0.01, 0.005],
+                                             "train.steps": [10, 12]}}]
+  assert "optimizer.learning_rate" in report.run_report(workdir).read_text()
+
+
+@pytest.mark.parametrize("foreign", ["retrained in place", "another kind"])
+def test_foreign_tokenizer_in_the_run_folder_is_refused(trained, corpus, tmp_path, foreign):
+  workdir = copy_of(trained, tmp_path)
+  kind, size = ("char", "40") if foreign == "retrained in place" else ("bpe", "300")
+  assert cli.main(["tokenizer", "train", "--kind", kind, "--vocab-size", size, "--input",
+                   str(corpus[0] / "*.txt"), "--out", str(workdir / "tokenizer")]) == 0
+  with pytest.raises(Exception, match="tokenizer"):
+    loop.train(small_config(*corpus, "train.steps=12"), workdir, say=quiet, allow_config_change=True)
+  assert cli.main(["sample", "--run", str(workdir)]) == 2
+
+
+# -- 6. SIGINT ---------------------------------------------------------------------------------
+
+def test_sigint_saves_and_exits_like_sigterm(corpus, tmp_path):
+  workdir = tmp_path / "run"
+  proc = subprocess.Popen(train_cmd(corpus, workdir, "--config.train.steps=100000",
+                                    "--config.checkpoint.every_steps=100000", "--config.train.eval_every=100000"),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  deadline = time.time() + 120
+  while time.time() < deadline and not (workdir / "config.json").exists():
+    time.sleep(0.2)
+  time.sleep(1.0)
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err[-2000:]
+  assert "SIGINT: saved step" in out
+  saved = int(out.split("SIGINT: saved step ")[1].split(";")[0])
+  assert saved in RunFolder(workdir).checkpoint_steps()
+
+
+# -- 7. user errors: exit 2, one line, no traceback -------------------------------------------
+
+def _cli(args, cwd=ROOT):
+  return subprocess.run([sys.executable, "-m", "llm_input.cli", *args], capture_output=True, text=True,
+                        timeout=120, cwd=cwd)
+
+
+def test_user_errors_are_one_line(trained, corpus, tmp_path):
+  bad_config = tmp_path / "bad.py"
+  bad_config.write_text("def get_config(arg=None):\n  return {\n")
+  a_file = tmp_path / "file.txt"
+  a_file.write_text("x")
+  no_config = tmp_path / "empty_run"
+  no_config.mkdir()
+  corrupt = copy_of(trained, tmp_path)
+  (corrupt / "config.json").write_text("{not json")
+  disagreeing = tmp_path / "tok"
+  shutil.copytree(trained / "tokenizer", disagreeing)
+  (disagreeing / "sentencepiece.model").write_bytes(b"x")
+  cases = [
+      (["params", "--config", str(bad_config)], "bad.py:2: syntax error"),
+      (["params", "--config", "configs/gpt2_small.py:runlocl"], "accepted: runlocal"),
+      (["tokenizer", "train", "--kind", "char", "--vocab-size", "40", "--input", str(a_file),
+        "--out", str(a_file)], "is an existing file"),
+      (["train", "--config", "configs/tiny.py", "--workdir", str(a_file)], "is a file, not a folder"),
+      (["sample", "--run", str(no_config)], "no config.json"),
+      (["sample", "--run", str(corrupt)], "config.json is corrupted"),
+      (["report", "--run", str(trained), "--sentences", str(tmp_path / "missing.txt")], "is not a file"),
+      (["tokenizer", "show", "--tokenizer", str(disagreeing), "hi"], "the files disagree"),
+      (["sample", "--run", str(trained), "--temperature", "-1"], "sample.temperature"),
+      (["sample", "--run", str(trained), "--top-p", "1.5"], "sample.top_p"),
+      (["sample", "--run", str(trained), "--max-new-tokens", "0"], "sample.max_new_tokens"),
+      (["params", "--config", "configs/tiny.py", "--config.tokenizer.kind=phoneme"], "tokenizer.kind"),
+  ]
+  for args, message in cases:
+    proc = _cli(args)
+    assert proc.returncode == 2, (args, proc.stderr[-1500:])
+    assert message in proc.stderr, (args, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_tokenizer_folder_has_normal_permissions(tmp_path, corpus):
+  old = os.umask(0o022)
+  try:
+    assert cli.main(["tokenizer", "train", "--kind", "char", "--vocab-size", "40", "--input",
+                     str(corpus[0] / "*.txt"), "--out", str(tmp_path / "tok")]) == 0
+  finally:
+    os.umask(old)
+  assert (tmp_path / "tok").stat().st_mode & 0o777 == 0o755
