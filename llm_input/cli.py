@@ -109,13 +109,36 @@ def cmd_data_bench(args, overrides) -> int:
 
   cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir, seq_len=args.seq_len,
                                 batch_size=args.batch_size)
-  result = pipeline.benchmark(cfg, tokenizers.load(args.tokenizer), seconds=args.seconds)
+  tokenizer = tokenizers.load(args.tokenizer)
+  say = (lambda *a: None) if args.json else print
+  result = {"read": pipeline.benchmark(cfg, tokenizer, seconds=args.seconds, say=say)}
+  workers = sorted({1, os.cpu_count() or 1})
+  result["tokenize"] = [pipeline.tokenize_benchmark(cfg, tokenizer, args.tokenizer, w) for w in workers]
   if args.json:
     print(json.dumps(result))
   else:
-    print(f"pipeline throughput: {result['tokens_per_s']:,.0f} tokens/s "
-          f"({result['batches']} batches of {args.batch_size}x{args.seq_len} in "
-          f"{result['seconds']:.1f} s)")
+    read = result["read"]
+    print(f"training batches from the token store: {read['tokens_per_s']:,.0f} tokens/s "
+          f"({read['batches']} batches of {args.batch_size}x{args.seq_len} in {read['seconds']:.1f} s)")
+    base = result["tokenize"][0]["mb_per_s"]
+    for row in result["tokenize"]:
+      print(f"tokenization with {row['workers']} worker(s): {row['mb_per_s']:.2f} MB/s "
+            f"({row['mb_per_s'] / base:.2f}x one worker; {row['bytes'] / 1e6:.1f} MB)")
+  return 0
+
+
+def cmd_data_tokenize(args, overrides) -> int:
+  from llm_input import tokenizers
+  from llm_input.data import pipeline
+
+  cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir, doc_split=args.doc_split,
+                                add_bos=not args.no_bos, add_eos=not args.no_eos,
+                                tokenize_workers=args.workers)
+  store = pipeline.open_store(cfg, tokenizers.load(args.tokenizer))
+  print(f"token store: {store.folder}")
+  for split, row in store.meta["splits"].items():
+    print(f"  {split}: {row['documents']:,} documents, {row['tokens']:,} tokens ({row['dtype']}), "
+          f"{row['bytes']:,} bytes")
   return 0
 
 
@@ -387,7 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--tokenizer", default=None)
   d.add_argument("--json", action="store_true")
   d.set_defaults(func=cmd_data_stats)
-  d = data_sub.add_parser("bench", help="training pipeline throughput in tokens/s")
+  d = data_sub.add_parser("tokenize", help="tokenize a corpus once into its token store")
+  d.add_argument("--corpus", default="shakespeare")
+  d.add_argument("--data-dir", default=None)
+  d.add_argument("--doc-split", default="file", choices=["file", "blank_line"])
+  d.add_argument("--tokenizer", required=True, help="tokenizer folder")
+  d.add_argument("--workers", type=int, default=0, help="processes (0 = every core)")
+  d.add_argument("--no-bos", action="store_true", help="documents without <s> (data.add_bos=False)")
+  d.add_argument("--no-eos", action="store_true", help="documents without </s> (data.add_eos=False)")
+  d.set_defaults(func=cmd_data_tokenize)
+  d = data_sub.add_parser("bench", help="training-batch read and tokenization throughput")
   d.add_argument("--corpus", default="shakespeare")
   d.add_argument("--data-dir", default=None)
   d.add_argument("--tokenizer", required=True)

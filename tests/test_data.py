@@ -1,5 +1,7 @@
 """Corpora and the grain pipeline: offline build, splits, packing, determinism, resume."""
 
+import os
+import signal
 import time
 
 import grain
@@ -112,40 +114,118 @@ def test_bad_pipeline_config(corpus, bad, message):
     pipeline.train_dataset(cfg_for(corpus, **bad), corpus["byte"], data_parallel=4)
 
 
-def test_packing_loses_and_duplicates_nothing():
-  docs = [{"tokens": np.arange(n, dtype=np.int32) + 100 * (i + 1), "nbytes": np.ones(n, np.int32)}
-          for i, n in enumerate([5, 1, 12, 7, 3])]
-  packed = list(pipeline.PackIterDataset(grain.MapDataset.source(docs), 8))
-  stream = np.concatenate([p["tokens"][p["segment_ids"] > 0] for p in packed])
-  np.testing.assert_array_equal(stream, np.concatenate([d["tokens"] for d in docs]))
-  assert len(packed) == 4  # 28 tokens in runs of 8, the last padded
-  first = packed[0]
-  np.testing.assert_array_equal(first["segment_ids"], [1, 1, 1, 1, 1, 2, 3, 3])
-  np.testing.assert_array_equal(first["positions"], [0, 1, 2, 3, 4, 0, 0, 1])
-  second = packed[1]  # document 3 continues: its piece restarts at position 0
-  np.testing.assert_array_equal(second["segment_ids"], [1] * 8)
-  np.testing.assert_array_equal(second["positions"], np.arange(8))
-  last = packed[-1]
-  # the last token of document 3, then document 4, then padding
-  np.testing.assert_array_equal(last["segment_ids"], [1, 2, 2, 2, 0, 0, 0, 0])
-  np.testing.assert_array_equal(last["positions"], [0, 0, 1, 2, 0, 0, 0, 0])
-  example = pipeline.to_example(last)
-  np.testing.assert_array_equal(example["loss_mask"], [0, 1, 1, 0, 0, 0, 0])  # no padding targets
-  example = pipeline.to_example(first)
-  np.testing.assert_array_equal(example["loss_mask"], [1, 1, 1, 1, 0, 0, 1])  # no cross-document targets
-  np.testing.assert_array_equal(example["targets"][example["loss_mask"] == 1],
-                                [101, 102, 103, 104, 301])
+def _split(lengths):
+  """A store split of documents whose ids are 100 * (doc + 1) + position, one byte each."""
+  from llm_input.data.store import Split
+
+  ids = np.concatenate([np.arange(n) + 100 * (i + 1) for i, n in enumerate(lengths)])
+  docs = np.concatenate([[0], np.cumsum(lengths)])
+  return Split(ids=ids, nbytes=np.ones_like(ids), docs=docs)
 
 
-def test_epoch_covers_every_training_token_once(corpus):
-  cfg = cfg_for(corpus)
-  docs = list(pipeline.documents(cfg, "train"))
-  tok = corpus["byte"]
-  expected = sorted(np.concatenate([pipeline.Tokenize(tok, True, True).map(d)["tokens"] for d in docs]).tolist())
-  tokens = pipeline.Tokenize(tok, True, True)
-  ds = grain.MapDataset.source(docs).shuffle(seed=3).map(tokens)
-  seen = np.concatenate([p["tokens"][p["segment_ids"] > 0] for p in pipeline.PackIterDataset(ds, 17)])
-  assert sorted(seen.tolist()) == expected
+def test_windows_lose_and_duplicate_nothing():
+  split = _split([5, 1, 12, 7, 3])  # 28 tokens: windows of 8 start at 0, 8, 16, 24 (last partial)
+  batch = pipeline.windows(split, np.array([0, 8, 16, 24]), 8)
+  inputs = np.concatenate([batch["inputs"], batch["targets"][:, -1:]], axis=1)
+  stream = inputs[np.concatenate([batch["segment_ids"], batch["segment_ids"][:, -1:]], axis=1) > 0]
+  np.testing.assert_array_equal(stream[:27], split.ids[:27])
+  np.testing.assert_array_equal(batch["segment_ids"][0], [1, 1, 1, 1, 1, 2, 3])
+  np.testing.assert_array_equal(batch["positions"][0], [0, 1, 2, 3, 4, 0, 0])
+  # document 3 continues in the second window: its piece restarts at position 0
+  np.testing.assert_array_equal(batch["segment_ids"][1], [1] * 7)
+  np.testing.assert_array_equal(batch["positions"][1], np.arange(7))
+  # the last window: the last token of document 3, document 4 whole, then padding
+  np.testing.assert_array_equal(batch["segment_ids"][3], [1, 2, 2, 2, 0, 0, 0])
+  np.testing.assert_array_equal(batch["positions"][3], [0, 0, 1, 2, 0, 0, 0])
+  np.testing.assert_array_equal(batch["inputs"][3][:4], [406, 500, 501, 502])
+  np.testing.assert_array_equal(batch["loss_mask"][3], [0, 1, 1, 0, 0, 0, 0])  # no padding targets
+  np.testing.assert_array_equal(batch["loss_mask"][0], [1, 1, 1, 1, 0, 0, 1])  # no cross-document targets
+  np.testing.assert_array_equal(batch["targets"][0][batch["loss_mask"][0] == 1], [101, 102, 103, 104, 301])
+  assert (batch["target_bytes"] == batch["loss_mask"]).all()
+
+
+def test_every_window_of_the_grid_once_per_epoch_in_a_seeded_order():
+  split = _split([50, 30, 77, 41])  # 198 tokens: 22 windows of 9
+  sampler = pipeline.WindowSampler(split, seq_len=8, batch_size=4, seed=5)
+  assert sampler.num_windows == 22
+  order = np.concatenate([sampler.window_indices(k) for k in range(11)])  # 44 = two epochs
+  assert sorted(order[:22]) == list(range(22)) and sorted(order[22:]) == list(range(22))
+  assert not np.array_equal(order[:22], order[22:])  # each epoch has its own order
+  again = pipeline.WindowSampler(split, seq_len=8, batch_size=4, seed=5)
+  np.testing.assert_array_equal(np.concatenate([again.window_indices(k) for k in range(11)]), order)
+  other = pipeline.WindowSampler(split, seq_len=8, batch_size=4, seed=6)
+  assert not np.array_equal(np.concatenate([other.window_indices(k) for k in range(6)]), order[:24])
+
+
+def test_rows_of_a_batch_come_from_across_the_corpus(tmp_path):
+  """A few long documents: consecutive packing put a batch's rows side by side in one
+  document; windows drawn from the whole grid spread them over documents and positions."""
+  folder = tmp_path / "long"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  words = ["alpha", "beta", "gamma", "delta", "river", "bank", "sea", "wind"]
+  for i in range(4):
+    (folder / f"book{i}.txt").write_text(" ".join(rng.choice(words, 6000)) + "\n")
+  held_out = tmp_path / "held_out"
+  held_out.mkdir()
+  (held_out / "essay.txt").write_text(" ".join(rng.choice(words, 500)) + "\n")
+  cfg = pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path / "cache"), seq_len=64,
+                                batch_size=16, validation_corpus=f"text:{held_out}/*.txt", seed=1)
+  tok = tokenizers.train("byte", 259, ["x"])
+  data = pipeline.open_store(cfg, tok, say=lambda *a: None).split("train")
+  docs_in_train = len(data.docs) - 1
+  assert docs_in_train == 4  # every book trains; the essay is the validation split
+  iterator = iter(pipeline.train_dataset(cfg, tok, say=lambda *a: None))
+  spread, distinct = [], []
+  for _ in range(20):
+    batch = next(iterator)
+    first = batch["inputs"][:, 0]
+    # where each row starts in the stream: find it by the window grid
+    starts = []
+    for row in batch["inputs"]:
+      hits = [s for s in range(0, data.num_tokens - 65, 65) if np.array_equal(data.ids[s:s + 64], row)]
+      starts.append(hits[0])
+    starts = np.array(starts)
+    distinct.append(len(set(data.doc_index(starts).tolist())))
+    spread.append(np.ptp(starts))
+    del first
+  # Consecutive packing: 16 rows of 65 tokens span ~1,040 tokens of one document (a batch is
+  # one document). Here rows span most of the ~17k-token stream and several documents.
+  assert np.median(spread) > 0.5 * data.num_tokens
+  assert np.mean(distinct) >= min(docs_in_train, 2) and max(distinct) == docs_in_train
+
+
+@pytest.mark.parametrize("kind", ["char", "byte", "bpe", "unigram", "word"])
+def test_store_windows_equal_tokenizing_the_text_directly(corpus, kind):
+  texts = corpus["texts"]
+  tok = {"char": lambda: tokenizers.train("char", 200, texts), "byte": lambda: corpus["byte"],
+         "bpe": lambda: corpus["bpe"], "unigram": lambda: tokenizers.train("unigram", 300, texts),
+         "word": lambda: tokenizers.train("word", 200, texts)}[kind]()
+  cfg = cfg_for(corpus, seq_len=32, batch_size=4)
+  docs = list(pipeline.documents(cfg, "validation"))
+  stream, counts, seg_of = [], [], []
+  for d, text in enumerate(docs):
+    ids, nbytes = tok.encode_with_byte_counts(text)
+    stream += [tok.bos_id, *ids, tok.eos_id]
+    counts += [0, *nbytes, 0]
+    seg_of += [d] * (len(ids) + 2)
+  got_inputs, got_bytes, got_mask = [], [], []
+  for batch in pipeline.eval_batches(cfg, tok):
+    for row in range(4):
+      live = batch["segment_ids"][row] > 0
+      got_inputs += batch["inputs"][row][live].tolist()
+      got_bytes += batch["target_bytes"][row][live].tolist()
+      got_mask += batch["loss_mask"][row][live].tolist()
+  # inputs are the stream minus the last token of every window of 33 (the straddling pair)
+  kept = [i for i in range(len(stream)) if i % 33 != 32]
+  assert got_inputs == [stream[i] for i in kept]
+  # every target inside a document carries the UTF-8 bytes its token stands for
+  want_bytes = [counts[i + 1] if i + 1 < len(stream) and seg_of[i + 1] == seg_of[i] else 0 for i in kept]
+  assert got_bytes == want_bytes
+  assert got_mask == [int(b > 0 or (i + 1 < len(stream) and seg_of[i + 1] == seg_of[i])) for i, b in zip(kept, want_bytes)]
+  # and the bytes of a document are all counted, except a target cut off by a window edge
+  assert sum(got_bytes) == sum(len(d.encode("utf-8")) for d in docs) - sum(
+      counts[i + 1] for i in range(len(stream) - 1) if i % 33 == 32)
 
 
 def _take(iterator, n):
@@ -179,23 +259,22 @@ def test_resume_restores_the_next_batch_exactly(corpus):
         np.testing.assert_array_equal(got[key], batches[j][key])
 
 
-def test_two_processes_read_disjoint_shares_that_cover_the_data(corpus):
-  cfg = cfg_for(corpus, batch_size=2, seq_len=1 << 16)  # long enough that no document is cut
-  tok = corpus["byte"]
-
-  def rows(process_index):
-    out = set()
-    for batch in pipeline.eval_batches(cfg, tok, split="train", process_index=process_index, process_count=2):
-      assert batch["inputs"].shape == (1, 1 << 16)  # each process holds half of the global batch
-      for row, seg in zip(batch["inputs"], batch["segment_ids"]):
-        for s in set(seg.tolist()) - {0}:
-          out.add(tok.decode(row[seg == s][1:]))  # strip bos
-    return out
-
-  share0, share1 = rows(0), rows(1)
-  assert share0 and share1 and not share0 & share1
-  everything = {d.rstrip("\n") for d in pipeline.documents(cfg, "train")}
-  assert {d.rstrip("\n") for d in share0 | share1} == everything
+def test_two_processes_read_their_rows_whose_union_is_the_global_batch(corpus):
+  cfg = cfg_for(corpus, batch_size=4, seq_len=16)
+  tok = corpus["bpe"]
+  whole = iter(pipeline.train_dataset(cfg, tok))
+  shares = [iter(pipeline.train_dataset(cfg, tok, process_index=p, process_count=2)) for p in (0, 1)]
+  for _ in range(5):
+    batch = next(whole)
+    parts = [next(s) for s in shares]
+    for key in pipeline.FEATURES:
+      assert parts[0][key].shape[0] == 2
+      np.testing.assert_array_equal(np.concatenate([parts[0][key], parts[1][key]]), batch[key])
+  for split in ("train", "validation"):
+    one = list(pipeline.eval_batches(cfg, tok, split=split))
+    two = [list(pipeline.eval_batches(cfg, tok, split=split, process_index=p, process_count=2)) for p in (0, 1)]
+    for b, x, y in zip(one, *two, strict=True):
+      np.testing.assert_array_equal(np.concatenate([x["inputs"], y["inputs"]]), b["inputs"])
 
 
 @pytest.mark.parametrize("kind", ["byte", "bpe"])
@@ -248,6 +327,74 @@ def test_data_cli(corpus, capsys, tmp_path):
   assert stats["train"]["documents"] + stats["validation"]["documents"] == 40
   tok_dir = tmp_path / "tok"
   corpus["bpe"].save(tok_dir)
+  assert cli.main(["data", "tokenize", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"],
+                   "--tokenizer", str(tok_dir)]) == 0
+  assert "token store:" in capsys.readouterr().out
   assert cli.main(["data", "bench", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"],
                    "--tokenizer", str(tok_dir), "--seconds", "0.5", "--json"]) == 0
-  assert json.loads(capsys.readouterr().out)["tokens_per_s"] > 0
+  result = json.loads(capsys.readouterr().out)
+  assert result["read"]["tokens_per_s"] > 0
+  assert [r["workers"] for r in result["tokenize"]][0] == 1 and result["tokenize"][0]["mb_per_s"] > 0
+
+
+def test_store_dtype_follows_the_vocabulary():
+  from llm_input.data.store import ids_dtype
+
+  assert [ids_dtype(v) for v in (256, 257, 65536, 65537)] == [np.uint8, np.uint16, np.uint16, np.uint32]
+
+
+def test_store_with_a_wrong_fingerprint_is_rebuilt(corpus, capsys):
+  import json
+
+  cfg = cfg_for(corpus, seq_len=16, batch_size=4)
+  tok = corpus["byte"]
+  store = pipeline.open_store(cfg, tok, say=print)
+  first = store.split("train").ids.tolist()
+  meta = json.loads((store.folder / "meta.json").read_text())
+  meta["fingerprint"] = "0" * 24
+  (store.folder / "meta.json").write_text(json.dumps(meta))
+  capsys.readouterr()
+  again = pipeline.open_store(cfg, tok, say=print)
+  assert "is not usable (its fingerprint 000000000000 is not this tokenizer" in capsys.readouterr().out
+  assert again.split("train").ids.tolist() == first
+  # another tokenizer gets a store of its own, never this one
+  other = pipeline.open_store(cfg, corpus["bpe"], say=print)
+  assert other.folder != again.folder and "other tokenizers" in capsys.readouterr().out
+
+
+def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
+  import subprocess
+  import sys
+  import textwrap
+
+  big = tmp_path / "big"
+  big.mkdir()
+  for i in range(12):
+    (big / f"{i}.txt").write_text(("the bank by the river " * 40000) + str(i))
+  tok_dir = tmp_path / "tok"
+  corpus["bpe"].save(tok_dir)
+  data_dir = tmp_path / "cache"
+  script = textwrap.dedent(f"""
+      from llm_input import tokenizers
+      from llm_input.data import pipeline
+      cfg = pipeline.PipelineConfig(corpus="text:{big}", data_dir="{data_dir}", validation_percent=40.0,
+                                    tokenize_workers=2)
+      pipeline.open_store(cfg, tokenizers.load("{tok_dir}"))
+  """)
+  proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          start_new_session=True)
+  deadline = time.time() + 120
+  stores = None
+  while time.time() < deadline:
+    stores = list(data_dir.glob("llm_input_text/*/*/token_store"))
+    if stores and list(stores[0].glob(".tmp-*/tokenizer")):
+      break
+    time.sleep(0.05)
+  os.killpg(proc.pid, signal.SIGKILL)  # the builder and its worker pool
+  proc.wait()
+  assert stores, "the build never started"
+  assert not [p for p in stores[0].iterdir() if not p.name.startswith(".")]  # nothing looks complete
+  cfg = pipeline.PipelineConfig(corpus=f"text:{big}", data_dir=str(data_dir), validation_percent=40.0)
+  store = pipeline.open_store(cfg, corpus["bpe"], say=lambda *a: None)
+  assert store.meta["splits"]["train"]["tokens"] > 0
+  assert not list(stores[0].glob(".tmp-*"))  # the dead build's leftovers are gone

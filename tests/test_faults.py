@@ -237,9 +237,13 @@ def test_resume_with_a_changed_learning_rate(trained, corpus, tmp_path):
 @pytest.mark.parametrize("foreign", ["retrained in place", "another kind"])
 def test_foreign_tokenizer_in_the_run_folder_is_refused(trained, corpus, tmp_path, foreign):
   workdir = copy_of(trained, tmp_path)
-  kind, size = ("char", "40") if foreign == "retrained in place" else ("bpe", "300")
-  assert cli.main(["tokenizer", "train", "--kind", kind, "--vocab-size", size, "--input",
-                   str(corpus[0] / "*.txt"), "--out", str(workdir / "tokenizer")]) == 0
+  # same kind and size cap, other text (so other characters and ids) / another kind
+  other_text = tmp_path / "other.txt"
+  other_text.write_text("zyx wvu tsr qpo")
+  kind, size, source = (("char", "64", str(other_text)) if foreign == "retrained in place"
+                        else ("bpe", "300", str(corpus[0] / "*.txt")))
+  assert cli.main(["tokenizer", "train", "--kind", kind, "--vocab-size", size, "--input", source,
+                   "--out", str(workdir / "tokenizer")]) == 0
   with pytest.raises(Exception, match="tokenizer"):
     loop.train(small_config(*corpus, "train.steps=12"), workdir, say=quiet, allow_config_change=True)
   assert cli.main(["sample", "--run", str(workdir)]) == 2

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import pathlib
 import socket
 import threading
 
@@ -30,13 +31,18 @@ FEATURES = lambda: tfds.features.FeaturesDict({"text": tfds.features.Text(),  # 
                                                 "key": tfds.features.Text()})
 
 
-def _split_generators(builder, documents):
-  splits = corpora.split_documents(documents)
+def _split_generators(builder, documents, percent=corpora.VALIDATION_PERCENT, validation=None):
+  """train/validation: `validation` documents when given, else ~percent% of `documents` by hash."""
+  if validation is not None:
+    splits = {"train": documents, "validation": validation}
+  else:
+    splits = corpora.split_documents(documents, percent)
   for name, docs in splits.items():
     if not docs:
       raise DataError(f"the {name} split of this corpus is empty ({len(documents)} documents, "
-                      f"{corpora.VALIDATION_PERCENT}% go to validation by hash); add documents, "
-                      "or use doc_split='blank_line' to cut files into more documents")
+                      f"{percent}% go to validation by hash); add documents, set "
+                      "data.validation_corpus, or use doc_split='blank_line' to cut files into "
+                      "more documents")
   return {name: _generate_examples(docs) for name, docs in splits.items()}
 
 
@@ -67,6 +73,8 @@ class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
 class TextConfig(tfds.core.BuilderConfig):
   pattern: str = ""
   doc_split: str = "file"
+  validation_pattern: str = ""  # files of the validation split ("" = a share of `pattern`'s)
+  validation_percent: float = corpora.VALIDATION_PERCENT
 
 
 class LlmInputText(tfds.core.GeneratorBasedBuilder):
@@ -81,33 +89,51 @@ class LlmInputText(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager
-    return _split_generators(self, corpora.text_documents(self.builder_config.pattern,
-                                                          self.builder_config.doc_split))
+    c = self.builder_config
+    validation = (corpora.text_documents(c.validation_pattern, c.doc_split)
+                  if c.validation_pattern else None)
+    return _split_generators(self, corpora.text_documents(c.pattern, c.doc_split),
+                             c.validation_percent, validation)
 
   def _generate_examples(self, documents):
     return _generate_examples(documents)
 
 
-def text_config(pattern: str, doc_split: str) -> TextConfig:
-  """A config named by the files' paths, sizes and mtimes, so edited files are rebuilt."""
+def text_config(pattern: str, doc_split: str, validation_pattern: str = "",
+                validation_percent: float = corpora.VALIDATION_PERCENT) -> TextConfig:
+  """A config named by the files' paths, sizes and mtimes (and how validation is chosen), so
+  edited files are rebuilt."""
+  if not 0 < validation_percent < 100:
+    raise DataError(f"data.validation_percent must be in (0, 100), got {validation_percent}")
   files = corpora.text_files(pattern)
+  held_out = corpora.text_files(validation_pattern) if validation_pattern else []
+  overlap = sorted({f.resolve() for f in files} & {f.resolve() for f in held_out})
+  if overlap:
+    raise DataError(f"data.validation_corpus {validation_pattern!r} overlaps the training files "
+                    f"({len(overlap)} shared, e.g. {overlap[0]}); give held-out files only")
   fingerprint = hashlib.sha256()
-  for f in files:
-    stat = f.stat()
-    fingerprint.update(f"{f.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-  fingerprint.update(doc_split.encode())
+  for f in files + [pathlib.Path("|validation|")] + held_out:
+    stat = f.stat() if f.exists() else None
+    fingerprint.update(f"{f.resolve()}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+  fingerprint.update(f"{doc_split}|{validation_percent}".encode())
   return TextConfig(name=f"files_{fingerprint.hexdigest()[:16]}", pattern=pattern,
-                    doc_split=doc_split, version="1.0.0",
+                    doc_split=doc_split, validation_pattern=validation_pattern,
+                    validation_percent=float(validation_percent), version="1.0.0",
                     description=f"{len(files)} files matching {pattern}")
 
 
-def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file"):
+def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file",
+                validation_corpus: str = "", validation_percent: float = corpora.VALIDATION_PERCENT):
   root = str(corpora.data_dir(data_dir))
+  if validation_corpus and not (corpus.startswith("text:") and validation_corpus.startswith("text:")):
+    raise DataError(f"data.validation_corpus={validation_corpus!r} needs a text: corpus and a "
+                    "text: glob (TFDS corpora name their own splits: data.validation_split)")
   if corpus == "shakespeare":
     return LlmInputShakespeare(data_dir=root, file_format=FILE_FORMAT)
   if corpus.startswith("text:"):
-    return LlmInputText(config=text_config(corpus[len("text:"):], doc_split), data_dir=root,
-                        file_format=FILE_FORMAT)
+    config = text_config(corpus[len("text:"):], doc_split, validation_corpus[len("text:"):],
+                         validation_percent)
+    return LlmInputText(config=config, data_dir=root, file_format=FILE_FORMAT)
   if corpus.startswith("tfds:"):
     name = corpus[len("tfds:"):]
     try:
@@ -134,9 +160,10 @@ def _can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
   return bool(result and result[0])
 
 
-def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file"):
+def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file",
+            validation_corpus: str = "", validation_percent: float = corpora.VALIDATION_PERCENT):
   """Builds the corpus once under the data dir (later calls reuse it); returns the builder."""
-  builder = builder_for(corpus, data_dir, doc_split)
+  builder = builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent)
   if builder.is_prepared():
     return builder
   if corpus.startswith("tfds:") and not _can_reach(os.environ.get("LLM_INPUT_TFDS_PROBE_HOST",

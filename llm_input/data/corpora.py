@@ -27,10 +27,10 @@ def data_dir(override: str | None = None) -> pathlib.Path:
   return pathlib.Path(path).expanduser()
 
 
-def is_validation(key: str) -> bool:
-  """Deterministic split by document key: ~VALIDATION_PERCENT% of documents."""
+def is_validation(key: str, percent: float = VALIDATION_PERCENT) -> bool:
+  """Deterministic split by document key: ~percent% of documents."""
   digest = hashlib.sha256(key.encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") % 100 < VALIDATION_PERCENT
+  return int.from_bytes(digest[:8], "big") % 10000 < percent * 100
 
 
 # -- Shakespeare ---------------------------------------------------------------------------
@@ -119,8 +119,9 @@ def text_files(pattern: str) -> list[pathlib.Path]:
   return matches
 
 
-def split_documents(documents: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+def split_documents(documents: list[tuple[str, str]],
+                    percent: float = VALIDATION_PERCENT) -> dict[str, list[tuple[str, str]]]:
   splits = {"train": [], "validation": []}
   for key, text in documents:
-    splits["validation" if is_validation(key) else "train"].append((key, text))
+    splits["validation" if is_validation(key, percent) else "train"].append((key, text))
   return splits

@@ -297,8 +297,10 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   started = time.time()
   prior_seconds = 0.0  # training time of earlier segments of this run
 
-  def save(step, state, force=False):
-    meta = {**base_meta, "train_time_s": prior_seconds + time.time() - started}
+  def save(step, state, force=False, seconds=None):
+    if seconds is None:
+      seconds = prior_seconds + time.time() - started
+    meta = {**base_meta, "train_time_s": seconds}
     return checkpointer.save(step, state, iterator.get_state(), meta, force=force)
 
   restored = checkpointer.restore_latest(trainer.abstract_state, trainer.state_shardings, iterator)
@@ -431,9 +433,9 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
           status = "stopped"
           break
       flush_pending()
-      if status == "finished" and step == total:
-        save(step, state, force=step not in checkpointer.steps())
       seconds = prior_seconds + (time.time() - started if step > start else 0.0)
+      if status == "finished" and step == total:
+        save(step, state, force=step not in checkpointer.steps(), seconds=seconds)
   finally:
     checkpointer.close()
     if bar is not None:

@@ -1,0 +1,283 @@
+"""The token store: each corpus split tokenized once per tokenizer, then read by index.
+
+Layout, under the prepared corpus's folder (so it follows the corpus version):
+
+    token_store/<fingerprint>/
+      meta.json          fingerprint, tokenizer kind and size, dtype, counts, bos/eos
+      tokenizer/         the tokenizer that wrote it
+      <split>.ids.npy    every document's ids, concatenated (with <s>/</s> as configured);
+                         the smallest unsigned dtype that holds the vocabulary
+      <split>.nbytes.npy UTF-8 bytes of the text each token stands for (0 for <s>/</s>)
+      <split>.docs.npy   document boundaries: doc i is ids[docs[i]:docs[i + 1]]
+
+Files are plain `.npy`, opened with memory mapping. The fingerprint hashes the tokenizer's
+files, the corpus builder's name, version and config, and the bos/eos setting, so a store is
+never reused for anything else. It is written into a temporary sibling and renamed whole, so
+a crash or a full disk never leaves a store that looks complete. Tokenization runs in worker
+processes over shards of documents.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+import sys
+import time
+import uuid
+
+import numpy as np
+
+from llm_input.errors import DataError
+
+STORE_DIR = "token_store"
+FORMAT = "llm_input.token_store/1"
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+  """The smallest unsigned dtype whose range holds every id of the vocabulary."""
+  for dtype in (np.uint8, np.uint16, np.uint32):
+    if vocab_size - 1 <= np.iinfo(dtype).max:
+      return np.dtype(dtype)
+  raise DataError(f"a vocabulary of {vocab_size:,} ids does not fit 32 bits")
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+  """sha256 of the tokenizer's saved files (the same tokenizer always gives the same hash)."""
+  import tempfile  # noqa: PLC0415
+
+  from llm_input.runs import directory_fingerprint  # noqa: PLC0415
+
+  cached = getattr(tokenizer, "_store_fingerprint", None)
+  if cached:
+    return cached
+  with tempfile.TemporaryDirectory() as tmp:
+    fingerprint = directory_fingerprint(tokenizer.save(pathlib.Path(tmp) / "t"))
+  tokenizer._store_fingerprint = fingerprint
+  return fingerprint
+
+
+@dataclasses.dataclass
+class Split:
+  """One split of a store, memory-mapped."""
+
+  ids: np.ndarray
+  nbytes: np.ndarray
+  docs: np.ndarray  # document starts plus the end: len = documents + 1
+
+  @property
+  def num_tokens(self) -> int:
+    return int(self.ids.shape[0])
+
+  def doc_index(self, positions: np.ndarray) -> np.ndarray:
+    return np.searchsorted(self.docs, positions, side="right") - 1
+
+
+class TokenStore:
+  def __init__(self, folder: pathlib.Path):
+    self.folder = pathlib.Path(folder)
+    self.meta = json.loads((self.folder / "meta.json").read_text())
+    self._splits: dict[str, Split] = {}
+
+  def split(self, name: str) -> Split:
+    if name not in self._splits:
+      if name not in self.meta["splits"]:
+        raise DataError(f"the token store has no {name!r} split (it has {', '.join(self.meta['splits'])})")
+      load = lambda kind: np.load(self.folder / f"{name}.{kind}.npy", mmap_mode="r")  # noqa: E731
+      self._splits[name] = Split(load("ids"), load("nbytes"), np.asarray(load("docs")))
+    return self._splits[name]
+
+
+# -- building ----------------------------------------------------------------------------------
+
+_WORKER = {}
+
+
+def _init_worker(tokenizer_dir: str) -> None:
+  from llm_input import tokenizers  # noqa: PLC0415
+
+  _WORKER["tokenizer"] = tokenizers.load(tokenizer_dir)
+
+
+def _encode_shard(texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+  return _encode(_WORKER["tokenizer"], texts)
+
+
+def _encode(tokenizer, texts) -> list[tuple[np.ndarray, np.ndarray]]:
+  out = []
+  for text in texts:
+    ids, counts = tokenizer.encode_with_byte_counts(text)
+    out.append((np.asarray(ids, np.int64), np.asarray(counts, np.int64)))
+  return out
+
+
+def _shards(texts: list[str], target_bytes: int) -> list[list[str]]:
+  shards, current, size = [], [], 0
+  for text in texts:
+    current.append(text)
+    size += len(text)
+    if size >= target_bytes:
+      shards.append(current)
+      current, size = [], 0
+  if current:
+    shards.append(current)
+  return shards
+
+
+def tokenize_documents(tokenizer, tokenizer_dir: pathlib.Path, texts: list[str], workers: int,
+                       progress: bool = True, label: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
+  """(ids, byte counts) of every text, in order, tokenized by `workers` processes."""
+  total = sum(len(t) for t in texts)
+  bar = None
+  if progress:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"tokenize {label}".strip(),
+               dynamic_ncols=True, file=sys.stderr)
+  try:
+    if workers <= 1 or len(texts) < 2:
+      out = _encode(tokenizer, texts)
+      if bar is not None:
+        bar.update(total)
+      return out
+    shards = _shards(texts, max(1 << 16, total // (workers * 8) + 1))
+    # spawn: the parent may hold JAX's threads, which fork would copy half-alive.
+    context = multiprocessing.get_context("spawn")
+    results: list = [None] * len(shards)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                                initargs=(str(tokenizer_dir),)) as pool:
+      futures = {pool.submit(_encode_shard, shard): i for i, shard in enumerate(shards)}
+      for future in concurrent.futures.as_completed(futures):
+        i = futures[future]
+        results[i] = future.result()
+        if bar is not None:
+          bar.update(sum(len(t) for t in shards[i]))
+    return [doc for shard in results for doc in shard]
+  finally:
+    if bar is not None:
+      bar.close()
+
+
+def _concatenate(docs, bos: int | None, eos: int | None, vocab_size: int):
+  pieces_ids, pieces_bytes, lengths = [], [], []
+  head = np.asarray([bos] if bos is not None else [], np.int64)
+  tail = np.asarray([eos] if eos is not None else [], np.int64)
+  for ids, counts in docs:
+    pieces_ids += [head, ids, tail]
+    pieces_bytes += [np.zeros(len(head), np.int64), counts, np.zeros(len(tail), np.int64)]
+    lengths.append(len(head) + len(ids) + len(tail))
+  ids = np.concatenate(pieces_ids) if pieces_ids else np.zeros(0, np.int64)
+  nbytes = np.concatenate(pieces_bytes) if pieces_bytes else np.zeros(0, np.int64)
+  starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+  count_dtype = ids_dtype(int(nbytes.max(initial=0)) + 1)
+  return ids.astype(ids_dtype(vocab_size)), nbytes.astype(count_dtype), starts
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreKey:
+  corpus_dir: pathlib.Path  # the prepared corpus's folder
+  corpus_id: str  # builder name, version and config
+  tokenizer_sha256: str
+  add_bos: bool
+  add_eos: bool
+
+  @property
+  def fingerprint(self) -> str:
+    text = json.dumps([FORMAT, self.corpus_id, self.tokenizer_sha256, self.add_bos, self.add_eos])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+  @property
+  def folder(self) -> pathlib.Path:
+    return self.corpus_dir / STORE_DIR / self.fingerprint
+
+
+def key_for(builder, tokenizer, add_bos: bool, add_eos: bool) -> StoreKey:
+  config = builder.builder_config.name if builder.builder_config else ""
+  corpus_id = f"{builder.name}:{builder.version}:{config}"
+  return StoreKey(pathlib.Path(builder.data_dir), corpus_id, tokenizer_fingerprint(tokenizer),
+                  add_bos, add_eos)
+
+
+def _valid(key: StoreKey) -> str:
+  """'' when the folder holds a complete store for exactly this key, else why not."""
+  meta_path = key.folder / "meta.json"
+  if not meta_path.exists():
+    return "missing"
+  try:
+    meta = json.loads(meta_path.read_text())
+  except (OSError, ValueError):
+    return "its meta.json is unreadable"
+  if meta.get("fingerprint") != key.fingerprint or meta.get("format") != FORMAT:
+    return (f"its fingerprint {str(meta.get('fingerprint'))[:12]} is not this tokenizer and corpus's "
+            f"{key.fingerprint[:12]}")
+  missing = [f"{s}.{k}.npy" for s in meta.get("splits", {}) for k in ("ids", "nbytes", "docs")
+             if not (key.folder / f"{s}.{k}.npy").exists()]
+  return f"files are missing ({', '.join(missing)})" if missing else ""
+
+
+def ensure(builder, tokenizer, splits: tuple[str, ...], *, add_bos: bool, add_eos: bool,
+           documents, workers: int | None = None, say=print) -> TokenStore:
+  """The store of `builder`'s corpus for `tokenizer` with these `splits`, built when missing
+  or not matching. `documents(split)` returns a split's texts (read only when building)."""
+  key = key_for(builder, tokenizer, add_bos, add_eos)
+  root = key.folder.parent
+  root.mkdir(parents=True, exist_ok=True)
+  with open(root / ".lock", "a+") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (other processes wait here)
+    problem = _valid(key)
+    if not problem:
+      return TokenStore(key.folder)
+    if problem != "missing":
+      say(f"token store {key.folder} is not usable ({problem}); rebuilding it")
+    others = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+              and p.name != key.fingerprint]
+    if others and problem == "missing":
+      say(f"token store: building for this tokenizer ({key.tokenizer_sha256[:12]}); the "
+          f"{len(others)} other store(s) here are for other tokenizers or settings")
+    for stale in root.glob(".tmp-*"):  # left by a build that died (we hold the lock)
+      shutil.rmtree(stale, ignore_errors=True)
+    _build(key, tokenizer, splits, documents, add_bos, add_eos, workers or os.cpu_count() or 1, say)
+    return TokenStore(key.folder)
+
+
+def _build(key: StoreKey, tokenizer, splits, documents, add_bos, add_eos, workers, say) -> None:
+  tmp = key.folder.parent / f".tmp-{uuid.uuid4().hex}"
+  tmp.mkdir()
+  try:
+    tokenizer_dir = tokenizer.save(tmp / "tokenizer")
+    meta = {"format": FORMAT, "fingerprint": key.fingerprint, "corpus": key.corpus_id,
+            "tokenizer_sha256": key.tokenizer_sha256, "tokenizer_kind": tokenizer.kind,
+            "vocab_size": tokenizer.vocab_size, "add_bos": add_bos, "add_eos": add_eos, "splits": {}}
+    for split in splits:
+      texts = list(documents(split))
+      start = time.perf_counter()
+      docs = tokenize_documents(tokenizer, tokenizer_dir, texts, workers, label=split)
+      seconds = time.perf_counter() - start
+      ids, nbytes, starts = _concatenate(docs, tokenizer.bos_id if add_bos else None,
+                                         tokenizer.eos_id if add_eos else None, tokenizer.vocab_size)
+      for kind, array in (("ids", ids), ("nbytes", nbytes), ("docs", starts)):
+        np.save(tmp / f"{split}.{kind}.npy", array)
+      text_bytes = int(nbytes.sum())
+      meta["splits"][split] = {"documents": len(texts), "tokens": int(ids.size), "bytes": text_bytes,
+                               "dtype": str(ids.dtype), "tokenize_s": seconds, "workers": workers}
+      say(f"token store: {split}: {len(texts):,} documents, {ids.size:,} tokens ({ids.dtype}) in "
+          f"{seconds:.1f} s ({text_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s on {workers} workers)")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if key.folder.exists():
+      shutil.rmtree(key.folder)
+    os.replace(tmp, key.folder)
+  except OSError as err:
+    shutil.rmtree(tmp, ignore_errors=True)
+    if err.errno == 28:
+      raise DataError(f"no space left on device while writing the token store under "
+                      f"{key.folder.parent}; free space and rerun the same command") from None
+    raise
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
