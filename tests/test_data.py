@@ -398,3 +398,14 @@ def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
   store = pipeline.open_store(cfg, corpus["bpe"], say=lambda *a: None)
   assert store.meta["splits"]["train"]["tokens"] > 0
   assert not list(stores[0].glob(".tmp-*"))  # the dead build's leftovers are gone
+
+
+def test_validation_glob_that_matches_nothing_or_overlaps_is_refused(corpus, tmp_path):
+  folder = corpus["folder"]
+  with pytest.raises(DataError, match="matches no files"):
+    pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path),
+                            validation_corpus=f"text:{tmp_path}/none/*.txt").builder()
+  with pytest.raises(DataError, match="overlaps the training files"):
+    pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path),
+                            validation_corpus=f"text:{folder}/doc0*.txt").builder()
+  assert not list(tmp_path.iterdir())  # refused before any work

@@ -172,9 +172,25 @@ def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file",
                     "machine cannot reach the internet to download it. Prepare it where there "
                     "is network (`llm-input data prepare --corpus ...`) and copy the data dir, "
                     "or use the offline default corpus `shakespeare`")
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=corpus.startswith("tfds:")))
+  downloads = corpora.data_dir(data_dir) / "downloads"
+  existed = downloads.exists()
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=corpus.startswith("tfds:")))
+  finally:
+    if not existed:
+      _remove_empty_tree(downloads)  # TFDS makes downloads/extracted even for local builders
   return builder
+
+
+def _remove_empty_tree(folder: pathlib.Path) -> None:
+  if not folder.is_dir():
+    return
+  for sub in sorted(folder.rglob("*"), reverse=True):
+    if sub.is_dir() and not any(sub.iterdir()):
+      sub.rmdir()
+  if not any(folder.iterdir()):
+    folder.rmdir()
 
 
 def text_key(builder) -> str:

@@ -30,7 +30,7 @@ def data_dir(override: str | None = None) -> pathlib.Path:
 def is_validation(key: str, percent: float = VALIDATION_PERCENT) -> bool:
   """Deterministic split by document key: ~percent% of documents."""
   digest = hashlib.sha256(key.encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") % 10000 < percent * 100
+  return int.from_bytes(digest[:8], "big") % 100 < percent  # the same split as before percent was a setting
 
 
 # -- Shakespeare ---------------------------------------------------------------------------
