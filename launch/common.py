@@ -22,6 +22,16 @@ class Runner:
     return subprocess.run(argv, check=check).returncode
 
 
+def sweep_command(sweep_file: str, shard: int, shards: int, root: str, arg: str | None = None,
+                  repo: str | None = "~/llm_input") -> str:
+  """The shell line that runs shard `shard` of `shards` of a sweep into the shared `root`."""
+  parts = [".venv/bin/llm-input", "sweep", sweep_file, "--shard", f"{shard}/{shards}", "--root", root]
+  if arg:
+    parts += ["--arg", arg]
+  line = "nohup " + " ".join(shlex.quote(p) for p in parts) + f" > sweep-{shard}-of-{shards}.log 2>&1 &"
+  return f"cd {repo} && {line}" if repo else line
+
+
 def train_command(config: str, workdir: str, overrides: list[str], multihost: bool,
                   repo: str | None = "~/llm_input") -> str:
   """The shell line that starts training in `repo` (None: here) with nohup, logging to train.log."""

@@ -19,7 +19,7 @@ import shlex
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import JAX_VERSION, Runner, train_command  # noqa: E402
+from common import JAX_VERSION, Runner, sweep_command, train_command  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -79,13 +79,23 @@ def delete(args, run: Runner) -> None:
     run(["gcloud", "compute", "tpus", "tpu-vm", "delete", args.name, f"--zone={args.zone}", "--quiet"])
 
 
+def sweep(args, run: Runner) -> None:
+  """Shard k of --shards runs on the VM NAME-k (one single-host VM per shard, created with
+  `create --name NAME-k`), all writing into the shared --sweep-root."""
+  if not args.sweep:
+    raise SystemExit("sweep: give --sweep experiments/NAME/sweep.py")
+  for shard in range(1, args.shards + 1):
+    vm = argparse.Namespace(**{**vars(args), "name": f"{args.name}-{shard}"})
+    run(_ssh(vm, sweep_command(args.sweep, shard, args.shards, args.sweep_root, args.sweep_arg)))
+
+
 def everything(args, run: Runner) -> None:
   for step in (create, copy, setup, start, logs):
     step(args, run)
 
 
 STEPS = {"create": create, "copy": copy, "setup": setup, "run": start, "logs": logs,
-         "collect": collect, "delete": delete, "all": everything}
+         "collect": collect, "delete": delete, "all": everything, "sweep": sweep}
 
 
 def main(argv=None) -> int:
@@ -101,6 +111,10 @@ def main(argv=None) -> int:
   parser.add_argument("--workdir", default="/tmp/runs/tpu", help="shared by all hosts on multi-host")
   parser.add_argument("--corpus", default="shakespeare")
   parser.add_argument("--local-dir", default="runs/", help="collect: where the run folder lands")
+  parser.add_argument("--sweep", default=None, help="sweep: experiments/NAME/sweep.py")
+  parser.add_argument("--shards", type=int, default=1, help="sweep: VMs NAME-1..NAME-N, one shard each")
+  parser.add_argument("--sweep-root", default="/gcs/my-bucket/sweeps", help="sweep: shared run folders")
+  parser.add_argument("--sweep-arg", default=None, help="sweep: get_sweep(arg), e.g. tpu")
   parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
   args, overrides = parser.parse_known_args(argv)
   bad = [o for o in overrides if not o.startswith("--config.")]

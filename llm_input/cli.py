@@ -206,21 +206,36 @@ def cmd_tokenizer_show(args, overrides) -> int:
   return 0
 
 
-def _maybe_distributed(args) -> None:
-  if getattr(args, "multihost", False) or os.environ.get("LLM_INPUT_MULTIHOST") == "1":
-    import jax
+def _join_job(args) -> bool:
+  """Joins a multi-process job when the flags (or their environment variables) describe one."""
+  from llm_input import distributed
 
-    jax.distributed.initialize()  # coordinator and process ids come from the TPU/GPU runtime
+  return distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.multihost)
+
+
+def _is_lead() -> bool:
+  import jax
+
+  return jax.process_index() == 0
+
+
+def cmd_launch_local(args, overrides) -> int:
+  from llm_input import distributed
+
+  command = list(args.command)
+  if command and command[0] == "--":
+    command = command[1:]
+  return distributed.launch_local(args.processes, command, args.devices_per_process)
 
 
 def cmd_train(args, overrides) -> int:
-  _maybe_distributed(args)
+  _join_job(args)
   from llm_input import config as config_lib
   from llm_input.train import loop
 
   cfg = config_lib.load(args.config, overrides)
   result = loop.train(cfg, args.workdir, allow_config_change=args.allow_config_change)
-  if result["status"] == "preempted":
+  if result["status"] == "preempted" or not _is_lead():
     return 0
   workdir = result["workdir"]
   if result.get("validation"):
@@ -244,7 +259,10 @@ def cmd_sample(args, overrides) -> int:
                top_p=args.top_p)
   if args.num < 1:
     raise ConfigError(f"--num must be >= 1, got {args.num}")
+  _join_job(args)
   run = run_lib.load_run(args.run, step=args.step)
+  if not _is_lead():
+    return 0  # every process joins the job; process 0 samples and prints
   prompt_tokens = len(run.prompt_ids(args.prompt))
   if run.sampler.kept_prompt(prompt_tokens) < prompt_tokens:
     print(f"note: the prompt is {prompt_tokens} tokens; the model keeps its last "
@@ -287,6 +305,7 @@ def cmd_info(args, overrides) -> int:
 
 
 def cmd_bench(args, overrides) -> int:
+  _join_job(args)
   from llm_input import config as config_lib
   from llm_input.train import bench
 
@@ -294,7 +313,8 @@ def cmd_bench(args, overrides) -> int:
   result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
                      compile_depths=args.compile_depths, loop_steps=args.loop_steps,
                      parts=args.breakdown, plain_jax=args.plain_jax)
-  print(json.dumps(result, indent=None if args.json else 2))
+  if _is_lead():
+    print(json.dumps(result, indent=None if args.json else 2))
   return 0
 
 
@@ -304,8 +324,9 @@ def cmd_sweep(args, overrides) -> int:
   from llm_input import sweep as sweep_lib
 
   sweep = sweep_lib.load(args.file, args.arg, args.root)
+  shard = sweep_lib.parse_shard(args.shard)
   if args.print:
-    print("\n".join(sweep.commands()))
+    print("\n".join(sweep.commands(shard)))
     return 0
   if args.table:
     rows = sweep_lib.collect(sweep)
@@ -314,7 +335,7 @@ def cmd_sweep(args, overrides) -> int:
     print(pathlib.Path(paths["markdown"]).read_text())
     print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['plot']}")
     return 0
-  sweep_lib.run_all(sweep, refresh=args.refresh)
+  sweep_lib.run_all(sweep, refresh=args.refresh, shard=shard)
   print(f"sweep {sweep.name}: done; tabulate with `llm-input sweep {args.file} --table`")
   return 0
 
@@ -327,6 +348,9 @@ def cmd_report(args, overrides) -> int:
 
   if bool(args.run) == bool(args.sweep):
     raise ConfigError("give exactly one of --run DIR or --sweep experiments/NAME[/sweep.py]")
+  _join_job(args)
+  if not _is_lead():
+    return 0  # the report reads one checkpoint on one device: process 0 writes it
   if args.sweep:
     path = pathlib.Path(args.sweep)
     out = report.sweep_report(str(path / "sweep.py" if path.is_dir() else path), args.arg, args.root)
@@ -347,6 +371,7 @@ def cmd_report(args, overrides) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from llm_input import distributed
   from llm_input.tokenizers import KINDS
   from llm_input.tokenizers.options import NORMALIZATIONS
 
@@ -432,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("train", help="train (or resume) a run in --workdir")
   p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
   p.add_argument("--workdir", required=True, help="run folder, e.g. runs/tiny")
-  p.add_argument("--multihost", action="store_true", help="call jax.distributed.initialize()")
+  distributed.add_arguments(p)
   p.add_argument("--allow-config-change", action="store_true",
                  help="resume with changed optimizer/schedule/train settings (recorded in the run)")
   p.set_defaults(func=cmd_train, takes_overrides=True)
@@ -447,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--num", type=int, default=1)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  distributed.add_arguments(p)
   p.set_defaults(func=cmd_sample)
 
   p = sub.add_parser("bench", help="matmul peak, train step tokens/s, MFU, compile time, memory")
@@ -461,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--loop-steps", type=int, default=0,
                  help="also run the real loop (data, metrics, checkpoints) this many steps")
   p.add_argument("--json", action="store_true")
+  distributed.add_arguments(p)
   p.set_defaults(func=cmd_bench, takes_overrides=True)
 
   p = sub.add_parser("sweep", help="run, print or tabulate a sweep (experiments/NAME/sweep.py)")
@@ -471,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
   p.add_argument("--refresh", action="store_true",
                  help="also reopen finished runs to rewrite their summary.json (no training)")
+  p.add_argument("--shard", default=None, help="K/N: run (or --print) only the K-th of N disjoint "
+                 "slices of the runs (by a hash of the run name), e.g. one per machine; --table "
+                 "still gathers every finished run")
   p.add_argument("--out", default=None, help="where --table writes (default: the sweep's folder)")
   p.add_argument("--x", default=None, help="--table: label bars by this column")
   p.add_argument("--y", default="val_bits_per_byte", help="--table: plotted column")
@@ -483,7 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--probes", default=None, help="comma-separated probe words, e.g. king,love")
   p.add_argument("--arg", default=None, help="--sweep: get_sweep(arg)")
   p.add_argument("--root", default=None, help="--sweep: parent of the run folders")
+  distributed.add_arguments(p)
   p.set_defaults(func=cmd_report)
+
+  p = sub.add_parser("launch-local", help="run a command as N JAX processes on this machine "
+                     "(the multi-host rehearsal): launch-local --processes 2 -- train ...")
+  p.add_argument("--processes", type=int, required=True)
+  p.add_argument("--devices-per-process", type=int, default=1, help="simulated CPU devices each")
+  p.add_argument("command", nargs=argparse.REMAINDER, help="-- then an llm-input command")
+  p.set_defaults(func=cmd_launch_local)
   return parser
 
 
@@ -508,12 +546,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"llm-input: {err.label}: {err}", file=sys.stderr)
     return 2
   except Exception as err:  # noqa: BLE001
+    if _lost_peer(err):
+      # Another process of the job died: say so in one line and leave at once (JAX's own
+      # shutdown would wait for the dead peer and then abort with a stack dump).
+      print(f"llm-input: lost a peer process of this job ({str(err).splitlines()[0][:160]}); "
+            "every process stops: rerun the same launch to resume from the last checkpoint",
+            file=sys.stderr, flush=True)
+      sys.stdout.flush()
+      os._exit(3)
     full = _disk_full(err)
     if full is None:
       raise
     print(f"llm-input: disk full: no space left on device while writing {full}; free space and "
           "rerun the same command (earlier checkpoints are intact)", file=sys.stderr)
     return 2
+
+
+def _lost_peer(err: BaseException) -> bool:
+  text = str(err)
+  return type(err).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and any(
+      marker in text for marker in ("Gloo", "Connection closed by peer", "heartbeat", "unhealthy"))
 
 
 def _disk_full(err: BaseException) -> str | None:

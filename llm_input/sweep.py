@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import itertools
 import pathlib
 import shlex
@@ -55,8 +56,9 @@ class Sweep:
     parts = [f"{key.split('.')[-1]}-{value}" for key, value in overrides.items()]
     return "_".join(parts).replace("/", "-") or "base"
 
-  def expand(self) -> list[tuple[str, list[str]]]:
-    """(run folder, override strings) per run; each config is loaded to check it."""
+  def expand(self, shard: tuple[int, int] | None = None) -> list[tuple[str, list[str]]]:
+    """(run folder, override strings) per run (only shard K of N's runs, if given); each
+    config is loaded to check it."""
     out, seen = [], set()
     for overrides in self.runs:
       values = {**self.common, **overrides}
@@ -66,13 +68,33 @@ class Sweep:
       if folder in seen:
         raise ConfigError(f"sweep {self.name}: two runs share the folder {folder}")
       seen.add(folder)
-      out.append((folder, items))
+      if shard is None or in_shard(self.run_name(overrides), *shard):
+        out.append((folder, items))
     return out
 
-  def commands(self) -> list[str]:
+  def commands(self, shard: tuple[int, int] | None = None) -> list[str]:
     return [" ".join(["llm-input", "train", "--config", shlex.quote(self.base), "--workdir",
                       shlex.quote(folder)] + [shlex.quote(f"--config.{i}") for i in items])
-            for folder, items in self.expand()]
+            for folder, items in self.expand(shard)]
+
+
+def in_shard(run_name: str, k: int, n: int) -> bool:
+  """Stable assignment of a run to shard k of n (1 <= k <= n) by a hash of its name, so
+  every machine computes the same split without talking to the others."""
+  return int(hashlib.sha256(run_name.encode()).hexdigest(), 16) % n == k - 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+  """'K/N' -> (K, N) with 1 <= K <= N."""
+  if text is None:
+    return None
+  try:
+    k, n = (int(x) for x in text.split("/"))
+  except ValueError:
+    raise ConfigError(f"--shard {text!r} must look like K/N, e.g. 1/4") from None
+  if not 1 <= k <= n:
+    raise ConfigError(f"--shard {text}: K must be between 1 and N")
+  return k, n
 
 
 def load(path: str, arg: str | None = None, root: str | None = None) -> Sweep:
@@ -88,13 +110,14 @@ def load(path: str, arg: str | None = None, root: str | None = None) -> Sweep:
   return sweep
 
 
-def run_all(sweep: Sweep, say=print, refresh: bool = False) -> list[dict]:
-  """Trains every unfinished run; with `refresh`, also reopens finished ones (no training:
-  their summary.json and samples are rewritten with the current code)."""
+def run_all(sweep: Sweep, say=print, refresh: bool = False,
+            shard: tuple[int, int] | None = None) -> list[dict]:
+  """Trains every unfinished run (of shard K of N, if given); with `refresh`, also reopens
+  finished ones (no training: their summary.json and samples are rewritten)."""
   from llm_input.train import loop  # noqa: PLC0415
 
   results = []
-  for folder, items in sweep.expand():
+  for folder, items in sweep.expand(shard):
     if RunFolder(folder).finished() and not refresh:
       say(f"[{sweep.name}] {folder}: finished, skipped")
       continue

@@ -11,11 +11,9 @@ latest checkpoint is unreadable or damaged, saying so.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 
-import grain
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
@@ -92,16 +90,6 @@ class CheckpointConfig:
                async_save=c.async_save, save_step0=c.save_step0)
 
 
-class IteratorSnapshot:
-  """The data iterator's state at save time (the async save must not read a moving iterator)."""
-
-  def __init__(self, state: dict):
-    self._state = json.dumps(state).encode()
-
-  def get_state(self) -> bytes:
-    return self._state
-
-
 class Checkpointer:
   def __init__(self, directory: str | pathlib.Path, *, every_steps: int, every_minutes: float,
                keep: int, async_save: bool = True):
@@ -134,10 +122,12 @@ class Checkpointer:
     checksums, finite = state_checksums(state)
     if not finite:
       raise NonFiniteError(f"refusing to save step {step}: its parameters are not finite")
+    # The data iterator's state is global (the next batch number, the same on every process),
+    # so it goes into the JSON item that process 0 writes: a run can resume on another
+    # number of processes.
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
-        data=grain.checkpoint.CheckpointSave(IteratorSnapshot(iterator_state)),
-        meta=ocp.args.JsonSave({**meta, "checksums": checksums}))
+        meta=ocp.args.JsonSave({**meta, "checksums": checksums, "data_iterator": iterator_state}))
     return self.manager.save(step, args=args, force=True)
 
   def wait(self) -> None:
@@ -191,10 +181,14 @@ class Checkpointer:
       meta = self.read_meta(step)
       self.check_shapes(step, abstract_state, meta)
       try:
+        if "data_iterator" not in meta:
+          raise CheckpointError("written before the token store pipeline (no data_iterator "
+                                "state); sample or report it, or retrain in a new --workdir")
         restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target),
-            data=grain.checkpoint.CheckpointRestore(iterator)))
+            state=ocp.args.StandardRestore(target)))
         problem = verify(restored["state"], meta)
+        if not problem:
+          iterator.set_state(meta["data_iterator"])
       except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
         problem = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
       if problem:

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from llm_input import config as config_lib
+from llm_input import distributed
 from llm_input import tokenizers
 from llm_input.data import pipeline
 from llm_input.errors import ConfigError, DiskFullError
@@ -222,6 +223,13 @@ def evaluate(trainer, params, pipe, tokenizer, max_batches: int = 0) -> dict:
 
 def write_samples(cfg, sample_cfg: sample_lib.SampleConfig, run: RunFolder, model_cfg, params,
                   tokenizer) -> list[dict]:
+  """Process 0 samples from the gathered parameters and writes samples.txt."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+
+    params = multihost_utils.process_allgather(params, tiled=True)  # collective: every process
+  if jax.process_index() != 0:
+    return []
   sampler = sample_lib.Sampler(model_cfg, jax.device_get(params),
                                context_length(model_cfg, cfg.data.seq_len))
   s = sample_cfg
@@ -257,6 +265,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
                       f"{', '.join(ON_NONFINITE)}")
   if cfg.train.loss_spike_factor != 0 and cfg.train.loss_spike_factor <= 1:
     raise ConfigError(f"train.loss_spike_factor must be 0 (off) or > 1, got {cfg.train.loss_spike_factor}")
+  distributed.check_same_config(cfg.to_json_best_effort())
+  if jax.process_index() != 0:
+    say = _quiet  # process 0 speaks for the job
   changes = _config_changes(run, cfg, allow_config_change)
   lock = run.lock().acquire() if jax.process_index() == 0 else None
   try:
@@ -270,11 +281,19 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   workdir = run.path
   mesh, pipe, optim = sections.mesh, sections.pipeline, sections.optim
   fresh = not run.has_config()
-  if jax.process_index() == 0:
+  lead = jax.process_index() == 0
+  # Process 0 prepares the folder, the tokenizer and the token store; the others wait for it
+  # and then read what it wrote.
+  if lead:
     _clear_unstarted(run, say)
     if fresh:
       run.write_pending_config(cfg)
-  tokenizer = prepare_tokenizer(cfg, run, pipe, sections.tokenizer, say)
+    tokenizer = prepare_tokenizer(cfg, run, pipe, sections.tokenizer, say)
+    pipeline.open_store(pipe, tokenizer, say)
+  distributed.barrier("llm_input: run folder, tokenizer and token store ready")
+  if not lead:
+    tokenizer = tokenizers.load(run.tokenizer_dir)
+    run.check_tokenizer()
   model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
   flops = metrics_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
   total = total_steps(cfg, flops)
@@ -287,7 +306,7 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   data_parallel = sharding_lib.data_parallel_size(mesh)
   iterator = iter(pipeline.train_dataset(pipe, tokenizer, process_index=jax.process_index(),
                                          process_count=jax.process_count(),
-                                         data_parallel=data_parallel))
+                                         data_parallel=data_parallel, say=say))
   c = sections.checkpoint
   checkpointer = checkpoint_lib.Checkpointer(run.checkpoints_dir, every_steps=c.every_steps,
                                              every_minutes=c.every_minutes, keep=c.keep,
@@ -331,6 +350,7 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   divergence = _Divergence(cfg.train.loss_spike_factor, model_cfg.vocab_size)
   rollbacks = 0
   config_written = not fresh and not changes
+  multi_process = jax.process_count() > 1
 
   def record(step_and_metrics) -> dict:
     """Fetches a step's metrics, checks them, logs them; returns them."""
@@ -373,6 +393,10 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
           step += 1
           flush_pending()
           pending = (step, metrics)
+          if multi_process:  # a signal on any host stops every host at the same step
+            stop_signal = distributed.any_process(preemption.requested is not None)
+            if stop_signal and preemption.requested is None:
+              preemption.requested = "a peer's signal"
           # Anything that keeps this step (a checkpoint, an evaluation, the end, the config
           # record) first checks its metrics: a diverged step is never saved.
           will_save = checkpointer.will_save(step)
@@ -450,6 +474,10 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
     if jax.process_index() == 0:
       write_summary(run, cfg, model_cfg, tokenizer, pipe, last_eval, step, flops, seconds)
   return result
+
+
+def _quiet(*args, **kwargs) -> None:
+  pass
 
 
 class _Diverged(Exception):
