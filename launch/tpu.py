@@ -7,8 +7,13 @@ gcloud commands instead of running them.
       --config configs/gpt2_small.py --workdir /gcs/my-bucket/runs/gpt2 --dry-run
 
 On a multi-host slice (v4-32 = 4 hosts) every worker runs the same command with --multihost,
-which calls jax.distributed.initialize(); each host reads its share of the data. The workdir
-must be shared by all hosts (e.g. a Cloud Storage FUSE mount) so orbax can write one checkpoint.
+which calls jax.distributed.initialize(); each host reads its rows of every global batch. The
+workdir must be shared by all hosts (e.g. a Cloud Storage FUSE mount) so orbax can write one
+checkpoint. Rehearse first on one machine with the same command:
+`llm-input launch-local --processes 4 --devices-per-process 2 -- train --config ... --workdir ...`
+(real processes, a localhost coordinator, gloo collectives). A sharded sweep runs one shard
+per VM: `python launch/tpu.py sweep --name llm --zone Z --sweep experiments/positions/sweep.py
+--shards 4 --sweep-root /gcs/my-bucket/sweeps --dry-run` (VMs llm-1..llm-4).
 """
 
 from __future__ import annotations

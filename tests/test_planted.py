@@ -1,0 +1,197 @@
+"""Tests written against plausible bugs: each one fails when the bug named in its docstring is
+planted (see the README's testing section for how each was checked)."""
+
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from llm_input import tokenizers
+from llm_input.model import positions as positions_lib
+from llm_input.model import transformer
+from llm_input.model.config import ModelConfig
+from llm_input.tokenizers import stats
+from llm_input.train import sample as sample_lib
+
+UNICODE_TEXT = ("Café crème brûlée, naïve façade.\n東京は雨です。 日本語のテキスト\n"
+                "emoji 🙂👍🏽 and maths ∑x² ≠ ∞; Ελληνικά; Ünïcödé words\n")
+
+
+def small(**kw):
+  return ModelConfig(**{**dict(vocab_size=61, d_model=32, num_layers=2, num_heads=4, max_len=64,
+                               init_std=0.3), **kw})
+
+
+# -- RoPE ------------------------------------------------------------------------------------
+
+def test_apply_rope_equals_an_explicit_numpy_rotation():
+  """Bug: wrong frequencies (base^(-i/d)), sin/cos swapped, or the pairs mixed up."""
+  rng = np.random.default_rng(0)
+  d_head, base = 8, 10000.0
+  x = rng.normal(size=(2, 5, 3, d_head)).astype(np.float32)
+  pos = np.array([[0, 1, 2, 7, 100], [3, 3, 9, 40, 1000]])
+  want = np.empty_like(x)
+  half = d_head // 2
+  for b in range(2):
+    for t in range(5):
+      for i in range(half):
+        angle = pos[b, t] * base ** (-2.0 * i / d_head)
+        c, s = math.cos(angle), math.sin(angle)
+        a, z = x[b, t, :, i], x[b, t, :, i + half]
+        want[b, t, :, i] = a * c - z * s
+        want[b, t, :, i + half] = z * c + a * s
+  got = np.asarray(positions_lib.apply_rope(jnp.asarray(x), jnp.asarray(pos), base))
+  np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+def test_causal_rope_model_is_invariant_to_shifting_every_position():
+  """Bug: RoPE applied to queries but not keys (or keys but not queries): scores then depend on
+  absolute positions, and shifting every position changes the logits."""
+  model = transformer.create(small(positions="rope"))
+  ids = jnp.array([[3, 14, 15, 9, 26, 5, 35, 8, 9, 7]])
+  base = jnp.arange(10)[None]
+  ref = np.asarray(model(ids, base))
+  for shift in (1, 17):
+    np.testing.assert_allclose(np.asarray(model(ids, base + shift)), ref, atol=2e-5)
+  # and order matters: the same tokens at other relative offsets give other logits
+  assert np.abs(np.asarray(model(ids, base * 2)) - ref).max() > 1e-2
+
+
+# -- positions and permutations ----------------------------------------------------------------
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
+def test_positions_travel_with_their_tokens(positions):
+  """Without a causal mask, permuting tokens together with their positions permutes the
+  output exactly; permuting tokens alone (positions stay) does not, by a clear margin.
+  Bugs: positions ignored, or read from the array index instead of the positions given."""
+  model = transformer.create(small(positions=positions, causal=False, init_std=0.5))
+  ids = jnp.array([[5, 8, 13, 21, 34, 55, 2, 3]])
+  perm = np.array([3, 0, 7, 5, 1, 6, 2, 4])
+  pos = jnp.arange(8)[None]
+  out = np.asarray(model(ids, pos))
+  moved = np.asarray(model(ids[:, perm], pos[:, perm]))
+  np.testing.assert_allclose(moved, out[:, perm], atol=2e-5)
+  stayed = np.asarray(model(ids[:, perm], pos))
+  assert np.abs(stayed - out[:, perm]).max() > 0.05 * np.abs(out).max()
+
+
+def test_bfloat16_error_is_what_bfloat16_rounding_predicts():
+  """Bug: a float32 path silently running in bfloat16 (or the reverse) where it should not.
+  bfloat16 keeps 8 significant bits (relative rounding 2^-9); through two blocks the logits
+  move by a small multiple of that times their scale. Measured: max error / max |logit| =
+  0.019 for this model; the bound 0.06 is 16 x 2^-8, and 0 would mean no bf16 at all."""
+  from flax import nnx
+
+  cfg = small(mlp="swiglu", positions="rope", norm="rmsnorm", init_std=0.02)
+  f32 = transformer.create(cfg)
+  bf16 = nnx.merge(nnx.split(transformer.abstract(small(mlp="swiglu", positions="rope", norm="rmsnorm",
+                                                          init_std=0.02, dtype="bfloat16")), nnx.Param)[0],
+                   nnx.state(f32, nnx.Param))
+  ids = jnp.array([[1, 2, 3, 4, 5, 6, 7, 8]])
+  a, b = np.asarray(f32(ids)), np.asarray(bf16(ids))
+  relative = np.abs(a - b).max() / np.abs(a).max()
+  assert 2 ** -12 < relative < 16 * 2 ** -8, relative
+
+
+# -- sampling ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_filtered_logits_are_logits_over_temperature(temperature):
+  """Bug: logits multiplied by the temperature instead of divided."""
+  logits = jnp.asarray([[2.0, 1.0, -0.5, 0.25]])
+  np.testing.assert_allclose(np.asarray(sample_lib.filter_logits(logits, temperature, 0, 1.0)),
+                             np.asarray(logits) / temperature, rtol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_draws_follow_softmax_of_logits_over_temperature(temperature):
+  """Frequencies of 20,000 draws match softmax(l / T). Tolerance: 5 standard errors of a
+  binomial frequency, sqrt(p(1-p)/n) <= 0.0036, so 0.018; multiplying by T instead moves the
+  probabilities by 0.2 or more here."""
+  logits = jnp.asarray([[1.5, 0.5, 0.0, -1.0]])
+  n = 20000
+  keys = jax.random.split(jax.random.key(7), n)
+  draws = np.asarray(jax.vmap(lambda k: sample_lib.choose(logits, k, temperature, 0, 1.0))(keys)).ravel()
+  freq = np.bincount(draws, minlength=4) / n
+  want = np.asarray(jax.nn.softmax(np.asarray(logits)[0] / temperature))
+  assert np.abs(freq - want).max() < 5 * math.sqrt(0.25 / n), (freq, want)
+
+
+# -- statistics and byte counts on non-ASCII text ------------------------------------------------
+
+def test_stats_by_hand_on_non_ascii_text():
+  """Bug: bytes_per_token computed from characters (equal on ASCII, not here)."""
+  text = "café 東京 🙂"  # 9 characters; bytes: 3 + 2 (é) + 1 + 6 (東京) + 1 + 4 (🙂) = 17
+  chars, utf8 = len(text), len(text.encode("utf-8"))
+  assert (chars, utf8) == (9, 17)
+  byte = tokenizers.train("byte", 259, [text])
+  char = tokenizers.train("char", 100, [text])
+  result_byte = stats.compute(byte, [text])
+  result_char = stats.compute(char, [text])
+  assert result_byte.bytes_per_token == pytest.approx(1.0)
+  assert result_byte.chars_per_token == pytest.approx(9 / 17)
+  assert result_char.bytes_per_token == pytest.approx(17 / 9)
+  assert result_char.chars_per_token == pytest.approx(1.0)
+  assert result_char.tokens_per_word == pytest.approx(9 / 3)
+  assert result_byte.tokens_per_word == pytest.approx(17 / 3)
+
+
+def _trained(kind):
+  texts = [UNICODE_TEXT * 3, "plain ascii words and more words\n" * 5]
+  size = {"char": 200, "byte": 259, "word": 200, "unigram": 325}.get(kind, 420)
+  return tokenizers.train(kind, size, texts)
+
+
+@pytest.mark.parametrize("kind", ["char", "byte", "bpe", "unigram", "word"])
+def test_byte_counts_cover_exactly_the_text_on_accents_cjk_and_emoji(kind):
+  """Every token's count is the UTF-8 length of exactly the text it stands for. The reference
+  is independent of encode_with_byte_counts: decoding growing prefixes (lossless kinds), the
+  raw bytes (byte), or the words and the whitespace before them (word). Bugs: characters
+  counted instead of bytes; the space before a word dropped."""
+  tok = _trained(kind)
+  ids, counts = tok.encode_with_byte_counts(UNICODE_TEXT)
+  assert len(ids) == len(counts)
+  assert sum(counts) == len(UNICODE_TEXT.encode("utf-8"))
+  if kind == "byte":
+    assert counts == [1] * len(UNICODE_TEXT.encode("utf-8"))
+  elif kind == "word":
+    spans = [m.span() for m in re.finditer(r"\w+(?:'\w+)*|\n|[^\w\s]", UNICODE_TEXT)]
+    assert len(spans) == len(ids)
+    starts = [0] + [end for _, end in spans[:-1]]  # each token also owns the gap before it
+    want = [len(UNICODE_TEXT[a:end].encode("utf-8")) for a, (_, end) in zip(starts, spans)]
+    want[-1] += len(UNICODE_TEXT[spans[-1][1]:].encode("utf-8"))
+    assert counts == want
+  else:
+    assert tok.decode(ids) == UNICODE_TEXT
+    prefix_bytes = [len(tok.decode(ids[:j]).encode("utf-8")) for j in range(len(ids) + 1)]
+    boundaries = [j for j in range(len(ids) + 1)
+                  if "\ufffd" not in tok.decode(ids[:j])]  # skip cuts inside a byte-fallback character
+    for a, b in zip(boundaries, boundaries[1:]):
+      assert sum(counts[a:b]) == prefix_bytes[b] - prefix_bytes[a], (a, b)
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe", "word"])
+def test_bits_per_byte_denominator_on_non_ascii_corpus(tmp_path, kind):
+  """Through the token store and the windows: the target bytes of each document's targets add
+  up to its UTF-8 length (minus the first token, which is never a target, and the pairs cut by
+  window edges, counted here from the store's own boundaries)."""
+  from llm_input.data import pipeline
+
+  folder = tmp_path / "texts"
+  folder.mkdir()
+  for i in range(24):
+    (folder / f"{i:02d}.txt").write_text(UNICODE_TEXT * (1 + i % 3))
+  tok = _trained(kind)
+  cfg = pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path / "cache"), seq_len=40,
+                                batch_size=4, validation_percent=20.0)
+  split = pipeline.open_store(cfg, tok, say=lambda *a: None).split("validation")
+  docs = list(pipeline.documents(cfg, "validation"))
+  total = sum(int(b["target_bytes"].sum()) for b in pipeline.eval_batches(cfg, tok))
+  # tokens at window starts (every 41st) are never targets: their bytes are not counted
+  window_starts = np.arange(0, split.num_tokens, 41)
+  lost = int(np.asarray(split.nbytes)[window_starts].sum())
+  assert total == sum(len(d.encode("utf-8")) for d in docs) - lost
+  assert lost < total / 10
