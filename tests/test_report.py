@@ -138,3 +138,37 @@ def test_atomic_writes_leave_no_temporary_and_use_normal_permissions(tmp_path):
   assert (tmp_path / "sub" / "a.json").read_text() == "{}\n"
   assert [p.name for p in (tmp_path / "sub").iterdir()] == ["a.json"]
   assert (tmp_path / "sub" / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.fixture(scope="module")
+def trained_bpe(tmp_path_factory):
+  root = tmp_path_factory.mktemp("report_bpe")
+  corpus = make_text_corpus(root / "texts")
+  workdir = root / "run"
+  loop.train(small_config(corpus, root / "cache", "train.steps=8", "train.eval_every=8",
+                          "tokenizer.kind=bpe", "tokenizer.vocab_size=300"), workdir, say=lambda *a: None)
+  return workdir, report.run_report(workdir, probes=["bank", "riverbank"])
+
+
+def test_bpe_report_header_equals_summary_and_words_group_their_pieces(trained_bpe):
+  workdir, out = trained_bpe
+  summary = json.loads((workdir / "summary.json").read_text())["table"]
+  header = out.read_text().split("<h2>")[0]
+  cells = [c.split("</td>")[0] for c in header.split("<td>")[1:]]
+  # validation loss, bits per byte, perplexity, steps, train FLOPs, tokens per word, bytes per token
+  assert cells[0] == f"{summary['val_loss']:.3f}" and cells[1] == f"{summary['val_bits_per_byte']:.3f}"
+  assert cells[2] == f"{summary['val_perplexity']:.1f}" and cells[3] == str(summary["steps"])
+  assert cells[5] == f"{summary['tokens_per_word']:.3f}" and cells[6] == f"{summary['bytes_per_token']:.3f}"
+  # a word after a space is the mean of its SentencePiece pieces without the lone "▁" piece
+  run = run_lib.load_run(workdir)
+  tok = run.tokenizer
+  table = np.asarray(run.params["embedding"]["table"], np.float64)
+  ids = [i for i in tok.encode(" riverbank") if tok.id_to_piece(i) != "\u2581"]
+  assert len(ids) > 1
+  data = json.loads((workdir / "report.json").read_text())
+  got = next(n for n in data["embeddings"][f"step {run.step} (trained)"]["neighbours"] if n["word"] == "riverbank")
+  query = table[ids].mean(0)
+  scores = table @ query / (np.linalg.norm(table, axis=1) * np.linalg.norm(query))
+  scores[:tok.num_special_ids] = -np.inf
+  assert got["neighbours"][0][0] == tok.id_to_piece(int(np.argmax(scores)))
+  assert f"mean of its {len(ids)} pieces" in out.read_text()

@@ -102,7 +102,8 @@ def test_subword_without_byte_fallback_uses_unk(trained):
 @pytest.mark.parametrize("kind", tokenizers.KINDS)
 def test_training_is_deterministic(tmp_path, kind):
   a = train(kind).save(tmp_path / "a")
-  b = train(kind).save(tmp_path / "b")
+  # byte has nothing to learn: it must come out the same from any text at all
+  b = (train(kind, texts=["entirely other text, ü 東"]) if kind == "byte" else train(kind)).save(tmp_path / "b")
   files_a = sorted(p.name for p in a.iterdir())
   assert files_a == sorted(p.name for p in b.iterdir())
   for name in files_a:

@@ -273,9 +273,16 @@ def test_checkpoint_of_a_different_model_shape_is_refused(corpus, trained_run, t
     loop.train(small_config(*corpus, "train.steps=12", "model.d_model=64"), workdir)
 
 
-def test_resuming_with_a_different_model_config_is_refused(corpus, trained_run):
-  with pytest.raises(ConfigError, match="different model config"):
-    loop.train(small_config(*corpus, "model.num_layers=3"), trained_run)
+@pytest.mark.parametrize("override, section", [
+    ("model.num_layers=3", "model"), ("model.positions=rope", "model"),
+    ("data.seq_len=16", "data"), ("data.corpus=text:/elsewhere/*.txt", "data"), ("data.add_eos=False", "data"),
+    ("tokenizer.vocab_size=48", "tokenizer"), ("tokenizer.kind=byte", "tokenizer"), ("seed=1", "seed"),
+])
+def test_resuming_with_a_different_model_data_or_tokenizer_is_refused(corpus, trained_run, override, section):
+  before = sorted(p.name for p in trained_run.rglob("*"))
+  with pytest.raises(ConfigError, match=f"holds a run with a different {section} config"):
+    loop.train(small_config(*corpus, override), trained_run)
+  assert sorted(p.name for p in trained_run.rglob("*")) == before  # nothing written
 
 
 # -- bad configs fail before compilation -------------------------------------------------------
