@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow browser clean
+.PHONY: venv demo test test-slow mutation browser clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,15 @@ browser:
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+# Mutation testing of the modules where a silent bug corrupts results (see [tool.mutmut] in
+# pyproject.toml). Not part of CI: it takes tens of minutes on 2 cores. Results: mutmut results.
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e '.[mutation]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results --all true > mutation-results.txt || true
+	@tail -n 5 mutation-results.txt
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
