@@ -195,3 +195,53 @@ def test_bits_per_byte_denominator_on_non_ascii_corpus(tmp_path, kind):
   lost = int(np.asarray(split.nbytes)[window_starts].sum())
   assert total == sum(len(d.encode("utf-8")) for d in docs) - lost
   assert lost < total / 10
+
+
+# -- killing the surviving mutants of `make mutation` ------------------------------------------
+
+def test_sinusoidal_positions_equal_the_paper_formula():
+  """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same), for even and odd d (an odd
+  last column is zero). Mutants of the frequencies, the interleaving or the padding survived
+  every invariance test."""
+  for d in (8, 9):
+    pos = np.array([[0, 1, 5, 63]])
+    want = np.zeros((1, 4, d))
+    for t, p in enumerate(pos[0]):
+      for i in range(d // 2):
+        angle = p / 10000.0 ** (2 * i / d)
+        want[0, t, 2 * i], want[0, t, 2 * i + 1] = math.sin(angle), math.cos(angle)
+    np.testing.assert_allclose(np.asarray(positions_lib.sinusoidal(jnp.asarray(pos), d)), want, atol=1e-5)
+
+
+def test_utf8_lengths_at_every_encoding_boundary():
+  """One code point either side of each UTF-8 length boundary (0x80, 0x800, 0x10000)."""
+  from llm_input.tokenizers.char import utf8_lengths
+
+  text = "\x7f\x80\u07ff\u0800\uffff\U00010000\U0010ffff"
+  assert utf8_lengths(text).tolist() == [len(c.encode("utf-8")) for c in text] == [1, 2, 2, 3, 3, 4, 4]
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_word_ids_and_counts_agree_with_encode_including_trailing_space(lowercase):
+  """encode_with_byte_counts gives encode's ids (case kept or folded as trained) and gives
+  trailing whitespace to the last token; whitespace alone has no tokens."""
+  tok = tokenizers.train("word", 100, ["The River and the bank.\nTHE END"],
+                         tokenizers.TokenizerOptions(lowercase=lowercase))
+  text = "The river  THE Bank \t\n end  \t"
+  ids, counts = tok.encode_with_byte_counts(text)
+  assert ids == tok.encode(text)
+  assert (tok.unk_id in ids) != lowercase  # "river", "Bank", "end": known only once lower-cased
+  assert sum(counts) == len(text.encode("utf-8")) and counts[-1] == len(" end  \t")
+  assert tok.encode_with_byte_counts(" \t \n"[:3]) == ([], [])
+
+
+def test_stats_count_unknowns_over_every_text():
+  """unk counts add up over texts; words_with_unk counts words, not texts; no unk, no rate."""
+  tok = tokenizers.train("word", 100, ["a b c"])
+  result = stats.compute(tok, ["a x b", "y c z z"])  # x, y, z, z unknown: 4 of 7 tokens
+  assert result.unk_rate == pytest.approx(4 / 7)
+  assert result.words_with_unk_rate == pytest.approx(4 / 7)
+  clean = stats.compute(tok, ["a b", "c"])
+  assert clean.unk_rate == 0 and clean.words_with_unk_rate == 0 and clean.vocab_used == 3
+  empty = stats.compute(tok, [" "])
+  assert (empty.tokens_per_word, empty.bytes_per_token, empty.unk_rate) == (0.0, 0.0, 0.0)
