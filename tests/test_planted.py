@@ -245,3 +245,17 @@ def test_stats_count_unknowns_over_every_text():
   assert clean.unk_rate == 0 and clean.words_with_unk_rate == 0 and clean.vocab_used == 3
   empty = stats.compute(tok, [" "])
   assert (empty.tokens_per_word, empty.bytes_per_token, empty.unk_rate) == (0.0, 0.0, 0.0)
+
+
+def test_word_decode_spacing_specials_and_a_reloaded_lowercase_tokenizer(tmp_path):
+  """Decoding re-inserts spaces (none before punctuation or a newline, none after an opening
+  bracket), skips specials, spells <unk>; pieces map to the right words; a lowercase tokenizer
+  loaded from its folder still lower-cases."""
+  tok = tokenizers.train("word", 100, ["the king ( and ) queen , end .\nnew line"],
+                         tokenizers.TokenizerOptions(lowercase=True))
+  ids = tok.encode("The KING (and) queen, end.\nNew line zebra")
+  assert tok.decode([tok.bos_id] + ids + [tok.eos_id]) == "the king (and) queen, end.\nnew line <unk>"
+  assert [tok.id_to_piece(i) for i in ids[:2]] == ["the", "king"]
+  assert tok.id_to_piece(tok.num_special_ids) == tok.words[0] and tok.id_to_piece(tok.unk_id) == "<unk>"
+  again = tokenizers.load(tok.save(tmp_path / "word"))
+  assert again.encode("The KING") == tok.encode("the king") and again.encode_with_byte_counts("A B")[0] == tok.encode("a b")

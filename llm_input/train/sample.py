@@ -89,7 +89,6 @@ class Sampler:
   so every Sampler of one model config shares their compilations."""
 
   def __init__(self, model_cfg: ModelConfig, params: dict, context: int):
-    self.cfg = model_cfg
     self.params = params
     self.context = context  # longest prompt + continuation the model was trained to attend over
     self.graphdef, _ = nnx.split(transformer.abstract(model_cfg), nnx.Param)
