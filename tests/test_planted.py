@@ -259,3 +259,23 @@ def test_word_decode_spacing_specials_and_a_reloaded_lowercase_tokenizer(tmp_pat
   assert tok.id_to_piece(tok.num_special_ids) == tok.words[0] and tok.id_to_piece(tok.unk_id) == "<unk>"
   again = tokenizers.load(tok.save(tmp_path / "word"))
   assert again.encode("The KING") == tok.encode("the king") and again.encode_with_byte_counts("A B")[0] == tok.encode("a b")
+
+
+def test_top_k_and_top_p_per_row_and_at_the_boundary():
+  """Filtering is per row of a batch (a sort, softmax or min over the whole batch would mix
+  rows), removed tokens get -inf (not +inf), and top_p keeps a token only while the mass
+  before it is strictly below p."""
+  # a peaked row and a flat one: mixed together, the peaked row's mass would cut the flat row
+  mixed = jnp.log(jnp.asarray([[0.6, 0.3, 0.05, 0.05], [0.2, 0.22, 0.3, 0.28]]))
+  kept = np.isfinite(np.asarray(sample_lib.filter_logits(mixed, 1.0, 0, 0.5)))
+  assert kept.tolist() == [[True, False, False, False], [False, False, True, True]]
+  logits = jnp.log(jnp.asarray([[0.5, 0.25, 0.125, 0.125], [0.125, 0.125, 0.25, 0.5]]))
+  top_p = np.asarray(sample_lib.filter_logits(logits, 1.0, 0, 0.5))
+  assert (np.isfinite(top_p) == [[True, False, False, False], [False, False, False, True]]).all()
+  assert (top_p[~np.isfinite(top_p)] == -np.inf).all()
+  top_p = np.asarray(sample_lib.filter_logits(logits, 1.0, 0, 0.75))  # 0.5 + 0.25 reaches 0.75
+  assert np.isfinite(top_p).sum(axis=1).tolist() == [2, 2]
+  top_k = np.asarray(sample_lib.filter_logits(logits, 1.0, 2, 1.0))
+  assert np.isfinite(top_k).tolist() == [[True, True, False, False], [False, False, True, True]]
+  assert (top_k[~np.isfinite(top_k)] == -np.inf).all()
+  assert np.asarray(sample_lib.choose(logits, jax.random.key(0), 0.0, 0, 1.0)).tolist() == [0, 3]
