@@ -279,3 +279,20 @@ def test_top_k_and_top_p_per_row_and_at_the_boundary():
   assert np.isfinite(top_k).tolist() == [[True, True, False, False], [False, False, True, True]]
   assert (top_k[~np.isfinite(top_k)] == -np.inf).all()
   assert np.asarray(sample_lib.choose(logits, jax.random.key(0), 0.0, 0, 1.0)).tolist() == [0, 3]
+
+
+def test_byte_and_char_decoding_and_pieces_at_their_edges():
+  """Decoding skips specials and out-of-range ids and replaces broken UTF-8; pieces show
+  printable ASCII as itself and every other byte as <0xNN>; the first vocabulary entry sits
+  right after the specials."""
+  byte = tokenizers.train("byte", 259, ["x"])
+  e_acute = byte.encode("é")
+  assert byte.decode([byte.bos_id, *e_acute, byte.eos_id, byte.vocab_size]) == "é"
+  assert byte.decode(e_acute[:1]) == "\ufffd"  # half a character
+  pieces = [byte.id_to_piece(byte.num_special_ids + v) for v in (0x00, 0x1F, 0x20, 0x7E, 0x7F, 0xFF)]
+  assert pieces == ["<0x00>", "<0x1F>", " ", "~", "<0x7F>", "<0xFF>"]
+  assert [byte.id_to_piece(i) for i in range(byte.num_special_ids)] == ["<pad>", "<s>", "</s>"]
+  char = tokenizers.train("char", 10, ["abca"])
+  first = char.num_special_ids
+  assert [char.id_to_piece(first), char.id_to_piece(first + 1), char.id_to_piece(char.unk_id)] == ["a", "b", "<unk>"]
+  assert char.decode([char.unk_id, first, char.vocab_size, char.pad_id]) == "\ufffda"
