@@ -54,3 +54,16 @@ def test_launch_jax_pin_matches_pyproject():
   common = (ROOT / "launch" / "common.py").read_text()
   version = common.split('JAX_VERSION = "')[1].split('"')[0]
   assert f'"jax=={version}"' in pyproject
+
+
+def test_sharded_sweep_dry_runs():
+  lines = dry_run("tpu.py", "sweep", "--name", "llm", "--zone", "z", "--sweep", "experiments/positions/sweep.py",
+                  "--shards", "3", "--sweep-root", "/gcs/b/sweeps")
+  assert len(lines) == 3
+  for k, line in enumerate(lines, 1):
+    assert line.startswith(f"gcloud compute tpus tpu-vm ssh llm-{k} --zone=z --worker=all")
+    assert (f"llm-input sweep experiments/positions/sweep.py --shard {k}/3 --root /gcs/b/sweeps "
+            f"> sweep-{k}-of-3.log") in line
+  gpu = dry_run("gpu.py", "sweep", "--sweep", "experiments/positions/sweep.py", "--shard", "2/3")
+  assert gpu == ["bash -c 'nohup .venv/bin/llm-input sweep experiments/positions/sweep.py --shard 2/3 "
+                 "--root runs/sweeps > sweep-2-of-3.log 2>&1 &'"]
