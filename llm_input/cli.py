@@ -322,8 +322,13 @@ def cmd_sweep(args, overrides) -> int:
   import pathlib
 
   from llm_input import sweep as sweep_lib
+  from llm_input.errors import ConfigError
 
   sweep = sweep_lib.load(args.file, args.arg, args.root)
+  if args.seeds is not None:
+    if args.seeds < 1:
+      raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    sweep.seeds = list(range(args.seeds))
   shard = sweep_lib.parse_shard(args.shard)
   if args.print:
     print("\n".join(sweep.commands(shard)))
@@ -498,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
   p.add_argument("--refresh", action="store_true",
                  help="also reopen finished runs to rewrite their summary.json (no training)")
+  p.add_argument("--seeds", type=int, default=None, help="run every arm with seeds 0..N-1 "
+                 "(or set seeds=[...] in the sweep file); --table then gives mean ± std per arm")
   p.add_argument("--shard", default=None, help="K/N: run (or --print) only the K-th of N disjoint "
                  "slices of the runs (by a hash of the run name), e.g. one per machine; --table "
                  "still gathers every finished run")

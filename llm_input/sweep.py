@@ -51,24 +51,34 @@ class Sweep:
   runs: list[dict]  # one dict of overrides per run
   common: dict = dataclasses.field(default_factory=dict)  # overrides shared by every run
   root: str = "runs/sweeps"  # run folders: ROOT/NAME/RUN
+  seeds: list = dataclasses.field(default_factory=list)  # [] = the config's seed, one run per arm
 
   def run_name(self, overrides: dict) -> str:
     parts = [f"{key.split('.')[-1]}-{value}" for key, value in overrides.items()]
     return "_".join(parts).replace("/", "-") or "base"
 
+  def arms(self) -> list[tuple[str, dict, int | None]]:
+    """(run name, overrides, seed) of every run: each arm once per seed."""
+    out = []
+    for overrides in self.runs:
+      for seed in self.seeds or [None]:
+        name = self.run_name(overrides) + (f"_seed-{seed}" if seed is not None else "")
+        out.append((name, overrides if seed is None else {**overrides, "seed": seed}, seed))
+    return out
+
   def expand(self, shard: tuple[int, int] | None = None) -> list[tuple[str, list[str]]]:
     """(run folder, override strings) per run (only shard K of N's runs, if given); each
     config is loaded to check it."""
     out, seen = [], set()
-    for overrides in self.runs:
+    for name, overrides, _ in self.arms():
       values = {**self.common, **overrides}
       items = [f"{k}={v}" for k, v in values.items()]
       config_lib.load(self.base, items)  # fails here, not mid-sweep, on a bad override
-      folder = str(pathlib.Path(self.root) / self.name / self.run_name(overrides))
+      folder = str(pathlib.Path(self.root) / self.name / name)
       if folder in seen:
         raise ConfigError(f"sweep {self.name}: two runs share the folder {folder}")
       seen.add(folder)
-      if shard is None or in_shard(self.run_name(overrides), *shard):
+      if shard is None or in_shard(name, *shard):
         out.append((folder, items))
     return out
 
@@ -127,33 +137,118 @@ def run_all(sweep: Sweep, say=print, refresh: bool = False,
 
 
 def collect(sweep: Sweep) -> list[dict]:
-  """One row per finished run: its overrides and final metrics (summary.json)."""
+  """One row per finished run: its arm, seed, overrides and final metrics (summary.json)."""
   rows = []
-  for (folder, items), overrides in zip(sweep.expand(), sweep.runs):
+  for (folder, _), (name, overrides, seed) in zip(sweep.expand(), sweep.arms()):
     run = RunFolder(folder)
     if not run.finished():
       continue
-    rows.append({"run": run.name, **overrides, **run.read_summary()["table"]})
+    arm = {k: v for k, v in overrides.items() if k != "seed"}
+    row = {"run": run.name, "arm": sweep.run_name(arm), **arm}
+    if seed is not None:
+      row["seed"] = seed
+    rows.append({**row, **run.read_summary()["table"]})
   return rows
+
+
+def aggregate(rows: list[dict], keys: tuple[str, ...] = ()) -> list[dict]:
+  """One row per arm: the arm's own fields (`keys`, e.g. its overrides, and any non-numeric
+  column), n (its seeds), and the mean and sample standard deviation (ddof=1; 0 for one seed)
+  of every other numeric column."""
+  import math  # noqa: PLC0415
+
+  arms: dict[str, list[dict]] = {}
+  for row in rows:
+    arms.setdefault(row["arm"], []).append(row)
+  out = []
+  for arm, members in arms.items():
+    entry = {"arm": arm, "n": len(members)}
+    columns = list(dict.fromkeys(k for r in members for k in r if k not in ("run", "arm", "seed")))
+    for column in columns:
+      values = [r.get(column) for r in members]
+      numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+      if column in keys or not numeric:
+        entry[column] = values[0]
+        continue
+      mean = sum(values) / len(values)
+      var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+      entry[f"{column}_mean"], entry[f"{column}_std"] = mean, math.sqrt(var)
+    out.append(entry)
+  return out
+
+
+def compare(a: list[float], b: list[float], alpha: float = 0.05) -> dict:
+  """Welch's t-test on two arms' per-seed values: is the difference of their means larger than
+  their seed-to-seed spread explains? `distinguishable` needs >= 2 seeds each and p < alpha."""
+  from scipy import stats as scipy_stats  # noqa: PLC0415
+
+  mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+  result = {"mean_a": mean_a, "mean_b": mean_b, "diff": mean_a - mean_b, "n_a": len(a), "n_b": len(b),
+            "t": None, "p": None, "distinguishable": False}
+  if len(a) >= 2 and len(b) >= 2:
+    test = scipy_stats.ttest_ind(a, b, equal_var=False)
+    result.update(t=float(test.statistic), p=float(test.pvalue),
+                  distinguishable=bool(test.pvalue < alpha))
+  return result
+
+
+def verdict(a: list[float], b: list[float], names=("a", "b"), alpha: float = 0.05) -> str:
+  """A sentence a README can quote: which arm is lower, or 'not distinguishable at this budget'."""
+  c = compare(a, b, alpha)
+  if not c["distinguishable"]:
+    return (f"{names[0]} {c['mean_a']:.4f} vs {names[1]} {c['mean_b']:.4f}: not distinguishable at "
+            f"this budget (n={c['n_a']}, {c['n_b']}" + (f", Welch p={c['p']:.2f})" if c["p"] is not None else ")"))
+  lower = names[0] if c["diff"] < 0 else names[1]
+  return (f"{lower} is lower: {names[0]} {c['mean_a']:.4f} vs {names[1]} {c['mean_b']:.4f} "
+          f"(difference {c['diff']:+.4f}, Welch p={c['p']:.3g}, n={c['n_a']}, {c['n_b']})")
+
+
+def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+  columns = list(dict.fromkeys(k for r in rows for k in r))
+  with path.open("w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fmt(value) -> str:
+  return f"{value:.4g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: str | None = None,
                 y: str = "val_bits_per_byte") -> dict:
-  """results.md, results.csv and results.png (y against x, or a bar per run)."""
+  """results.md, results.csv and results.png (y against x, or a bar per run). With seeds:
+  results.md has one row per arm, mean ± std (n) of every numeric column, results_by_arm.csv
+  the same numbers, results.csv every seed's row, and the plot error bars plus each seed."""
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   if not rows:
     raise ConfigError(f"sweep {sweep.name}: no finished runs under {sweep.root}/{sweep.name}; run "
                       f"`llm-input sweep ...` first")
-  columns = list(dict.fromkeys(k for r in rows for k in r))
-  with (out / "results.csv").open("w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-  fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
-  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-  lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-  (out / "results.md").write_text("\n".join(lines) + "\n")
+  seeded = any("seed" in r for r in rows)
+  if not seeded:
+    rows = [{k: v for k, v in r.items() if k != "arm"} for r in rows]
+  _write_csv(out / "results.csv", rows)
+  paths = {"markdown": str(out / "results.md"), "csv": str(out / "results.csv"),
+           "plot": str(out / "results.png")}
+  if seeded:
+    keys = tuple(dict.fromkeys(k for overrides in sweep.runs for k in overrides))
+    arms = aggregate(rows, keys)
+    _write_csv(out / "results_by_arm.csv", arms)
+    paths["by_arm"] = str(out / "results_by_arm.csv")
+    metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
+    columns = ["arm", "n", *keys, *metrics]
+    cell = lambda a, c: (f"{a[c + '_mean']:.4g} ± {a[c + '_std']:.2g}" if c + "_mean" in a  # noqa: E731
+                         else _fmt(a.get(c, "")))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(a, c) for c in columns) + " |" for a in arms]
+    note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
+    (out / "results.md").write_text("\n".join(lines) + "\n" + note)
+  else:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
 
   import matplotlib  # noqa: PLC0415
 
@@ -161,13 +256,20 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
   import matplotlib.pyplot as plt  # noqa: PLC0415
 
   fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-  labels = [str(r.get(x, r["run"])) if x else r["run"] for r in rows]
-  ax.bar(range(len(rows)), [r.get(y, float("nan")) for r in rows], color="#4c72b0")
-  ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right")
+  if seeded:
+    labels = [str(a.get(x, a["arm"])) if x else a["arm"] for a in arms]
+    ax.bar(range(len(arms)), [a.get(f"{y}_mean", float("nan")) for a in arms],
+           yerr=[a.get(f"{y}_std", 0.0) for a in arms], color="#4c72b0", alpha=0.7, capsize=4)
+    for i, a in enumerate(arms):  # every seed as a dot
+      values = [r.get(y) for r in rows if r["arm"] == a["arm"] and r.get(y) is not None]
+      ax.scatter([i] * len(values), values, color="black", s=10, zorder=3)
+  else:
+    labels = [str(r.get(x, r["run"])) if x else r["run"] for r in rows]
+    ax.bar(range(len(rows)), [r.get(y, float("nan")) for r in rows], color="#4c72b0")
+  ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
   ax.set_ylabel(y.replace("_", " "))
-  ax.set_title(f"{sweep.name}: {y.replace('_', ' ')}")
+  ax.set_title(f"{sweep.name}: {y.replace('_', ' ')}" + (" (mean ± std, dots: seeds)" if seeded else ""))
   fig.tight_layout()
   fig.savefig(out / "results.png")
   plt.close(fig)
-  return {"markdown": str(out / "results.md"), "csv": str(out / "results.csv"),
-          "plot": str(out / "results.png")}
+  return paths

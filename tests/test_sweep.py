@@ -91,3 +91,57 @@ def get_sweep(arg=None):
   page = (sweep_file.parent / "report.html").read_text()
   assert "Sweep: two" in page and page.count("data:image/png;base64,") == 3
   assert f"{summary['table']['val_bits_per_byte']:.3f}" in page
+
+
+def test_aggregate_and_compare_on_rows_with_known_answers():
+  rows = [{"run": f"a_seed-{s}", "arm": "a", "kind": "bpe", "x": v, "steps": 10, "seed": s}
+          for s, v in enumerate([1.0, 2.0, 3.0])]
+  rows += [{"run": f"b_seed-{s}", "arm": "b", "kind": "char", "x": v, "steps": 10, "seed": s}
+           for s, v in enumerate([4.0, 5.0, 6.0])]
+  a, b = sweep_lib.aggregate(rows, keys=("kind",))
+  assert (a["arm"], a["n"], a["kind"], a["x_mean"], a["x_std"]) == ("a", 3, "bpe", 2.0, 1.0)
+  assert (b["x_mean"], b["steps_mean"], b["steps_std"]) == (5.0, 10.0, 0.0)
+  # Welch: t = (2 - 5) / sqrt(1/3 + 1/3) = -3.674, dof 4, two-sided p = 0.0213
+  c = sweep_lib.compare([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+  assert c["t"] == pytest.approx(-3.6742, abs=1e-3) and c["p"] == pytest.approx(0.0213, abs=1e-3)
+  assert c["distinguishable"] and c["diff"] == -3.0
+  assert not sweep_lib.compare([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])["distinguishable"]
+  assert not sweep_lib.compare([1.0], [4.0])["distinguishable"]  # one seed decides nothing
+  assert "not distinguishable at this budget" in sweep_lib.verdict([1.0, 2.0], [1.2, 2.1], ("bpe", "char"))
+  assert sweep_lib.verdict([1.0, 1.1, 0.9], [5.0, 5.1, 4.9], ("bpe", "char")).startswith("bpe is lower")
+
+
+def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
+  corpus = make_text_corpus(tmp_path / "texts")
+  sweep_file = tmp_path / "exp" / "seeds" / "sweep.py"
+  sweep_file.parent.mkdir(parents=True)
+  sweep_file.write_text(f'''
+from llm_input.sweep import Sweep, product
+
+def get_sweep(arg=None):
+  return Sweep(name="seeds", base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
+               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
+                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": 16,
+                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": 16,
+                        "model.max_len": 16, "data.batch_size": 8, "train.steps": 3,
+                        "train.eval_every": 3, "train.eval_batches": 1, "sample.max_new_tokens": 2,
+                        "logging.progress_bar": False, "logging.tensorboard": False}},
+               runs=product(("model.positions", ["none", "rope"])), seeds=[0, 1])
+''')
+  assert cli.main(["sweep", str(sweep_file)]) == 0
+  assert capsys.readouterr().out.count("training (") == 4
+  assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
+  table = (sweep_file.parent / "results.md").read_text().splitlines()
+  assert table[0].startswith("| arm | n | model.positions |") and len(table) == 4 + 2
+  assert "| positions-rope | 2 | rope |" in table[3] and " ± " in table[3]
+  by_arm = (sweep_file.parent / "results_by_arm.csv").read_text().splitlines()
+  assert len(by_arm) == 3 and "val_bits_per_byte_mean" in by_arm[0]
+  assert len((sweep_file.parent / "results.csv").read_text().strip().splitlines()) == 5  # every seed
+  from llm_input.analysis import report
+  page = report.sweep_report(str(sweep_file)).read_text()
+  assert "Per arm over seeds (mean ± std)" in page and "positions-rope" in page
+  # --seeds on the command line gives the same runs
+  capsys.readouterr()
+  assert cli.main(["sweep", str(sweep_file), "--seeds", "2", "--print"]) == 0
+  commands = capsys.readouterr().out.strip().splitlines()
+  assert len(commands) == 4 and all("_seed-" in c and "--config.seed=" in c for c in commands)
