@@ -50,22 +50,7 @@ def test_bad_override_fails_at_expansion(tmp_path):
 
 
 def test_two_run_cpu_sweep_finishes_and_tabulates(tmp_path, capsys):
-  corpus = make_text_corpus(tmp_path / "texts")
-  sweep_file = tmp_path / "exp" / "two" / "sweep.py"
-  sweep_file.parent.mkdir(parents=True)
-  sweep_file.write_text(f'''
-from llm_input.sweep import Sweep, product
-
-def get_sweep(arg=None):
-  return Sweep(name="two", base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
-               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
-                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": 32,
-                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": 32,
-                        "model.max_len": 32, "data.batch_size": 8, "train.steps": 6,
-                        "train.eval_every": 6, "train.eval_batches": 2, "sample.max_new_tokens": 4,
-                        "logging.progress_bar": False, "logging.tensorboard": False}},
-               runs=product(("model.positions", ["none", "rope"])))
-''')
+  sweep_file = write_positions_sweep(tmp_path, "two", width=32, steps=6, eval_batches=2, sample_tokens=4)
   assert cli.main(["sweep", str(sweep_file)]) == 0
   out = capsys.readouterr().out
   assert out.count("training (") == 2
@@ -112,22 +97,8 @@ def test_aggregate_and_compare_on_rows_with_known_answers():
 
 
 def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
-  corpus = make_text_corpus(tmp_path / "texts")
-  sweep_file = tmp_path / "exp" / "seeds" / "sweep.py"
-  sweep_file.parent.mkdir(parents=True)
-  sweep_file.write_text(f'''
-from llm_input.sweep import Sweep, product
-
-def get_sweep(arg=None):
-  return Sweep(name="seeds", base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
-               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
-                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": 16,
-                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": 16,
-                        "model.max_len": 16, "data.batch_size": 8, "train.steps": 3,
-                        "train.eval_every": 3, "train.eval_batches": 1, "sample.max_new_tokens": 2,
-                        "logging.progress_bar": False, "logging.tensorboard": False}},
-               runs=product(("model.positions", ["none", "rope"])), seeds=[0, 1])
-''')
+  sweep_file = write_positions_sweep(tmp_path, "seeds", width=16, steps=3, eval_batches=1, sample_tokens=2,
+                                     seeds=[0, 1])
   assert cli.main(["sweep", str(sweep_file)]) == 0
   assert capsys.readouterr().out.count("training (") == 4
   assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
@@ -145,3 +116,26 @@ def get_sweep(arg=None):
   assert cli.main(["sweep", str(sweep_file), "--seeds", "2", "--print"]) == 0
   commands = capsys.readouterr().out.strip().splitlines()
   assert len(commands) == 4 and all("_seed-" in c and "--config.seed=" in c for c in commands)
+
+
+def write_positions_sweep(tmp_path, name, *, width, steps, eval_batches, sample_tokens, seeds=None):
+  """experiments-like folder tmp_path/exp/NAME/sweep.py: a tiny char model on the test
+  corpus, positions none vs rope (each seed of `seeds`, if given)."""
+  corpus = make_text_corpus(tmp_path / "texts")
+  sweep_file = tmp_path / "exp" / name / "sweep.py"
+  sweep_file.parent.mkdir(parents=True)
+  sweep_file.write_text(f'''
+from llm_input.sweep import Sweep, product
+
+def get_sweep(arg=None):
+  return Sweep(name={name!r}, base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
+               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
+                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": {width},
+                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": {width},
+                        "model.max_len": {width}, "data.batch_size": 8, "train.steps": {steps},
+                        "train.eval_every": {steps}, "train.eval_batches": {eval_batches},
+                        "sample.max_new_tokens": {sample_tokens},
+                        "logging.progress_bar": False, "logging.tensorboard": False}},
+               runs=product(("model.positions", ["none", "rope"])), seeds={seeds or []!r})
+''')
+  return sweep_file
