@@ -6,7 +6,6 @@ import shutil
 import signal
 import time
 
-import grain
 import numpy as np
 import pytest
 

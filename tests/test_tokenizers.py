@@ -1,7 +1,6 @@
 """Tokenizers: round trips, determinism, unknowns, statistics by hand, and every bad input."""
 
 import json
-import pathlib
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Training against references: sharded == single device, accumulation == big batch, exact
 resume after SIGTERM/SIGKILL in real subprocesses, bits per byte by hand, sampling."""
 
-import json
 import math
 import os
 import signal
@@ -18,7 +17,7 @@ from llm_input import cli
 from llm_input.errors import CheckpointError, ConfigError, DataError
 from llm_input.model.config import ModelConfig
 from llm_input.runs import RunFolder
-from llm_input.train import loop, optim as optim_lib, run as run_lib, sample as sample_lib
+from llm_input.train import loop, optim as optim_lib, sample as sample_lib
 from llm_input.train import sharding, step as step_lib
 
 from helpers import ROOT, make_text_corpus, small_config

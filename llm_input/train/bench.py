@@ -28,7 +28,6 @@ from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import loop
 from llm_input.train import metrics as metrics_lib
 from llm_input.train import optim as optim_lib
-from llm_input.train import sharding as sharding_lib
 from llm_input.train import step as step_lib
 
 
