@@ -106,6 +106,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "mlp": "tensor",  # MLP hidden width.
       "head_dim": None,  # d_head.
       "layers": None,  # The scanned layer axis.
+      # Activations also use batch, heads, kv_heads, head_dim, mlp and vocab, and:
+      "length": None,  # Sequence positions.
+      "act_embed": None,  # The residual stream's d_model (whole on every device).
   })
 
   cfg.checkpoint = ml_collections.ConfigDict()

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from llm_input.model.config import ModelConfig
-from llm_input.model.layers import compute_dtype, normal, param, zeros
+from llm_input.model.layers import compute_dtype, constrain, normal, param, zeros
 from llm_input.model.positions import apply_rope
 
 
@@ -132,17 +132,18 @@ class Attention(nnx.Module):
     dtype = compute_dtype(cfg.dtype)
     x = x_BxLxD.astype(dtype)
     batch, length, _ = x.shape
-    x_2d = x.reshape(batch * length, -1)
+    x_2d = constrain(x.reshape(batch * length, -1), ("batch", "act_embed"))
 
-    def project(kernel_DxHxDh):
+    def project(kernel_DxHxDh, head_axis):
       # One 2-D matmul per projection: XLA:CPU runs its backward without layout copies.
+      # Megatron: column-parallel (each tensor shard computes its own heads).
       d, heads, d_head = kernel_DxHxDh.shape
       out = x_2d @ kernel_DxHxDh.astype(dtype).reshape(d, heads * d_head)
-      return out.reshape(batch, length, heads, d_head)
+      return constrain(out.reshape(batch, length, heads, d_head), ("batch", "length", head_axis, "head_dim"))
 
-    q_BxLxHxDh = project(self.q_kernel[...])
-    k_BxLxKxDh = project(self.k_kernel[...])
-    v_BxLxKxDh = project(self.v_kernel[...])
+    q_BxLxHxDh = project(self.q_kernel[...], "heads")
+    k_BxLxKxDh = project(self.k_kernel[...], "kv_heads")
+    v_BxLxKxDh = project(self.v_kernel[...], "kv_heads")
     if cfg.use_bias:
       q_BxLxHxDh = q_BxLxHxDh + self.q_bias[...].astype(dtype)
       k_BxLxKxDh = k_BxLxKxDh + self.k_bias[...].astype(dtype)
@@ -174,8 +175,11 @@ class Attention(nnx.Module):
     else:
       out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)
     heads, d_head, d = self.o_kernel.shape
-    out_BxLxD = (out_BxLxHxDh.reshape(batch * length, heads * d_head)
-                 @ self.o_kernel[...].astype(dtype).reshape(heads * d_head, d)).reshape(batch, length, d)
+    out_BxLxHxDh = constrain(out_BxLxHxDh, ("batch", "length", "heads", "head_dim"))
+    # Row-parallel output projection: one reduction over the tensor axis.
+    out_BxLxD = constrain(out_BxLxHxDh.reshape(batch * length, heads * d_head)
+                          @ self.o_kernel[...].astype(dtype).reshape(heads * d_head, d),
+                          ("batch", "act_embed")).reshape(batch, length, d)
     if cfg.use_bias:
       out_BxLxD = out_BxLxD + self.o_bias[...].astype(dtype)
     return out_BxLxD, weights, cache

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from llm_input.model.config import ModelConfig
-from llm_input.model.layers import compute_dtype, normal, param
+from llm_input.model.layers import compute_dtype, constrain, normal, param
 
 
 class Embedding(nnx.Module):
@@ -24,18 +24,28 @@ class Embedding(nnx.Module):
 
   def __call__(self, ids_BxL: jnp.ndarray) -> jnp.ndarray:
     dtype = compute_dtype(self.cfg.dtype)
-    x_BxLxD = jnp.take(self.table[...], ids_BxL, axis=0).astype(dtype)
+    # The lookup uses the table whole along d_model (under FSDP it is gathered, like any
+    # weight), so the ids never leave their device; a vocabulary split over `tensor` is
+    # looked up piecewise and summed.
+    table_VxD = constrain(self.table[...], ("vocab", "act_embed"))
+    x_BxLxD = jnp.take(table_VxD, ids_BxL, axis=0).astype(dtype)
     if self.cfg.scale_embeddings:
       x_BxLxD = x_BxLxD * jnp.asarray(math.sqrt(self.cfg.d_model), dtype)
-    return x_BxLxD
+    return constrain(x_BxLxD, ("batch", "length", "act_embed"))
 
   def logits(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     """Scores over the vocabulary, returned in float32 so the loss is computed in float32."""
     dtype = x_BxLxD.dtype
     batch, length, d = x_BxLxD.shape
     x_2d = x_BxLxD.reshape(batch * length, d)  # 2-D matmul: no layout copies in the backward
+    x_2d = constrain(x_2d, ("batch", "act_embed"))
     if self.cfg.tie_embeddings:
-      logits = x_2d @ self.table[...].astype(dtype).T
+      # Laid out as for the lookup, so the tied table is gathered once and its two gradient
+      # contributions are reduced once.
+      logits = x_2d @ constrain(self.table[...], ("vocab", "act_embed")).astype(dtype).T
     else:
       logits = x_2d @ self.head[...].astype(dtype)
-    return logits.reshape(batch, length, -1).astype(jnp.float32)
+    # Rows stay split over the batch axes and columns over the vocabulary's: no device ever
+    # holds the whole batch's logits.
+    logits = constrain(logits, ("batch", "vocab"))
+    return constrain(logits.reshape(batch, length, -1).astype(jnp.float32), ("batch", "length", "vocab"))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from llm_input.model.config import ModelConfig
-from llm_input.model.layers import compute_dtype, normal, param, zeros
+from llm_input.model.layers import compute_dtype, constrain, normal, param, zeros
 
 
 class MLP(nnx.Module):
@@ -33,19 +33,21 @@ class MLP(nnx.Module):
     dtype = compute_dtype(cfg.dtype)
     batch, length, _ = x_BxLxD.shape
     # 2-D matmuls ((B*L) x D): XLA:CPU runs their backward without layout copies
-    x = x_BxLxD.astype(dtype).reshape(batch * length, -1)
-    up_BxLxF = x @ self.up_kernel[...].astype(dtype)
+    # Megatron: column-parallel in (hidden split over `mlp`), row-parallel out (one reduction).
+    x = constrain(x_BxLxD.astype(dtype).reshape(batch * length, -1), ("batch", "act_embed"))
+    up_BxLxF = constrain(x @ self.up_kernel[...].astype(dtype), ("batch", "mlp"))
     if cfg.use_bias:
       up_BxLxF = up_BxLxF + self.up_bias[...].astype(dtype)
     if cfg.mlp == "gelu":
       # tanh approximation, as GPT-2 ("gelu_new").
       hidden_BxLxF = jax.nn.gelu(up_BxLxF, approximate=True)
     else:
-      gate_BxLxF = x @ self.gate_kernel[...].astype(dtype)
+      gate_BxLxF = constrain(x @ self.gate_kernel[...].astype(dtype), ("batch", "mlp"))
       if cfg.use_bias:
         gate_BxLxF = gate_BxLxF + self.gate_bias[...].astype(dtype)
       hidden_BxLxF = jax.nn.silu(gate_BxLxF) * up_BxLxF
-    out_BxLxD = hidden_BxLxF @ self.down_kernel[...].astype(dtype)
+    hidden_BxLxF = constrain(hidden_BxLxF, ("batch", "mlp"))
+    out_BxLxD = constrain(hidden_BxLxF @ self.down_kernel[...].astype(dtype), ("batch", "act_embed"))
     if cfg.use_bias:
       out_BxLxD = out_BxLxD + self.down_bias[...].astype(dtype)
     return out_BxLxD.reshape(batch, length, -1)

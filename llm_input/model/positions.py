@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from llm_input.model.config import ModelConfig
-from llm_input.model.layers import normal, param
+from llm_input.model.layers import constrain, normal, param
 
 
 def sinusoidal(positions_BxL: jnp.ndarray, d_model: int) -> jnp.ndarray:
@@ -60,7 +60,9 @@ class AbsolutePositions(nnx.Module):
     kind = self.cfg.positions
     if kind == "learned":
       # Indices past max_len would be clamped by XLA; the config forbids seq_len > max_len.
-      return x_BxLxD + jnp.take(self.table[...], positions_BxL, axis=0).astype(x_BxLxD.dtype)
+      # Gathered along d_model like any weight, so the positions stay on their device.
+      table_PxD = constrain(self.table[...], (None, "act_embed"))
+      return x_BxLxD + jnp.take(table_PxD, positions_BxL, axis=0).astype(x_BxLxD.dtype)
     if kind == "sinusoidal":
       return x_BxLxD + sinusoidal(positions_BxL, self.cfg.d_model).astype(x_BxLxD.dtype)
     return x_BxLxD

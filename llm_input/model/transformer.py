@@ -16,7 +16,7 @@ from flax import nnx
 from llm_input.model.attention import Attention
 from llm_input.model.config import ModelConfig
 from llm_input.model.embedding import Embedding
-from llm_input.model.layers import compute_dtype, ones, param, zeros
+from llm_input.model.layers import compute_dtype, constrain, ones, param, zeros
 from llm_input.model.mlp import MLP
 from llm_input.model.positions import AbsolutePositions
 
@@ -57,6 +57,8 @@ class Block(nnx.Module):
     return x_BxLxD, weights, cache
 
 
+_ACT = ("batch", "length", "act_embed")  # the residual stream's logical axes
+
 _REMAT_POLICIES = {
     "full": None,  # save nothing, recompute the block in the backward pass
     "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
@@ -91,15 +93,15 @@ class Transformer(nnx.Module):
       positions_BxL = jnp.broadcast_to(jnp.arange(ids_BxL.shape[1]), ids_BxL.shape)
     if segment_ids_BxL is None:
       segment_ids_BxL = jnp.ones(ids_BxL.shape, jnp.int32)
-    x_BxLxD = self.positions(self.embedding(ids_BxL), positions_BxL)
+    x_BxLxD = constrain(self.positions(self.embedding(ids_BxL), positions_BxL), _ACT)
 
     graphdef, stacked = nnx.split(self.blocks)
 
     def run_block(x, layer_state, layer_cache):
       block = nnx.merge(graphdef, layer_state)
-      x, weights, layer_cache = block(x, positions_BxL, segment_ids_BxL,
+      x, weights, layer_cache = block(constrain(x, _ACT), positions_BxL, segment_ids_BxL,
                                       return_weights=return_attention, cache=layer_cache)
-      return x, (weights, layer_cache)
+      return constrain(x, _ACT), (weights, layer_cache)
 
     if cfg.remat != "none":
       run_block = jax.checkpoint(run_block, policy=_REMAT_POLICIES[cfg.remat])

@@ -5,6 +5,14 @@ sharded along `embed`), `tensor` (heads, kv_heads, mlp and vocab split). One mod
 all three: only the mesh shape in the config changes. The rules are a config field
 (`mesh.rules`, one entry per logical axis). A dimension that its mesh axes do not divide is
 replicated instead of failing, and `replication_notes` says which and why.
+
+The same rules place activations (`activation_layout`): the batch stays split over
+data x fsdp everywhere, the residual stream's d_model (`act_embed`) is whole on each device,
+and heads, the MLP width and the vocabulary are split over `tensor`. So under FSDP only
+weights move (ZeRO-3: all-gathered for the forward and again for the backward, gradients
+reduce-scattered), and under tensor parallelism each block half is column- then row-parallel
+with one all-reduce (Megatron). An axis is used once per array: `embed`'s fsdp is taken by
+the batch in an activation, which is why activations have their own `act_embed`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ DEFAULT_RULES = {
     "mlp": "tensor",
     "head_dim": None,
     "layers": None,
+    "length": None,
+    "act_embed": None,
 }
 
 
@@ -134,6 +144,16 @@ def replication_notes(abstract_model, mesh: Mesh, rules=DEFAULT_RULES) -> list[s
     if notes:
       out.append(f"{'/'.join(map(str, path))} replicated: {'; '.join(notes)}")
   return out
+
+
+def activation_layout(mesh: Mesh, rules=DEFAULT_RULES):
+  """(shape, logical axes) -> NamedSharding, for `model.layers.activation_layout`."""
+  rules = dict(rules)
+
+  def layout(shape, logical_axes) -> NamedSharding:
+    return NamedSharding(mesh, spec_for(shape, logical_axes, mesh, rules))
+
+  return layout
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -16,6 +16,7 @@ from flax import nnx
 
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
+from llm_input.model.layers import activation_layout, constrain
 from llm_input.train import sharding as sharding_lib
 from llm_input.train.optim import OptimConfig, learning_rate_schedule, make_optimizer
 
@@ -32,7 +33,10 @@ def log_z_and_target_logit(logits_BxLxV: jnp.ndarray, targets_BxL: jnp.ndarray):
   """
   max_BxL = jnp.max(logits_BxLxV, axis=-1)
   log_z_BxL = max_BxL + jnp.log(jnp.sum(jnp.exp(logits_BxLxV - max_BxL[..., None]), axis=-1))
-  target_BxL = jnp.take_along_axis(logits_BxLxV, targets_BxL[..., None], axis=-1)[..., 0]
+  # A masked sum rather than a gather: with the vocabulary split over devices, each sums its
+  # own columns and only (B, L) numbers are reduced (a gather would collect the logits).
+  vocab = jax.lax.broadcasted_iota(jnp.int32, logits_BxLxV.shape, logits_BxLxV.ndim - 1)
+  target_BxL = jnp.sum(jnp.where(vocab == targets_BxL[..., None], logits_BxLxV, 0.0), axis=-1)
   return log_z_BxL, target_BxL, max_BxL
 
 
@@ -47,7 +51,7 @@ def _log_z_bwd(residuals, grads):
   vocab = jax.lax.broadcasted_iota(jnp.int32, logits_BxLxV.shape, logits_BxLxV.ndim - 1)
   d_logits = (jnp.exp(logits_BxLxV - log_z_BxL[..., None]) * g_z_BxL[..., None]
               + jnp.where(vocab == targets_BxL[..., None], g_target_BxL[..., None], 0.0))
-  return d_logits.astype(logits_BxLxV.dtype), None
+  return constrain(d_logits.astype(logits_BxLxV.dtype), ("batch", "length", "vocab")), None
 
 
 log_z_and_target_logit.defvjp(_log_z_fwd, _log_z_bwd)
@@ -66,6 +70,7 @@ class Trainer:
     self.abstract_state = jax.eval_shape(self._init_state)
     self.state_shardings = self._state_shardings()
     self.batch_sharding = sharding_lib.batch_sharding(mesh)
+    self.activation_layout = sharding_lib.activation_layout(mesh, rules)
     self.train_step = self._build_train_step()
     self.eval_step = self._build_eval_step()
 
@@ -116,6 +121,13 @@ class Trainer:
                       "bytes": (batch["target_bytes"] * batch["loss_mask"]).sum().astype(jnp.float32),
                       "correct": correct}
 
+  def _with_layout(self, fn: Callable) -> Callable:
+    """fn traced with the activation sharding constraints on (forward and backward)."""
+    def traced(*args):
+      with activation_layout(self.activation_layout):
+        return fn(*args)
+    return traced
+
   def _build_train_step(self) -> Callable:
     cfg = self.optim_cfg
     accum = cfg.grad_accum_steps
@@ -161,7 +173,7 @@ class Trainer:
       return new_state, metrics
 
     replicated = sharding_lib.replicated(self.mesh)
-    return jax.jit(train_step, in_shardings=(self.state_shardings, self.batch_sharding),
+    return jax.jit(self._with_layout(train_step), in_shardings=(self.state_shardings, self.batch_sharding),
                    out_shardings=(self.state_shardings, replicated), donate_argnums=(0,))
 
   def _build_eval_step(self) -> Callable:
@@ -169,7 +181,7 @@ class Trainer:
       _, parts = self.loss_sums(params, batch)
       return {k: parts[k] for k in ("loss_sum", "tokens", "bytes", "correct")}
 
-    return jax.jit(eval_step, in_shardings=(self.state_shardings["params"], self.batch_sharding),
+    return jax.jit(self._with_layout(eval_step), in_shardings=(self.state_shardings["params"], self.batch_sharding),
                    out_shardings=sharding_lib.replicated(self.mesh))
 
 
