@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TPU_STAMP := $(VENV)/.installed-tpu-stamp
 PYTEST_ARGS ?=
+# The tpu extra brings libtpu (for `llm-input preflight`); on a machine without TPUs, JAX
+# would try it first and print warnings. Everything the Makefile runs is CPU work.
+export JAX_PLATFORMS ?= cpu
 
 .PHONY: venv demo test test-slow mutation browser clean
 
@@ -27,7 +31,12 @@ demo: $(STAMP)
 	$(VENV)/bin/llm-input report --run runs/tiny
 	@echo "open runs/tiny/report.html in a browser (it is self-contained, works offline)"
 
-test: $(STAMP) browser
+# XLA:TPU's compiler for the preflight tests (libtpu, ~0.7 GB; the demo does not need it).
+$(TPU_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,tpu]'
+	touch $(TPU_STAMP)
+
+test: $(STAMP) $(TPU_STAMP) browser
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # The report test opens the page in Debian's headless chromium; install it where we can
@@ -37,7 +46,7 @@ browser:
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } \
 	  || echo "note: chromium is not installed and could not be; the browser test will be skipped"
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(TPU_STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 # Mutation testing of the modules where a silent bug corrupts results (see [tool.mutmut] in

@@ -32,6 +32,8 @@ def cmd_params(args, overrides) -> int:
   model_cfg = config_lib.model_config(cfg)
   rows = transformer.param_table(model_cfg)
   total = sum(r[3] for r in rows)
+  if args.compile:
+    return _params_compile(args, cfg, total)
   if args.json:
     print(json.dumps({"params": total, "table": [
         {"name": n, "shape": list(s), "axes": list(a), "count": c} for n, s, a, c in rows]}))
@@ -51,6 +53,49 @@ def cmd_params(args, overrides) -> int:
           f"activations {memory['activation_bytes'] / 2**30:.2f}, logits {memory['logits_bytes'] / 2**30:.2f})")
   print(f"parameters: {total:,}")
   return 0
+
+
+def _params_compile(args, cfg, total: int) -> int:
+  """params --compile: the real step compiled for N simulated CPU devices (nothing runs)."""
+  import jax
+
+  from llm_input.errors import ConfigError
+  from llm_input.train import compiled, sharding
+
+  devices = args.devices or 1
+  try:
+    jax.config.update("jax_num_cpu_devices", devices)
+  except RuntimeError:
+    pass  # the backend is up already: then it must have enough devices (checked below)
+  available = jax.devices("cpu")
+  if len(available) < devices:
+    raise ConfigError(f"--devices {devices}: this process has {len(available)} CPU devices; run "
+                      f"params in a fresh process or set XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+  sizes = {a: int(cfg.mesh[a]) for a in sharding.MESH_AXES}
+  mesh = compiled.mesh_for(available[:devices], sizes)
+  report = compiled.compile_report(cfg, mesh, f"{devices} simulated CPU")
+  report["params"] = total
+  if args.json:
+    print(json.dumps(report))
+  else:
+    print(f"parameters: {total:,}")
+    print(compiled.format_report(report))
+    print("XLA:CPU's memory figures are an upper bound for TPU/GPU (no fusion into matmuls, "
+          "fewer rematerialisation passes); `llm-input preflight --topology` asks XLA:TPU.")
+  return 0
+
+
+def cmd_preflight(args, overrides) -> int:
+  from llm_input import config as config_lib
+  from llm_input.train import compiled
+
+  cfg = config_lib.load(args.config, overrides)
+  report = compiled.preflight(cfg, args.topology, compiled.parse_mesh(args.mesh))
+  if args.json:
+    print(json.dumps(report))
+  else:
+    print(f"{args.config} on {args.topology}: " + compiled.format_report(report))
+  return 0 if report["fits"] else 1
 
 
 def _tokenizer_texts(args) -> list[str]:
@@ -392,7 +437,19 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--json", action="store_true")
   p.add_argument("--devices", type=int, default=0,
                  help="also estimate training memory per device for the config's mesh on N devices")
+  p.add_argument("--compile", action="store_true",
+                 help="compile the real train step for --devices simulated CPU devices and print "
+                 "XLA's memory per device and every collective (nothing is allocated)")
   p.set_defaults(func=cmd_params, takes_overrides=True)
+
+  p = sub.add_parser("preflight", help="compile the train step with XLA:TPU for a TPU topology "
+                     "on this machine: memory vs HBM, collectives, fits or not (needs libtpu)")
+  p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
+  p.add_argument("--topology", required=True, help="e.g. v5p:8x8x4 (256 chips), v5e:2x2, v4:2x2x1")
+  p.add_argument("--mesh", default=None, help="data,fsdp,tensor sizes (one may be -1); default: "
+                 "the config's mesh")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(func=cmd_preflight, takes_overrides=True)
 
   tok = sub.add_parser("tokenizer", help="train, measure and inspect tokenizers")
   tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True)

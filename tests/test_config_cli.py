@@ -1,5 +1,6 @@
 """Config files, overrides and the `llm-input params` command."""
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -83,3 +84,19 @@ def test_memory_estimate_by_hand():
   per_layer = 32 * 2 * 64 * (34 + 5 * 4 * 32 / 64) * 4 / 2  # local batch 2, float32
   assert mem["activation_bytes"] == pytest.approx(2 * per_layer / 2)
   assert mem["logits_bytes"] == pytest.approx(2 * 4 * 2 * 32 * 1000 / 2)
+  # Sharded parameters (fsdp 2): the larger of one layer gathered twice (float32 compute:
+  # 4 bytes each) plus its float32 gradient, and the tied table gathered with its gradient;
+  # split over tensor 2. Here the layer (~51k weights, 12 bytes each) is the larger.
+  table = 1000 * 64
+  layer = (params - table) / 2
+  assert mem["gathered_bytes"] == pytest.approx(layer * 12 / 2)
+  assert layer * 12 > table * 8
+  assert mem["total_bytes"] == pytest.approx(sum(mem[k] for k in ("state_bytes", "activation_bytes",
+                                                                   "logits_bytes", "gathered_bytes")))
+  # Full remat: each block's input kept (2*s*b*d bytes at 16-bit) and one block rebuilt.
+  remat = metrics.memory_per_device(dataclasses.replace(cfg, remat="full"), 8, 32,
+                                    {"data": 2, "fsdp": 2, "tensor": 2}, 8)
+  kept = 2 * 32 * 2 * 64 * 4 / 2
+  assert remat["activation_bytes"] == pytest.approx((2 * kept + per_layer) / 2)
+  # Data parallel only: nothing is gathered.
+  assert metrics.memory_per_device(cfg, 8, 32, {"data": 8, "fsdp": 1, "tensor": 1}, 8)["gathered_bytes"] == 0

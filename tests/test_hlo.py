@@ -12,12 +12,15 @@ position table has 512 rows (not 1024), so that no parameter is as big as 1024 l
 d_model vectors either.
 """
 
+import importlib.util
+import json
 import math
 
 import jax
 import pytest
 
 from llm_input import config as config_lib
+from llm_input.errors import ConfigError
 from llm_input.model import transformer
 from llm_input.train import compiled, sharding
 from llm_input.train.optim import OptimConfig
@@ -154,3 +157,93 @@ ENTRY %main (a: f32[4,8]) -> f32[4,8] {
   assert rows[("all-reduce", (1, 8), "f32")]["count"] == 3  # a tuple: one row per array
   assert rows[("reduce-scatter", (4, 8), "f32")]["count"] == 1  # the operand: the whole array
   assert ("all-reduce", (), "s32") not in rows
+
+
+def test_collectives_parser_reads_tpu_loop_bounds():
+  """XLA:TPU's text has no known_trip_count: the bound comes from the loop condition."""
+  hlo = """HloModule m
+
+%body (p: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
+  %p = (s32[]{:T(128)}, f32[4,8]{1,0:T(8,128)}) parameter(0)
+  %x = f32[4,8]{1,0:T(8,128)} get-tuple-element(%p), index=1
+  %r = f32[4,8]{1,0:T(8,128)S(1)} all-reduce(%x), to_apply=%add
+  ROOT %t = (s32[], f32[4,8]{1,0}) tuple(%r)
+}
+
+%cond (p: (s32[], f32[4,8])) -> pred[] {
+  %constant.518 = s32[]{:T(128)} constant(7)
+  %p = (s32[]{:T(128)}, f32[4,8]{1,0}) parameter(0)
+  %i = s32[]{:T(128)} get-tuple-element(%p), index=0
+  ROOT %lt = pred[]{:T(512)} compare(%i, %constant.518), direction=LT
+}
+
+ENTRY %main (a: f32[4,8]) -> f32[4,8] {
+  %a = f32[4,8]{1,0} parameter(0)
+  ROOT %w = (s32[], f32[4,8]{1,0}) while(%t0), condition=%cond, body=%body
+}
+"""
+  (row,) = compiled.collectives(hlo)
+  assert (row["op"], row["shape"], row["count"]) == ("all-reduce", [4, 8], 7)
+
+
+def test_params_compile_json(capsys):
+  from llm_input import cli
+
+  code = cli.main(["params", "--config", "configs/tiny.py", "--devices", "8", "--compile", "--json",
+                   "--config.mesh.data=1", "--config.mesh.fsdp=8", "--config.data.batch_size=16"])
+  assert code == 0
+  report = json.loads(capsys.readouterr().out)
+  assert set(report["memory"]) >= {"argument_bytes", "temp_bytes", "output_bytes"}
+  assert set(report["estimate"]) >= {"total_bytes", "state_bytes", "activation_bytes", "logits_bytes"}
+  assert report["param_bytes"] == 4 * report["params"]
+  assert report["communication_bytes_per_step"] == sum(c["bytes"] * c["count"] for c in report["collectives"])
+  assert {"op", "dtype", "shape", "bytes", "count"} <= set(report["collectives"][0])
+  # FSDP over 8: the 4 scanned layers' weights are gathered in the loop (count = 4 x ...).
+  ratio = report["communication_bytes_per_step"] / report["param_bytes"]
+  assert 2.5 <= ratio <= 3.01, ratio
+  assert max(c["count"] for c in report["collectives"]) >= 4
+
+
+needs_libtpu = pytest.mark.skipif(importlib.util.find_spec("libtpu") is None,
+                                  reason="XLA:TPU (libtpu) not installed: pip install -e '.[tpu]'")
+
+
+@needs_libtpu
+def test_preflight_tiny_fits_a_v5e_slice(capsys):
+  from llm_input import cli
+
+  code = cli.main(["preflight", "--config", "configs/tiny.py", "--topology", "v5e:2x2",
+                   "--mesh", "1,-1,1", "--json"])
+  report = json.loads(capsys.readouterr().out)
+  assert code == 0 and report["fits"], report
+  assert report["tpu_devices"] == 4 and report["device_kind"] == "TPU v5 lite"
+  assert report["mesh"] == {"data": 1, "fsdp": 4, "tensor": 1}
+  assert 0 < report["hbm_used"] < 0.1
+  assert report["collectives"] and report["memory"]["argument_bytes"] > 0
+
+
+@needs_libtpu
+def test_preflight_that_does_not_fit_says_by_how_much_and_what_to_try(capsys):
+  from llm_input import cli
+
+  code = cli.main(["preflight", "--config", "configs/tiny.py", "--topology", "v5e:2x2",
+                   "--config.data.batch_size=8192"])
+  out = capsys.readouterr().out
+  assert code == 1
+  assert "DOES NOT FIT" in out and "exceeds available HBM (15.75G)" in out
+  assert "model.remat=full" in out and "grad_accum_steps" in out
+
+
+def test_preflight_without_libtpu_says_how_to_install(monkeypatch):
+  real = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "libtpu" else real(name, *a))
+  with pytest.raises(ConfigError, match=r"pip install -e '\.\[tpu\]'"):
+    compiled.topology_devices("v5e:2x2")
+
+
+def test_preflight_bad_topology_and_mesh_are_config_errors():
+  with pytest.raises(ConfigError, match="data,fsdp,tensor"):
+    compiled.parse_mesh("8,1")
+  if importlib.util.find_spec("libtpu") is not None:
+    with pytest.raises(ConfigError, match="v5p:8x8x4"):
+      compiled.topology_devices("v9z:1x1")

@@ -80,18 +80,31 @@ def _multipliers(comps: dict[str, list[str]], entry: str | None) -> dict[str, in
     if not runs[name]:
       continue
     for line in comps[name]:
-      trip = _TRIP_COUNT.search(line)
-      for role, callee in _CALLEE.findall(line):
-        callee = callee.lstrip("%")
+      callees = [(role, callee.lstrip("%")) for role, callee in _CALLEE.findall(line)]
+      trip = _trip_count(line, dict(callees).get("condition"), comps)
+      for role, callee in callees:
         if callee in runs:
-          factor = int(trip.group(1)) if (role == "body" and trip) else 1
-          runs[callee] += runs[name] * factor
+          runs[callee] += runs[name] * (trip if role == "body" else 1)
       for group in _CALLEE_LISTS.findall(line):
         for callee in group.split(","):
           callee = callee.strip().lstrip("%")
           if callee in runs:
             runs[callee] += runs[name]
   return runs
+
+
+def _trip_count(while_line: str, condition: str | None, comps: dict[str, list[str]]) -> int:
+  """XLA:CPU/GPU annotate a while loop's known trip count; XLA:TPU's text does not, so read
+  the condition: `i < constant(N)` with i counting from 0 in steps of 1 (as lax.scan does)."""
+  found = _TRIP_COUNT.search(while_line)
+  if found:
+    return int(found.group(1))
+  lines = comps.get(condition or "", [])
+  if any("direction=LT" in line for line in lines):
+    bounds = [int(m) for line in lines for m in re.findall(r"= s32\[\]\S* constant\((\d+)\)", line)]
+    if len(bounds) == 1:
+      return bounds[0]
+  return 1
 
 
 def collectives(hlo_text: str) -> list[dict]:
@@ -157,3 +170,185 @@ def describe(compiled) -> dict:
   m = out["memory"]
   m["peak_bytes"] = m["argument_bytes"] + m["temp_bytes"] + m["output_bytes"] - m["alias_bytes"]
   return out
+
+
+# HBM that XLA:TPU lets one device use, by the device kind JAX reports: the "available HBM"
+# figures of the compiler's own out-of-memory messages (libtpu 0.0.42.1). A v4 topology
+# description has one device per TensorCore (v4:2x2x1 is 8 devices of 15.25 GiB).
+GiB = 2**30
+HBM_BYTES = {"TPU v4": int(15.25 * GiB), "TPU v5 lite": int(15.75 * GiB),
+             "TPU v5": int(95.74 * GiB), "TPU v6 lite": int(31.25 * GiB)}
+_OOM = re.compile(r"(?:temporaries|memory required)[^(]*\(([\d.]+)([KMGT])\)[^(]*available HBM \(([\d.]+)([KMGT])\)")
+_UNIT = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_mesh(text: str | None) -> dict[str, int] | None:
+  """'D,F,T' (data, fsdp, tensor; one may be -1) -> mesh sizes."""
+  from llm_input.errors import ConfigError  # noqa: PLC0415
+
+  if text is None:
+    return None
+  try:
+    values = [int(v) for v in text.split(",")]
+  except ValueError:
+    values = []
+  if len(values) != 3:
+    raise ConfigError(f"--mesh {text!r} must be data,fsdp,tensor sizes, e.g. 1,-1,1 (FSDP over "
+                      "every chip) or 1,-1,4 (tensor parallelism 4 within FSDP)")
+  return dict(zip(("data", "fsdp", "tensor"), values))
+
+
+def topology_devices(name: str) -> list:
+  """The abstract devices of a TPU topology (e.g. v5p:8x8x4), from libtpu; no TPU needed."""
+  import importlib.util  # noqa: PLC0415
+  import os  # noqa: PLC0415
+
+  from llm_input.errors import ConfigError  # noqa: PLC0415
+
+  if importlib.util.find_spec("libtpu") is None:
+    raise ConfigError(f"--topology {name}: XLA:TPU is not installed; pip install -e '.[tpu]' "
+                      "(the tpu extra pins jax[tpu] at this project's jax; make test installs it)")
+  # Only compiling, never running: several processes (pytest workers) may load libtpu at once.
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+  try:
+    from jax.experimental import topologies  # noqa: PLC0415
+
+    topology = topologies.get_topology_desc(platform="tpu", topology_name=name)
+  except Exception as err:  # noqa: BLE001 (libtpu raises several kinds)
+    text = (str(err).splitlines() or [type(err).__name__])[0]
+    raise ConfigError(f"--topology {name}: {text[:200]} (topologies look like v5p:8x8x4, "
+                      "v5e:2x2, v4:2x2x1)") from None
+  return list(topology.devices)
+
+
+def mesh_for(devices: list, sizes: dict[str, int]):
+  """A Mesh over `devices` with the config's axis sizes, in the physical order that
+  mesh_utils chooses for TPUs (neighbours on the fastest axes)."""
+  import numpy as np  # noqa: PLC0415
+  from jax.experimental import mesh_utils  # noqa: PLC0415
+  from jax.sharding import Mesh  # noqa: PLC0415
+
+  from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
+
+  shape = sharding_lib.mesh_shape(sizes, len(devices))
+  try:
+    array = mesh_utils.create_device_mesh(shape, devices)
+  except Exception:  # noqa: BLE001 (shapes it cannot map to the torus: plain order)
+    array = np.asarray(devices).reshape(shape)
+  return Mesh(array, sharding_lib.MESH_AXES)
+
+
+def advice(cfg) -> str:
+  steps = []
+  if cfg.model.remat == "none":
+    steps.append("model.remat=full (recompute each block in the backward pass)")
+  steps += ["more chips (a larger --topology)",
+            f"a smaller data.batch_size (now {cfg.data.batch_size}) or "
+            "optimizer.grad_accum_steps > 1 (same global batch in micro-batches)",
+            "tensor parallelism (--mesh 1,-1,4 or mesh.tensor=4)"]
+  if cfg.model.dtype == "float32":
+    steps.append("model.dtype=bfloat16")
+  return "; ".join(steps)
+
+
+def compile_report(cfg, mesh, device_count_label: str) -> dict:
+  """Builds the trainer for `mesh` and compiles its step; returns `describe`'s dict plus the
+  analytic estimate, or {'error': ..., 'required_bytes', 'available_bytes'} when the compiler
+  runs out of memory."""
+  from llm_input import config as config_lib  # noqa: PLC0415
+  from llm_input.model import transformer  # noqa: PLC0415
+  from llm_input.train import metrics  # noqa: PLC0415
+  from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
+  from llm_input.train.optim import OptimConfig  # noqa: PLC0415
+  from llm_input.train.step import Trainer  # noqa: PLC0415
+
+  model_cfg = config_lib.model_config(cfg)
+  trainer = Trainer(model_cfg, OptimConfig.from_config(cfg), mesh,
+                    rules=sharding_lib.rules_from_config(cfg.mesh.rules))
+  sizes = dict(mesh.shape)
+  estimate = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+                                       sizes, math.prod(sizes.values()))
+  out = {"devices": device_count_label, "mesh": sizes,
+         "param_bytes": 4 * transformer.count_params(model_cfg),
+         "estimate": {k: v for k, v in estimate.items() if k.endswith("_bytes")}}
+  try:
+    out.update(analyze_step(trainer, cfg.data.batch_size, cfg.data.seq_len))
+  except Exception as err:  # noqa: BLE001
+    text = str(err)
+    if "RESOURCE_EXHAUSTED" not in text and "Ran out of memory" not in text:
+      raise
+    out["error"] = next((line for line in text.splitlines() if "memory" in line.lower()), text)[:400]
+    found = _OOM.search(text)
+    if found:
+      out["required_bytes"] = int(float(found.group(1)) * _UNIT[found.group(2)])
+      out["available_bytes"] = int(float(found.group(3)) * _UNIT[found.group(4)])
+  return out
+
+
+def preflight(cfg, topology: str, mesh_sizes: dict[str, int] | None = None) -> dict:
+  """Compiles the config's train step with XLA:TPU for `topology` on this machine and says
+  whether it fits the chips' HBM (see `compile_report`)."""
+  from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
+
+  devices = topology_devices(topology)
+  sizes = mesh_sizes or {a: int(cfg.mesh[a]) for a in sharding_lib.MESH_AXES}
+  mesh = mesh_for(devices, sizes)
+  kind = getattr(devices[0], "device_kind", "TPU")
+  report = compile_report(cfg, mesh, f"{len(devices)} x {kind}")
+  hbm = report.get("available_bytes") or HBM_BYTES.get(kind)
+  report.update(topology=topology, tpu_devices=len(devices), device_kind=kind, hbm_bytes=hbm)
+  if "error" in report:
+    report["fits"] = False
+  else:
+    memory = report["memory"]
+    need = memory["peak_bytes"] + memory["generated_code_bytes"]
+    report["fits"] = hbm is None or need <= hbm
+    report["hbm_used"] = need / hbm if hbm else None
+  if not report["fits"]:
+    report["advice"] = advice(cfg)
+  return report
+
+
+def zero3_ideal_bytes(report: dict) -> float:
+  """The ZeRO-3 traffic of one step: every float32 weight gathered twice and reduced once."""
+  return 3.0 * report["param_bytes"]
+
+
+def format_report(report: dict) -> str:
+  """A few lines for a terminal: memory against the estimate (and HBM), the largest
+  collectives, and the communication per step."""
+  g = lambda b: f"{b / GiB:.2f} GiB"  # noqa: E731
+  lines = [f"compiled for {report['devices']} devices, mesh {report['mesh']}"]
+  est = report["estimate"]
+  if "error" in report:
+    lines.append(f"does not compile: {report['error']}")
+  else:
+    m = report["memory"]
+    lines.append(f"XLA per device: arguments {g(m['argument_bytes'])}, temporaries {g(m['temp_bytes'])}, "
+                 f"outputs {g(m['output_bytes'])} ({g(m['alias_bytes'])} reuse donated inputs); "
+                 f"peak {g(m['peak_bytes'])}")
+  lines.append(f"analytic estimate per device: {g(est['total_bytes'])} (state {g(est['state_bytes'])}, "
+               f"activations {g(est['activation_bytes'])}, logits {g(est['logits_bytes'])}, "
+               f"gathered weights {g(est['gathered_bytes'])})"
+               + (f"; XLA's peak / estimate = {report['memory']['peak_bytes'] / est['total_bytes']:.2f}"
+                  if "memory" in report else ""))
+  if report.get("hbm_bytes"):
+    if "error" in report:
+      needed = report.get("required_bytes")
+      lines.append(f"HBM per device {g(report['hbm_bytes'])}: needs "
+                   f"{g(needed) if needed else 'more'} of temporaries alone: DOES NOT FIT")
+    else:
+      lines.append(f"HBM per device {g(report['hbm_bytes'])}: uses {100 * report['hbm_used']:.1f}% "
+                   f"({'fits' if report['fits'] else 'DOES NOT FIT'})")
+  if report.get("advice"):
+    lines.append(f"to fit, try: {report['advice']}")
+  if "collectives" in report:
+    rows = report["collectives"]
+    lines.append(f"communication per step: {report['communication_bytes_per_step'] / 1e9:.3f} GB "
+                 f"({report['communication_bytes_per_step'] / zero3_ideal_bytes(report):.2f}x the "
+                 f"ZeRO-3 ideal of 3 x {report['param_bytes'] / 1e9:.3f} GB float32 weights) "
+                 f"in {sum(r['count'] for r in rows)} collectives; the largest:")
+    for r in rows[:12]:
+      shape = f"{r['dtype']}[{','.join(map(str, r['shape']))}]"
+      lines.append(f"  {r['count']:>4} x {r['op']:<18} {shape:<24} {r['bytes'] / 1e6:10.2f} MB")
+  return "\n".join(lines)

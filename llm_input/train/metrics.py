@@ -63,12 +63,19 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
                       device_count: int) -> dict[str, float]:
   """An estimate of training memory per device, in bytes, before anything is allocated.
 
-  Parameters, gradients and AdamW's two moments are float32 (16 bytes per parameter), split
-  over the fsdp x tensor shards. Activations kept for the backward pass follow Korthikanti et
-  al. (2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at 16-bit (doubled for float32); with
-  full remat only each block's input (2*s*b*d at 16-bit) is kept. Batch is split over
-  data x fsdp, activations also over tensor. Logits (b*s*vocab, float32, twice for the loss
-  and its gradient) are added once.
+  - State: parameters, gradients and AdamW's two moments, float32 (16 bytes per parameter),
+    split over the fsdp x tensor shards.
+  - Saved activations (Korthikanti et al. 2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at
+    16-bit (doubled for float32); with full remat only each block's input (2*s*b*d at 16-bit)
+    is kept, and one block's activations are rebuilt at a time in the backward pass. Batch is
+    split over data x fsdp, activations also over tensor.
+  - Logits: b*s*vocab float32, twice (the loss's input and its gradient), split over tensor.
+  - Gathered weights (when parameters are sharded): the larger of one layer's weights in the
+    compute dtype, gathered for the forward and again for the backward, plus its float32
+    gradient before the reduction; and the embedding table (and untied head) gathered with
+    their float32 gradients. Both split over tensor.
+
+  Checked against XLA's compiled figures for the presets (README, "Before renting a slice").
   """
   data, fsdp, tensor = sharding_lib.mesh_shape(mesh_sizes, device_count)
   params = transformer.count_params(model_cfg)
@@ -76,12 +83,18 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
   local_batch = batch_size / (data * fsdp)
   width = 2 if model_cfg.dtype == "bfloat16" else 4
   s, d, heads = seq_len, model_cfg.d_model, model_cfg.num_heads
+  full_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
   if model_cfg.remat == "full":
     per_layer = 2 * s * local_batch * d * width / 2
+    activations = (model_cfg.num_layers * per_layer + full_layer) / tensor
   else:
-    per_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
-  activations = model_cfg.num_layers * per_layer / tensor
+    activations = model_cfg.num_layers * full_layer / tensor
   logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
+  gathered = 0.0
+  if fsdp > 1:
+    table = model_cfg.vocab_size * d * (1 if model_cfg.tie_embeddings else 2)
+    layer = (params - table) / model_cfg.num_layers
+    gathered = max(layer * (2 * width + 4), table * (width + 4)) / tensor
   return {"params": params, "mesh": dict(zip(sharding_lib.MESH_AXES, (data, fsdp, tensor))),
           "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
-          "total_bytes": state + activations + logits}
+          "gathered_bytes": gathered, "total_bytes": state + activations + logits + gathered}
