@@ -50,7 +50,8 @@ def cmd_params(args, overrides) -> int:
     print(f"estimated training memory per device on {args.devices} devices (mesh "
           f"{memory['mesh']}): "
           f"{memory['total_bytes'] / 2**30:.2f} GiB (state {memory['state_bytes'] / 2**30:.2f}, "
-          f"activations {memory['activation_bytes'] / 2**30:.2f}, logits {memory['logits_bytes'] / 2**30:.2f})")
+          f"activations {memory['activation_bytes'] / 2**30:.2f}, logits {memory['logits_bytes'] / 2**30:.2f}, "
+          f"gathered weights {memory['gathered_bytes'] / 2**30:.2f}); `--compile` asks XLA")
   print(f"parameters: {total:,}")
   return 0
 
@@ -652,7 +653,24 @@ def entry() -> None:
   from llm_input import host_memory
 
   host_memory.reexec_with_huge_pages()  # returns unless it re-executes
+  _quiet_libtpu_without_tpus()
   sys.exit(main())
+
+
+def _quiet_libtpu_without_tpus() -> None:
+  """With the tpu extra installed (for `preflight`) on a machine without TPUs or a CUDA
+  plugin, JAX would try libtpu first and print a page of warnings before falling back to the
+  CPU: start on the CPU directly. An explicit JAX_PLATFORMS always wins."""
+  import glob
+  import importlib.util
+
+  if "JAX_PLATFORMS" in os.environ or importlib.util.find_spec("libtpu") is None:
+    return
+  if glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"):
+    return  # a TPU VM
+  if any(importlib.util.find_spec(f"jax_cuda{v}_plugin") for v in (12, 13)):
+    return
+  os.environ["JAX_PLATFORMS"] = "cpu"
 
 
 if __name__ == "__main__":

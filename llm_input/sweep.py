@@ -203,6 +203,48 @@ def verdict(a: list[float], b: list[float], names=("a", "b"), alpha: float = 0.0
           f"(difference {c['diff']:+.4f}, Welch p={c['p']:.3g}, n={c['n_a']}, {c['n_b']})")
 
 
+def pairwise(rows: list[dict], y: str = "val_bits_per_byte", alpha: float = 0.05) -> list[dict]:
+  """Every pair of arms compared on `y` (Welch's t-test over seeds), with Holm's correction
+  for making all those comparisons at once: `distinguishable` when the Holm-adjusted p-value
+  is below alpha. Sorted by that p-value."""
+  values: dict[str, list[float]] = {}
+  for row in rows:
+    if row.get(y) is not None:
+      values.setdefault(row["arm"], []).append(float(row[y]))
+  names = list(values)
+  out = []
+  for i, a in enumerate(names):
+    for b in names[i + 1:]:
+      c = compare(values[a], values[b], alpha)
+      out.append({"a": a, "b": b, **c})
+  tested = sorted((r for r in out if r["p"] is not None), key=lambda r: r["p"])
+  running = 0.0
+  for rank, r in enumerate(tested):  # Holm: p_(k) x (m - k), made monotone
+    running = max(running, min(1.0, r["p"] * (len(tested) - rank)))
+    r["p_holm"] = running
+    r["distinguishable"] = running < alpha
+  for r in out:
+    r.setdefault("p_holm", None)
+    r["distinguishable"] = bool(r.get("p_holm") is not None and r["p_holm"] < alpha)
+  return sorted(out, key=lambda r: (r["p_holm"] is None, r["p_holm"] or 0.0))
+
+
+def pairwise_markdown(rows: list[dict], y: str = "val_bits_per_byte", alpha: float = 0.05) -> str:
+  lines = [f"| {y}: arm a | arm b | mean a - mean b | Welch p | Holm p | verdict |",
+           "|---|---|---|---|---|---|"]
+  for r in pairwise(rows, y, alpha):
+    p = "" if r["p"] is None else f"{r['p']:.2g}"
+    holm = "" if r["p_holm"] is None else f"{r['p_holm']:.2g}"
+    if r["distinguishable"]:
+      verdict_text = f"{r['a'] if r['diff'] < 0 else r['b']} lower"
+    else:
+      verdict_text = "not distinguishable at this budget"
+    lines.append(f"| {r['a']} | {r['b']} | {r['diff']:+.4f} | {p} | {holm} | {verdict_text} |")
+  lines.append(f"\nWelch's t-test per pair over seeds; Holm's correction over the {len(lines) - 2} "
+               f"pairs; distinguishable when the Holm p < {alpha}.")
+  return "\n".join(lines) + "\n"
+
+
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
   columns = list(dict.fromkeys(k for r in rows for k in r))
   with path.open("w", newline="") as f:
@@ -238,12 +280,20 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     paths["by_arm"] = str(out / "results_by_arm.csv")
     metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
     columns = ["arm", "n", *keys, *metrics]
-    cell = lambda a, c: (f"{a[c + '_mean']:.4g} ± {a[c + '_std']:.2g}" if c + "_mean" in a  # noqa: E731
-                         else _fmt(a.get(c, "")))
+    # Columns the seeds do not change (vocabulary, parameters, steps) show one value.
+    constant = {c for c in metrics if all(a.get(c + "_std", 0.0) == 0.0 for a in arms)}
+
+    def cell(a, c):
+      if c + "_mean" not in a:
+        return _fmt(a.get(c, ""))
+      if c in constant:
+        return _fmt(a[c + "_mean"])
+      return f"{a[c + '_mean']:.4g} ± {a[c + '_std']:.2g}"
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(a, c) for c in columns) + " |" for a in arms]
     note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
-    (out / "results.md").write_text("\n".join(lines) + "\n" + note)
+    (out / "results.md").write_text("\n".join(lines) + "\n" + note + "\n" + pairwise_markdown(rows, y))
   else:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

@@ -23,7 +23,8 @@ EXPECTED = {
 def test_experiment_sweeps_expand(name):
   sweep = sweep_lib.load(str(ROOT / "experiments" / name / "sweep.py"))
   folders = [f.split("/")[-1] for f, _ in sweep.expand()]
-  assert folders == EXPECTED[name]
+  # Every experiment runs each arm with seeds 0, 1, 2 (error bars).
+  assert folders == [f"{arm}_seed-{seed}" for arm in EXPECTED[name] for seed in (0, 1, 2)]
 
 
 def test_tpu_width_sweep_sizes_4096():
@@ -34,12 +35,12 @@ def test_tpu_width_sweep_sizes_4096():
 def test_print_is_stable(capsys):
   assert cli.main(["sweep", str(ROOT / "experiments/positions/sweep.py"), "--print"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
-  assert len(lines) == 5
+  assert len(lines) == 5 * 3
   assert lines[0] == ("llm-input train --config configs/tiny.py --workdir "
-                      "runs/sweeps/positions/positions-none --config.train.steps=200 "
+                      "runs/sweeps/positions/positions-none_seed-0 --config.train.steps=200 "
                       "--config.train.eval_every=100000 --config.checkpoint.every_steps=100000 "
                       "--config.checkpoint.every_minutes=0.0 --config.logging.progress_bar=False "
-                      "--config.model.positions=none")
+                      "--config.model.positions=none --config.seed=0")
 
 
 def test_bad_override_fails_at_expansion(tmp_path):
@@ -96,6 +97,27 @@ def test_aggregate_and_compare_on_rows_with_known_answers():
   assert sweep_lib.verdict([1.0, 1.1, 0.9], [5.0, 5.1, 4.9], ("bpe", "char")).startswith("bpe is lower")
 
 
+def test_pairwise_holm_correction_on_known_answers():
+  """Three arms: a vs b alone has Welch p = 0.0213 (above), b vs c (t = 2.9 / 0.8165 = 3.552,
+  dof 4) p = 0.0238, a vs c p = 0.908. Holm over 3 pairs: 3 x 0.0213 = 0.0639, then
+  max(0.0639, 2 x 0.0238) = 0.0639, then 0.908: no pair is distinguishable once the three
+  comparisons are accounted for, although a vs b alone would be."""
+  rows = [{"arm": arm, "y": v} for arm, values in (("a", [1.0, 2.0, 3.0]), ("b", [4.0, 5.0, 6.0]),
+                                                   ("c", [1.1, 2.1, 3.1])) for v in values]
+  result = {(r["a"], r["b"]): r for r in sweep_lib.pairwise(rows, "y")}
+  assert result[("a", "b")]["p_holm"] == pytest.approx(3 * 0.0213, abs=1e-3)
+  assert result[("b", "c")]["p"] == pytest.approx(0.0238, abs=1e-3)
+  assert result[("b", "c")]["p_holm"] == pytest.approx(result[("a", "b")]["p_holm"])
+  assert result[("a", "c")]["p_holm"] == pytest.approx(0.908, abs=1e-3)
+  assert not any(r["distinguishable"] for r in result.values())
+  # With a clear gap the pair survives the correction.
+  rows += [{"arm": "d", "y": v} for v in (9.0, 9.1, 8.9)]
+  d = {(r["a"], r["b"]): r for r in sweep_lib.pairwise(rows, "y")}
+  assert d[("a", "d")]["distinguishable"] and d[("a", "d")]["p_holm"] < 0.05
+  text = sweep_lib.pairwise_markdown(rows, "y")
+  assert "| a | d |" in text and "a lower" in text and "Holm's correction over the 6 pairs" in text
+
+
 def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   sweep_file = write_positions_sweep(tmp_path, "seeds", width=16, steps=3, eval_batches=1, sample_tokens=2,
                                      seeds=[0, 1])
@@ -103,8 +125,12 @@ def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   assert capsys.readouterr().out.count("training (") == 4
   assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
   table = (sweep_file.parent / "results.md").read_text().splitlines()
-  assert table[0].startswith("| arm | n | model.positions |") and len(table) == 4 + 2
+  assert table[0].startswith("| arm | n | model.positions |")
   assert "| positions-rope | 2 | rope |" in table[3] and " ± " in table[3]
+  assert table[4] == "" and table[5].startswith("mean ± sample standard deviation over n seeds")
+  # then the pairwise comparison: one pair, with a Welch and a Holm p-value
+  assert table[7].startswith("| val_bits_per_byte: arm a | arm b |")
+  assert table[9].startswith("| positions-none | positions-rope |") and len(table) == 12
   by_arm = (sweep_file.parent / "results_by_arm.csv").read_text().splitlines()
   assert len(by_arm) == 3 and "val_bits_per_byte_mean" in by_arm[0]
   assert len((sweep_file.parent / "results.csv").read_text().strip().splitlines()) == 5  # every seed

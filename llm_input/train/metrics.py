@@ -65,15 +65,17 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
 
   - State: parameters, gradients and AdamW's two moments, float32 (16 bytes per parameter),
     split over the fsdp x tensor shards.
-  - Saved activations (Korthikanti et al. 2022): per layer s*b*d*(34 + 5*heads*s/d) bytes at
-    16-bit (doubled for float32); with full remat only each block's input (2*s*b*d at 16-bit)
-    is kept, and one block's activations are rebuilt at a time in the backward pass. Batch is
-    split over data x fsdp, activations also over tensor.
-  - Logits: b*s*vocab float32, twice (the loss's input and its gradient), split over tensor.
+  - Saved activations (Korthikanti et al. 2022, without sequence parallelism): per layer
+    s*b*d*(10 + 24/t + 5*heads*s/(d*t)) bytes at 16-bit (doubled for float32) with t the
+    tensor axis; with full remat only each block's input (2*s*b*d at 16-bit) is kept, and one
+    block's activations are rebuilt at a time in the backward pass. Batch is split over
+    data x fsdp.
+  - Logits: b*s*vocab float32, twice (the loss's input and its gradient), split over tensor
+    when it divides the vocabulary.
   - Gathered weights (when parameters are sharded): the larger of one layer's weights in the
     compute dtype, gathered for the forward and again for the backward, plus its float32
     gradient before the reduction; and the embedding table (and untied head) gathered with
-    their float32 gradients. Both split over tensor.
+    their float32 gradients. Both split over tensor where it divides them.
 
   Checked against XLA's compiled figures for the presets (README, "Before renting a slice").
   """
@@ -83,18 +85,21 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
   local_batch = batch_size / (data * fsdp)
   width = 2 if model_cfg.dtype == "bfloat16" else 4
   s, d, heads = seq_len, model_cfg.d_model, model_cfg.num_heads
-  full_layer = s * local_batch * d * (34 + 5 * heads * s / d) * width / 2
+  # Tensor parallelism splits the attention and MLP internals (24 of the 34 and the scores),
+  # not the residual stream and norms (10), nor a vocabulary it does not divide.
+  full_layer = s * local_batch * d * (10 + 24 / tensor + 5 * heads * s / (d * tensor)) * width / 2
   if model_cfg.remat == "full":
     per_layer = 2 * s * local_batch * d * width / 2
-    activations = (model_cfg.num_layers * per_layer + full_layer) / tensor
+    activations = model_cfg.num_layers * per_layer + full_layer
   else:
-    activations = model_cfg.num_layers * full_layer / tensor
-  logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / tensor
+    activations = model_cfg.num_layers * full_layer
+  vocab_split = tensor if model_cfg.vocab_size % tensor == 0 else 1
+  logits = 2 * 4 * local_batch * s * model_cfg.vocab_size / vocab_split
   gathered = 0.0
   if fsdp > 1:
     table = model_cfg.vocab_size * d * (1 if model_cfg.tie_embeddings else 2)
     layer = (params - table) / model_cfg.num_layers
-    gathered = max(layer * (2 * width + 4), table * (width + 4)) / tensor
+    gathered = max(layer * (2 * width + 4) / tensor, table * (width + 4) / vocab_split)
   return {"params": params, "mesh": dict(zip(sharding_lib.MESH_AXES, (data, fsdp, tensor))),
           "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
           "gathered_bytes": gathered, "total_bytes": state + activations + logits + gathered}
