@@ -19,7 +19,7 @@ def get_sweep(arg=None):
   budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
   budget *= 2000 if arg == "full" else 200
   return Sweep(
-      name="granularity", base="configs/tiny.py",
+      name="granularity", base="configs/tiny.py", seeds=[0, 1, 2],
       common={"train.flops_budget": budget, "train.eval_every": 100000,
               "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
               "logging.progress_bar": False},

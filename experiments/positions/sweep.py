@@ -16,7 +16,7 @@ from llm_input.sweep import Sweep, product
 def get_sweep(arg=None):
   steps = 2000 if arg == "full" else 200
   return Sweep(
-      name="positions", base="configs/tiny.py",
+      name="positions", base="configs/tiny.py", seeds=[0, 1, 2],
       common={"train.steps": steps, "train.eval_every": 100000, "checkpoint.every_steps": 100000,
               "checkpoint.every_minutes": 0.0, "logging.progress_bar": False},
       # Sinusoids have amplitude 1 per dimension while token vectors start at ~0.02: Vaswani et

@@ -19,7 +19,7 @@ def get_sweep(arg=None):
                  runs=zip_(("model.d_model", [768, 1024, 4096]), ("model.num_heads", [12, 16, 32]),
                            ("model.num_layers", [12, 24, 32])))
   return Sweep(
-      name="width", base="configs/tiny.py",
+      name="width", base="configs/tiny.py", seeds=[0, 1, 2],
       common={"model.num_layers": 2, "data.seq_len": 128, "model.max_len": 128,
               "data.batch_size": 8, "train.steps": 60, "schedule.warmup_steps": 10,
               "optimizer.learning_rate": 1e-3, "train.eval_every": 100000,
