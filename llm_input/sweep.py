@@ -308,6 +308,8 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
   fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
   if seeded:
     labels = [str(a.get(x, a["arm"])) if x else a["arm"] for a in arms]
+    if len(set(labels)) < len(labels):  # x does not tell the arms apart
+      labels = [a["arm"] for a in arms]
     ax.bar(range(len(arms)), [a.get(f"{y}_mean", float("nan")) for a in arms],
            yerr=[a.get(f"{y}_std", 0.0) for a in arms], color="#4c72b0", alpha=0.7, capsize=4)
     for i, a in enumerate(arms):  # every seed as a dot

@@ -69,15 +69,29 @@ def main() -> None:
   parser.add_argument("--arg", default=None)
   args = parser.parse_args()
   sweep = sweep_lib.load(str(HERE / "sweep.py"), args.arg)
-  results = [probe(folder, args.rows) for folder, _ in sweep.expand() if RunFolder(folder).finished()]
-  lines = ["| positions | ordered NLL | all shuffled: gap | last token kept: gap |", "|---|---|---|---|"]
-  for r in results:
+  by_arm: dict[str, list[dict]] = {}
+  for (folder, _), (name, _, seed) in zip(sweep.expand(), sweep.arms()):
+    if RunFolder(folder).finished():
+      arm = name.rsplit("_seed-", 1)[0] if seed is not None else name
+      by_arm.setdefault(arm, []).append(probe(folder, args.rows))
+
+  def cell(values, signed=False):
+    mean = float(np.mean(values))
+    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
+    return text + (f" ± {float(np.std(values, ddof=1)):.3f}" if len(values) > 1 else "")
+
+  lines = ["| positions | n | ordered NLL | all shuffled: gap | last token kept: gap |",
+           "|---|---|---|---|---|"]
+  for results in by_arm.values():
+    r = results[0]
     name = r["positions"] + (" (scaled tokens)" if r["scaled"] else "")
-    lines.append(f"| {name} | {r['ordered']:.3f} | {r['shuffled'] - r['ordered']:+.3f} | "
-                 f"{r['shuffled_keep_last'] - r['ordered']:+.3f} |")
-  rows = results[0]["rows"] if results else 0
+    lines.append(f"| {name} | {len(results)} | {cell([x['ordered'] for x in results])} | "
+                 f"{cell([x['shuffled'] - x['ordered'] for x in results], True)} | "
+                 f"{cell([x['shuffled_keep_last'] - x['ordered'] for x in results], True)} |")
+  rows = next(iter(by_arm.values()))[0]["rows"] if by_arm else 0
   lines.append(f"\nNats per prediction, mean over prefixes of {', '.join(map(str, CUTS))} tokens; "
-               f"{rows} validation sequences each.")
+               f"{rows} validation sequences each; mean ± standard deviation over the n seeds' "
+               "models (the same sequences and shuffles for every model).")
   (HERE / "order_table.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
