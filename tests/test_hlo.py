@@ -292,3 +292,21 @@ def test_d4096_fits_a_v5p_256_chip_slice():
   report = compiled.preflight(cfg, "v5p:8x8x4")
   _check_preflight(report, cfg)
   assert report["mesh"] == {"data": 1, "fsdp": 256, "tensor": 1}
+
+
+@needs_libtpu
+def test_tensor_parallel_is_exactly_megatron_under_xla_tpu():
+  """The same 2-layer step compiled by XLA:TPU for v4:2x2x1 (8 devices, data 2 x tensor 4):
+  per layer exactly 2 forward and 2 backward all-reduces of the local tokens' d_model vectors
+  (XLA:TPU adds Q, K and V's input gradients before reducing them), plus one for the head's
+  input gradient, plus the vocabulary-parallel lookup's one; nothing of vocabulary width."""
+  cfg = config_lib.load("configs/gpt2_small.py", [f"model.num_layers={LAYERS}", f"data.batch_size={BATCH}",
+                                                  f"data.seq_len={LENGTH}", "model.max_len=512",
+                                                  "model.vocab_size=50304"])
+  report = compiled.preflight(cfg, "v4:2x2x1", {"data": 2, "fsdp": 1, "tensor": 4})
+  assert report["fits"]
+  local_tokens, d = BATCH // 2 * LENGTH, 768
+  counts = {tuple(c["shape"]): c["count"] for c in report["collectives"] if c["op"] == "all-reduce"}
+  assert counts[(local_tokens, d)] == 4 * LAYERS + 1
+  assert counts.get((BATCH // 2, LENGTH, d), 0) == 1
+  assert not [c for c in report["collectives"] if 50304 in c["shape"] or BATCH * LENGTH in c["shape"]]
