@@ -281,7 +281,9 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
     columns = ["arm", "n", *keys, *metrics]
     # Columns the seeds do not change (vocabulary, parameters, steps) show one value.
-    constant = {c for c in metrics if all(a.get(c + "_std", 0.0) == 0.0 for a in arms)}
+    # (up to float noise in averages such as tokens per word: 1e-15 relative)
+    constant = {c for c in metrics
+                if all(a.get(c + "_std", 0.0) <= 1e-9 * abs(a.get(c + "_mean", 0.0)) for a in arms)}
 
     def cell(a, c):
       if c + "_mean" not in a:
