@@ -7,7 +7,7 @@ models at step 0 and step 200) and the seed-0 char and word runs of `experiments
 
   llm-input sweep experiments/positions/sweep.py
   llm-input sweep experiments/granularity/sweep.py
-  python experiments/claims/claims.py            # ~4 min on 2 cores (trains one 50k bpe)
+  python experiments/claims/claims.py            # ~1 min on 2 cores (trains one 50k bpe)
 
 Modern English for the tokens-per-word claim: the reference topics that ship with CPython
 (`pydoc_data.topics`, Python 3.11.7 here: the language reference and library prose, 65,501
