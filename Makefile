@@ -37,9 +37,7 @@ $(TPU_STAMP): $(STAMP)
 	touch $(TPU_STAMP)
 
 test: $(STAMP) $(TPU_STAMP) browser
-	@# 3 workers on 2 cores: many tests wait on subprocesses (heartbeats, signals, checkpoints);
-	@# worksteal keeps both cores busy to the end.
-	$(PY) -m pytest -q -n 3 --dist worksteal $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 # The report test opens the page in Debian's headless chromium; install it where we can
 # (root with apt), otherwise that one test is skipped and says why.

@@ -8,6 +8,7 @@ from llm_input.train import bench, metrics as metrics_lib, step as step_lib
 from helpers import make_text_corpus, small_config
 
 
+@pytest.mark.slow  # 39 s of peak matmuls, compiles and loop steps
 def test_bench_reports_ratios_from_one_run(tmp_path):
   cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
   # peak_size=512: the default 4096^3 peak matmuls take most of a minute on 2 cores

@@ -141,6 +141,7 @@ def test_sigkill_of_one_process_stops_the_other_and_the_rerun_resumes(corpus, tm
   close(train_losses(workdir), single_process, range(saved + 1, STEPS + 1))
 
 
+@pytest.mark.slow  # 44 s; SIGTERM handling is in make test through test_train and test_faults
 def test_sigterm_to_the_launcher_saves_one_step_and_resumes_on_one_process(corpus, tmp_path, single_process):
   workdir = tmp_path / "run"
   proc = subprocess.Popen([sys.executable, "-m", "llm_input.cli", "launch-local", "--processes", "2",

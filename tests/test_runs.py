@@ -22,8 +22,9 @@ def corpus(tmp_path_factory):
 
 @pytest.mark.parametrize("optimizer", [
     ("optimizer.grad_clip_norm=0.0",),
-    ("optimizer.decay_all=True", "schedule.kind=linear"),
-    ("schedule.kind=constant", "optimizer.weight_decay=0.0"),
+    # the other two optimizers in make test-slow (about 15 s each)
+    pytest.param(("optimizer.decay_all=True", "schedule.kind=linear"), marks=pytest.mark.slow),
+    pytest.param(("schedule.kind=constant", "optimizer.weight_decay=0.0"), marks=pytest.mark.slow),
 ])
 def test_runs_with_non_default_optimizer_can_be_sampled_and_reported(corpus, tmp_path, capsys, optimizer):
   from llm_input.analysis import report

@@ -50,6 +50,7 @@ def test_bad_override_fails_at_expansion(tmp_path):
     sweep.expand()
 
 
+@pytest.mark.slow  # 34 s; make test runs sweeps through test_two_seed_two_arm_sweep_end_to_end
 def test_two_run_cpu_sweep_finishes_and_tabulates(tmp_path, capsys):
   sweep_file = write_positions_sweep(tmp_path, "two", width=32, steps=6, eval_batches=2, sample_tokens=4)
   assert cli.main(["sweep", str(sweep_file)]) == 0
