@@ -222,7 +222,6 @@ def pairwise(rows: list[dict], y: str = "val_bits_per_byte", alpha: float = 0.05
   for rank, r in enumerate(tested):  # Holm: p_(k) x (m - k), made monotone
     running = max(running, min(1.0, r["p"] * (len(tested) - rank)))
     r["p_holm"] = running
-    r["distinguishable"] = running < alpha
   for r in out:
     r.setdefault("p_holm", None)
     r["distinguishable"] = bool(r.get("p_holm") is not None and r["p_holm"] < alpha)
@@ -257,6 +256,27 @@ def _fmt(value) -> str:
   return f"{value:.4g}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def arm_table(sweep: Sweep, rows: list[dict]) -> tuple[list[dict], list[str], list[list[str]]]:
+  """The per-arm aggregate of seeded rows, its column names, and one row of cells per arm:
+  mean ± std for what the seeds change, one value for what they do not (vocabulary,
+  parameters, steps; up to float noise in averages such as tokens per word, 1e-9 relative)."""
+  keys = tuple(dict.fromkeys(k for overrides in sweep.runs for k in overrides))
+  arms = aggregate(rows, keys)
+  metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
+  constant = {c for c in metrics
+              if all(a.get(c + "_std", 0.0) <= 1e-9 * abs(a.get(c + "_mean", 0.0)) for a in arms)}
+
+  def cell(a, c):
+    if c + "_mean" not in a:
+      return _fmt(a.get(c, ""))
+    if c in constant:
+      return _fmt(a[c + "_mean"])
+    return f"{a[c + '_mean']:.4g} ± {a[c + '_std']:.2g}"
+
+  columns = ["arm", "n", *keys, *metrics]
+  return arms, columns, [[cell(a, c) for c in columns] for a in arms]
+
+
 def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: str | None = None,
                 y: str = "val_bits_per_byte") -> dict:
   """results.md, results.csv and results.png (y against x, or a bar per run). With seeds:
@@ -274,26 +294,11 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
   paths = {"markdown": str(out / "results.md"), "csv": str(out / "results.csv"),
            "plot": str(out / "results.png")}
   if seeded:
-    keys = tuple(dict.fromkeys(k for overrides in sweep.runs for k in overrides))
-    arms = aggregate(rows, keys)
+    arms, columns, cells = arm_table(sweep, rows)
     _write_csv(out / "results_by_arm.csv", arms)
     paths["by_arm"] = str(out / "results_by_arm.csv")
-    metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
-    columns = ["arm", "n", *keys, *metrics]
-    # Columns the seeds do not change (vocabulary, parameters, steps) show one value.
-    # (up to float noise in averages such as tokens per word: 1e-15 relative)
-    constant = {c for c in metrics
-                if all(a.get(c + "_std", 0.0) <= 1e-9 * abs(a.get(c + "_mean", 0.0)) for a in arms)}
-
-    def cell(a, c):
-      if c + "_mean" not in a:
-        return _fmt(a.get(c, ""))
-      if c in constant:
-        return _fmt(a[c + "_mean"])
-      return f"{a[c + '_mean']:.4g} ± {a[c + '_std']:.2g}"
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(a, c) for c in columns) + " |" for a in arms]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
     (out / "results.md").write_text("\n".join(lines) + "\n" + note + "\n" + pairwise_markdown(rows, y))
   else:

@@ -16,11 +16,11 @@ words), which needs no download; it is technical English, not web text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
 import platform
-import re
 import tempfile
 
 import jax
@@ -112,12 +112,6 @@ def embedding_claims() -> dict:
 
 # -- 4. permutation invariance without positions --------------------------------------------
 def permutation() -> dict:
-  import dataclasses  # noqa: PLC0415
-
-  from flax import nnx  # noqa: PLC0415
-
-  from llm_input.model import transformer  # noqa: PLC0415
-
   out = {}
   rng = np.random.default_rng(0)
   for seed in SEEDS:
@@ -126,8 +120,7 @@ def permutation() -> dict:
     perm = rng.permutation(64)
     for causal in (False, True):
       cfg = dataclasses.replace(run.model_cfg, causal=causal, attention_impl="reference")
-      graphdef, _ = nnx.split(transformer.abstract(cfg), nnx.Param)
-      model = nnx.merge(graphdef, run.params)
+      model = dataclasses.replace(run, model_cfg=cfg).model()
       logits = np.asarray(model(jnp.asarray(ids)))
       permuted = np.asarray(model(jnp.asarray(ids[:, perm])))
       out.setdefault(f"causal={causal}", []).append(float(np.abs(permuted - logits[:, perm]).max()))
@@ -168,12 +161,7 @@ def scaling() -> dict:
         if "q_bias" in attn:
           attn["q_bias"] = attn["q_bias"] * factor
         scaled.append(_attention_stats(run.model(), ids))
-        from flax import nnx  # noqa: PLC0415
-
-        from llm_input.model import transformer  # noqa: PLC0415
-
-        graphdef, _ = nnx.split(transformer.abstract(run.model_cfg), nnx.Param)
-        unscaled.append(_attention_stats(nnx.merge(graphdef, params), ids))
+        unscaled.append(_attention_stats(dataclasses.replace(run, params=params).model(), ids))
       out[f"{arm}_step{step}"] = {
           "d_head": run.model_cfg.d_head,
           "scaled": {k: mean_std([s[k] for s in scaled]) for k in scaled[0]},

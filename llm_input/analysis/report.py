@@ -246,13 +246,9 @@ def sweep_report(sweep_file: str, arg=None, root=None) -> pathlib.Path:
           _table(columns, [[_fmt(r.get(c)) if not isinstance(r.get(c), float) or c != "train_flops"
                             else f"{r[c]:.3g}" for c in columns] for r in rows]) + "".join(figures))
   if any("seed" in r for r in rows):  # the seed-to-seed spread of every arm
-    keys = tuple(dict.fromkeys(k for overrides in sweep.runs for k in overrides))
-    arms = sweep_lib.aggregate(rows, keys)
-    metrics = [c[:-5] for c in dict.fromkeys(k for a in arms for k in a) if c.endswith("_mean")]
-    body += ("<h2>Per arm over seeds (mean ± std)</h2>" +
-             _table(["arm", "n", *keys, *metrics],
-                    [[html.escape(a["arm"]), a["n"], *[_fmt(a.get(k)) for k in keys],
-                      *[f"{a[m + '_mean']:.4g} ± {a[m + '_std']:.2g}" for m in metrics]] for a in arms]))
+    _, columns, cells = sweep_lib.arm_table(sweep, rows)
+    body += ("<h2>Per arm over seeds (mean ± std)</h2>"
+             + _table(columns, [[html.escape(c) for c in row] for row in cells]))
   out = pathlib.Path(sweep_file).parent / "report.html"
   write_text_atomic(out, _page(f"sweep {sweep.name}", body))
   return out

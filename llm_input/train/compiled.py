@@ -80,11 +80,11 @@ def _multipliers(comps: dict[str, list[str]], entry: str | None) -> dict[str, in
     if not runs[name]:
       continue
     for line in comps[name]:
-      callees = [(role, callee.lstrip("%")) for role, callee in _CALLEE.findall(line)]
-      trip = _trip_count(line, dict(callees).get("condition"), comps)
-      for role, callee in callees:
+      callees = dict((role, callee.lstrip("%")) for role, callee in _CALLEE.findall(line))
+      for role, callee in callees.items():
         if callee in runs:
-          runs[callee] += runs[name] * (trip if role == "body" else 1)
+          trip = _trip_count(line, callees.get("condition"), comps) if role == "body" else 1
+          runs[callee] += runs[name] * trip
       for group in _CALLEE_LISTS.findall(line):
         for callee in group.split(","):
           callee = callee.strip().lstrip("%")
