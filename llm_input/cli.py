@@ -43,10 +43,10 @@ def cmd_params(args, overrides) -> int:
     print(f"{name:<{width}}  {str(shape):<22} {str(axes):<40} {count:>14,}")
   print(f"{'total':<{width}}  {'':<22} {'':<40} {total:>14,}")
   if args.devices:
-    from llm_input.train import metrics
+    from llm_input.train import metrics, sharding
 
     memory = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
-                                        cfg.mesh.to_dict(), args.devices)
+                                        sharding.mesh_sizes(cfg.mesh), args.devices)
     print(f"estimated training memory per device on {args.devices} devices (mesh "
           f"{memory['mesh']}): "
           f"{memory['total_bytes'] / 2**30:.2f} GiB (state {memory['state_bytes'] / 2**30:.2f}, "
@@ -72,8 +72,7 @@ def _params_compile(args, cfg, total: int) -> int:
   if len(available) < devices:
     raise ConfigError(f"--devices {devices}: this process has {len(available)} CPU devices; run "
                       f"params in a fresh process or set XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-  sizes = {a: int(cfg.mesh[a]) for a in sharding.MESH_AXES}
-  mesh = compiled.mesh_for(available[:devices], sizes)
+  mesh = compiled.mesh_for(available[:devices], sharding.mesh_sizes(cfg.mesh))
   report = compiled.compile_report(cfg, mesh, f"{devices} simulated CPU")
   report["params"] = total
   if args.json:

@@ -167,12 +167,17 @@ def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) ->
   from llm_input.train.sample import SampleConfig  # noqa: PLC0415
 
   devices = jax.devices()
-  mesh_sizes = {k: v for k, v in cfg.mesh.to_dict().items() if k in sharding_lib.MESH_AXES}
-  mesh = sharding_lib.make_mesh(mesh_sizes, devices[:device_count] if device_count else None)
+  mesh = sharding_lib.make_mesh(sharding_lib.mesh_sizes(cfg.mesh),
+                                devices[:device_count] if device_count else None)
   rules = sharding_lib.rules_from_config(cfg.mesh.rules)
-  data_parallel = sharding_lib.data_parallel_size(mesh)
+  data_parallel = sharding_lib.data_parallel_size(mesh, rules)
+  processes = jax.process_count()
+  if data_parallel % processes:
+    raise ConfigError(f"mesh.rules.batch splits the batch {data_parallel} ways on this mesh, which "
+                      f"does not divide over the {processes} processes (each reads its own rows); "
+                      "put the batch on mesh axes that span the processes (data or fsdp)")
   pipe = PipelineConfig.from_config(cfg)
-  pipe.validate(data_parallel, jax.process_count())
+  pipe.validate(data_parallel, processes)
   optim = OptimConfig.from_config(cfg)
   accum = optim.grad_accum_steps
   if cfg.data.batch_size % accum or (cfg.data.batch_size // accum) % data_parallel:

@@ -291,7 +291,7 @@ def preflight(cfg, topology: str, mesh_sizes: dict[str, int] | None = None) -> d
   from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
 
   devices = topology_devices(topology)
-  sizes = mesh_sizes or {a: int(cfg.mesh[a]) for a in sharding_lib.MESH_AXES}
+  sizes = mesh_sizes or sharding_lib.mesh_sizes(cfg.mesh)
   mesh = mesh_for(devices, sizes)
   kind = getattr(devices[0], "device_kind", "TPU")
   report = compile_report(cfg, mesh, f"{len(devices)} x {kind}")

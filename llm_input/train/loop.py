@@ -211,7 +211,7 @@ def evaluate(trainer, params, pipe, tokenizer, max_batches: int = 0) -> dict:
   sums = {"loss_sum": 0.0, "tokens": 0.0, "bytes": 0.0, "correct": 0.0}
   batches = pipeline.eval_batches(pipe, tokenizer, process_index=jax.process_index(),
                                   process_count=jax.process_count(),
-                                  data_parallel=sharding_lib.data_parallel_size(trainer.mesh))
+                                  data_parallel=trainer.data_parallel)
   for i, batch in enumerate(batches):
     if max_batches and i >= max_batches:
       break
@@ -303,10 +303,9 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   for note in sharding_lib.replication_notes(transformer.abstract(model_cfg), mesh, sections.rules):
     say(f"note: {note}")
   _check_disk(run, trainer.abstract_state)
-  data_parallel = sharding_lib.data_parallel_size(mesh)
   iterator = iter(pipeline.train_dataset(pipe, tokenizer, process_index=jax.process_index(),
                                          process_count=jax.process_count(),
-                                         data_parallel=data_parallel, say=say))
+                                         data_parallel=trainer.data_parallel, say=say))
   c = sections.checkpoint
   checkpointer = checkpoint_lib.Checkpointer(run.checkpoints_dir, every_steps=c.every_steps,
                                              every_minutes=c.every_minutes, keep=c.keep,

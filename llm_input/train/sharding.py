@@ -6,8 +6,8 @@ all three: only the mesh shape in the config changes. The rules are a config fie
 (`mesh.rules`, one entry per logical axis). A dimension that its mesh axes do not divide is
 replicated instead of failing, and `replication_notes` says which and why.
 
-The same rules place activations (`activation_layout`): the batch stays split over
-data x fsdp everywhere, the residual stream's d_model (`act_embed`) is whole on each device,
+The same rules place activations (`activation_layout`) and the input batch (`batch_sharding`):
+the batch stays split over the `batch` rule's axes (data x fsdp) everywhere, the residual stream's d_model (`act_embed`) is whole on each device,
 and heads, the MLP width and the vocabulary are split over `tensor`. So under FSDP only
 weights move (ZeRO-3: all-gathered for the forward and again for the backward, gradients
 reduce-scattered), and under tensor parallelism each block half is column- then row-parallel
@@ -27,7 +27,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from llm_input.errors import ConfigError
 
 MESH_AXES = ("data", "fsdp", "tensor")
-BATCH_AXES = ("data", "fsdp")
 # Logical axis -> mesh axis (or axes, or None = replicated). configs/base.py's `mesh.rules`
 # carries the same table so a config can change it.
 DEFAULT_RULES = {
@@ -57,6 +56,11 @@ def rules_from_config(rules_cfg) -> dict:
   if missing:
     raise ConfigError(f"mesh.rules: no rule for the logical axes {missing}")
   return rules
+
+
+def mesh_sizes(mesh_cfg) -> dict[str, int]:
+  """The config's `mesh` section (or a dict like it) as {axis: size}; -1 still unresolved."""
+  return {a: int(mesh_cfg[a]) for a in MESH_AXES}
 
 
 def mesh_shape(sizes: dict[str, int], device_count: int) -> tuple[int, ...]:
@@ -156,12 +160,21 @@ def activation_layout(mesh: Mesh, rules=DEFAULT_RULES):
   return layout
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, PartitionSpec(BATCH_AXES, None))
+def batch_axes(mesh: Mesh, rules=DEFAULT_RULES) -> tuple[str, ...]:
+  """The mesh axes that split the batch: the `batch` rule's, as the activations use them."""
+  return tuple(a for a in _mesh_axes_for("batch", dict(rules)) if mesh.shape[a] > 1)
 
 
-def data_parallel_size(mesh: Mesh) -> int:
-  return math.prod(mesh.shape[a] for a in BATCH_AXES)
+def batch_sharding(mesh: Mesh, rules=DEFAULT_RULES) -> NamedSharding:
+  """The input batch's (B, L) sharding: rows split over the `batch` rule's axes (the same
+  layout the model's activations are constrained to, so the step starts without a reshard)."""
+  axes = batch_axes(mesh, rules)
+  return NamedSharding(mesh, PartitionSpec(axes or None, None))
+
+
+def data_parallel_size(mesh: Mesh, rules=DEFAULT_RULES) -> int:
+  """How many ways the batch is split (the global batch must divide by it)."""
+  return math.prod(mesh.shape[a] for a in batch_axes(mesh, rules))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -1,0 +1,148 @@
+"""The sharding rules by hand: mesh sizes, logical axes -> PartitionSpecs, and the input batch
+following the same `batch` rule as the activations. Fast (no compilation); the compiled
+consequences are in test_train.py (sharded == single device) and test_hlo.py (what moves)."""
+
+import jax
+import ml_collections
+import pytest
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from llm_input import config as config_lib
+from llm_input.errors import ConfigError
+from llm_input.model import transformer
+from llm_input.model.config import ModelConfig
+from llm_input.train import sharding
+
+from helpers import ROOT
+
+
+def mesh(data, fsdp, tensor):
+  return sharding.make_mesh(dict(data=data, fsdp=fsdp, tensor=tensor))
+
+
+@pytest.mark.parametrize("sizes, devices, want", [
+    (dict(data=2, fsdp=2, tensor=2), 8, (2, 2, 2)),
+    (dict(data=-1, fsdp=2, tensor=1), 8, (4, 2, 1)),
+    (dict(data=1, fsdp=-1, tensor=4), 8, (1, 2, 4)),
+    (dict(data=1, fsdp=1, tensor=-1), 1, (1, 1, 1)),
+    (dict(data=-1, fsdp=1, tensor=1), 6, (6, 1, 1)),
+])
+def test_mesh_shape_resolves_the_minus_one_axis(sizes, devices, want):
+  assert sharding.mesh_shape(sizes, devices) == want
+
+
+@pytest.mark.parametrize("sizes, devices, message", [
+    (dict(data=-1, fsdp=-1, tensor=1), 8, "only one axis may be -1"),
+    (dict(data=0, fsdp=1, tensor=8), 8, "must be positive or -1"),
+    (dict(data=-2, fsdp=4, tensor=1), 8, "must be positive or -1"),
+    (dict(data=4, fsdp=4, tensor=1), 8, r"needs 16 devices but 8 are available"),
+    (dict(data=2, fsdp=2, tensor=1), 8, r"needs 4 devices but 8"),  # no -1 to fill the rest
+    (dict(data=-1, fsdp=3, tensor=1), 8, r"needs 3 devices \(times the -1 axis\) but 8"),
+    (dict(data=-1, fsdp=16, tensor=1), 8, r"needs 16 devices \(times the -1 axis\)"),
+])
+def test_mesh_shape_refuses_what_the_devices_cannot_hold(sizes, devices, message):
+  with pytest.raises(ConfigError, match=message):
+    sharding.mesh_shape(sizes, devices)
+
+
+def test_mesh_sizes_reads_the_config_section():
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["--config.mesh.data=1", "--config.mesh.fsdp=-1",
+                                                         "--config.mesh.tensor=2"])
+  assert sharding.mesh_sizes(cfg.mesh) == {"data": 1, "fsdp": -1, "tensor": 2}
+  built = sharding.make_mesh(sharding.mesh_sizes(cfg.mesh))
+  assert dict(built.shape) == {"data": 1, "fsdp": 4, "tensor": 2}
+  assert built.axis_names == sharding.MESH_AXES
+
+
+def test_rules_from_config_accepts_axes_tuples_and_none_and_names_a_bad_rule():
+  rules = {**sharding.DEFAULT_RULES, "batch": ["data"], "mlp": None, "vocab": ("tensor", "fsdp")}
+  got = sharding.rules_from_config(ml_collections.ConfigDict(rules))
+  assert got["batch"] == ("data",) or got["batch"] == ["data"]
+  assert got["mlp"] is None and tuple(got["vocab"]) == ("tensor", "fsdp")
+  assert sharding.rules_from_config(sharding.DEFAULT_RULES) == sharding.DEFAULT_RULES
+  with pytest.raises(ConfigError, match=r"mesh.rules.heads: \['model'\] are not mesh axes"):
+    sharding.rules_from_config({**sharding.DEFAULT_RULES, "heads": "model"})
+  with pytest.raises(ConfigError, match=r"mesh.rules.batch: \['pipe'\]"):
+    sharding.rules_from_config({**sharding.DEFAULT_RULES, "batch": ("data", "pipe")})
+  missing = {k: v for k, v in sharding.DEFAULT_RULES.items() if k not in ("length", "embed")}
+  with pytest.raises(ConfigError, match=r"no rule for the logical axes \['embed', 'length'\]"):
+    sharding.rules_from_config(missing)
+
+
+@pytest.mark.parametrize("sizes, shape, axes, want", [
+    # the batch over both batch axes; d_model of an activation whole
+    ((2, 2, 2), (16, 8, 32), ("batch", "length", "act_embed"), P(("data", "fsdp"), None, None)),
+    # an embedding table: vocab over tensor, embed over fsdp
+    ((2, 2, 2), (64, 32), ("vocab", "embed"), P("tensor", "fsdp")),
+    # an axis of size 1 is left out, so a single remaining axis is named alone
+    ((8, 1, 1), (16, 32), ("batch", "act_embed"), P("data", None)),
+    ((1, 8, 1), (16, 32), ("batch", "act_embed"), P("fsdp", None)),
+    ((8, 1, 1), (64, 32), ("vocab", "embed"), P(None, None)),
+    # a mesh axis is used once per array: the second `embed` stays whole
+    ((1, 8, 1), (32, 32), ("embed", "embed"), P("fsdp", None)),
+    ((1, 2, 4), (16, 32, 4, 8), ("batch", "act_embed", "heads", "head_dim"), P("fsdp", None, "tensor", None)),
+    # no logical axis (None) or one without a rule: replicated
+    ((2, 2, 2), (64, 32), (None, "layers"), P(None, None)),
+    # sizes the axes do not divide stay whole
+    ((2, 2, 2), (61, 32), ("vocab", "embed"), P(None, "fsdp")),
+    ((2, 2, 2), (6, 32), ("batch", "act_embed"), P(None, None)),
+])
+def test_logical_axes_to_partition_specs_by_hand(sizes, shape, axes, want):
+  assert sharding.spec_for(shape, axes, mesh(*sizes)) == want
+
+
+def test_replication_notes_say_which_dimension_and_why():
+  spec, notes = sharding._layout((61, 6, 32), ("vocab", "batch", "embed"), mesh(2, 2, 2), sharding.DEFAULT_RULES)
+  assert spec == P(None, None, "fsdp")
+  assert notes == ["vocab=61 is not divisible by tensor=2", "batch=6 is not divisible by dataxfsdp=4"]
+  # size-1 axes are no sharding at all, so nothing to note
+  assert sharding._layout((61,), ("vocab",), mesh(8, 1, 1), sharding.DEFAULT_RULES)[1] == []
+
+
+def test_param_shardings_mirror_the_parameter_tree_and_follow_the_rules():
+  cfg = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=16,
+                    positions="learned", tie_embeddings=False)
+  abstract = transformer.abstract(cfg)
+  devices_mesh = mesh(2, 2, 2)
+  shardings = sharding.param_shardings(abstract, devices_mesh)
+  pure = nnx.to_pure_dict(nnx.state(abstract, nnx.Param))
+  assert jax.tree.structure(shardings) == jax.tree.structure(pure)
+  for (path, shape, axes), leaf in zip(sharding._flat_params(abstract), jax.tree.leaves(shardings)):
+    assert leaf.mesh is devices_mesh
+    assert leaf.spec == sharding.spec_for(shape, axes, devices_mesh), path
+  # spot checks against the model's own axis names: the scanned blocks keep layers whole
+  up = shardings["blocks"]["mlp"]["up_kernel"].spec
+  assert up == P(None, "fsdp", "tensor")
+  rules = {**sharding.DEFAULT_RULES, "mlp": None, "embed": None}
+  assert sharding.param_shardings(abstract, devices_mesh, rules)["blocks"]["mlp"]["up_kernel"].spec == P(None, None, None)
+  assert sharding.replication_notes(abstract, devices_mesh) == []
+
+
+@pytest.mark.parametrize("batch_rule, sizes, want_ways", [
+    (("data", "fsdp"), (2, 2, 2), 4),
+    (("data",), (2, 2, 2), 2),
+    (("fsdp",), (2, 4, 1), 4),
+    (None, (1, 1, 8), 1),
+    (("data", "fsdp"), (1, 1, 8), 1),
+])
+def test_input_batch_follows_the_batch_rule_like_the_activations(batch_rule, sizes, want_ways):
+  """Bug: the input split over fixed axes while the activations follow `mesh.rules.batch`
+  (the step would start by resharding its whole batch)."""
+  rules = {**sharding.DEFAULT_RULES, "batch": batch_rule}
+  m = mesh(*sizes)
+  assert sharding.data_parallel_size(m, rules) == want_ways
+  inputs = sharding.batch_sharding(m, rules)
+  activations = sharding.activation_layout(m, rules)((8, 16), ("batch", "length"))
+  assert inputs.is_equivalent_to(activations, 2)
+  # each device holds 8 / ways rows and every column
+  assert inputs.shard_shape((8, 16)) == (8 // want_ways, 16)
+
+
+def test_a_batch_split_fewer_ways_than_the_processes_is_refused(monkeypatch):
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["--config.mesh.data=1", "--config.mesh.tensor=8",
+                                                      "--config.data.batch_size=8"])
+  config_lib.validate(cfg)  # one process: fine
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  with pytest.raises(ConfigError, match=r"splits the batch 1 ways .* over the 2 processes"):
+    config_lib.validate(cfg)
