@@ -109,6 +109,67 @@ def test_bits_per_byte_by_hand():
                                   "correct": 1})["bits_per_byte"] == pytest.approx(6 / 7)
 
 
+def test_train_step_metrics_and_first_update_by_hand():
+  """Every metric of one train step, and Adam's first update, against plain-JAX references:
+  the loss from logsumexp and a gather, its gradient by autodiff, norms in numpy."""
+  mesh = sharding.make_mesh(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1])
+  # eps=1e-3 keeps Adam's first update g / (|g| + eps) away from sign(g) of float noise
+  cfg = optim_lib.OptimConfig(learning_rate=1e-2, warmup_steps=4, total_steps=10, eps=1e-3,
+                              weight_decay=0.5, grad_clip_norm=0.0, z_loss=0.03)
+  trainer = step_lib.Trainer(MODEL, cfg, mesh, seed=5)
+  state = trainer.init_state()
+  params = jax.device_get(state["params"])
+  rng0 = np.asarray(state["rng"])
+  batch = random_batch(seed=2)
+  mask = batch["loss_mask"].astype(np.float32)
+
+  def reference_loss(p):
+    logits = trainer.model(p)(batch["inputs"], batch["positions"], batch["segment_ids"])
+    log_z = jax.nn.logsumexp(logits, -1)
+    target = jnp.take_along_axis(logits, batch["targets"][..., None], -1)[..., 0]
+    return (((log_z - target) * mask).sum() + 0.03 * (jnp.square(log_z) * mask).sum()) / mask.sum()
+
+  grads = jax.device_get(jax.grad(reference_loss)(params))
+  logits = np.asarray(trainer.model(params)(batch["inputs"], batch["positions"], batch["segment_ids"]),
+                      np.float64)
+  log_z = np.log(np.exp(logits).sum(-1))
+  nll = log_z - np.take_along_axis(logits, batch["targets"][..., None], -1)[..., 0]
+  norm = lambda tree: math.sqrt(sum(float(np.square(np.asarray(x, np.float64)).sum())
+                                    for x in jax.tree.leaves(tree)))
+
+  new_state, metrics = trainer.train_step(state, {k: jax.device_put(v, trainer.batch_sharding)
+                                                  for k, v in batch.items()})
+  m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  assert m["tokens"] == mask.sum() == 125
+  assert m["loss"] == pytest.approx((nll * mask).sum() / mask.sum(), rel=1e-5)
+  assert m["z_loss"] == pytest.approx((log_z ** 2 * mask).sum() / mask.sum(), rel=1e-5)
+  assert m["accuracy"] == pytest.approx(((logits.argmax(-1) == batch["targets"]) * mask).sum() / mask.sum())
+  assert m["bits_per_byte"] == pytest.approx(
+      (nll * mask).sum() / (math.log(2) * batch["target_bytes"].sum()), rel=1e-5)
+  assert m["grad_norm"] == pytest.approx(norm(grads), rel=1e-4)
+  assert m["param_norm"] == pytest.approx(norm(params), rel=1e-6)
+  assert m["learning_rate"] == pytest.approx(1e-2 / 4)  # step 0 of a 4-step linear warmup
+  # AdamW's first step: m_hat = g, v_hat = g^2, so update = -lr (g / (|g| + eps) + wd p) on
+  # the kernels (decayed) and -lr g / (|g| + eps) elsewhere
+  new_params = jax.device_get(new_state["params"])
+
+  def expected(path, p, g):
+    name = str(path[-1].key)
+    decay = 0.5 * p if name.endswith("_kernel") and "embedding" not in str(path) else 0.0
+    return p - 1e-2 / 4 * (g / (np.abs(g) + 1e-3) + decay)
+
+  want = jax.tree_util.tree_map_with_path(expected, params, grads)
+  assert max_diff(new_params, want) < 1e-6
+  assert m["update_norm"] == pytest.approx(norm(jax.tree.map(np.subtract, new_params, params)), rel=1e-4)
+  assert int(new_state["step"]) == 1
+  # the rng of step s + 1 is the step-s rng folded with s (a fresh stream every step)
+  rng1 = np.asarray(new_state["rng"])
+  np.testing.assert_array_equal(rng1, jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng0), 0)))
+  third, _ = trainer.train_step(new_state, {k: jax.device_put(v, trainer.batch_sharding) for k, v in batch.items()})
+  np.testing.assert_array_equal(np.asarray(third["rng"]),
+                                jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng1), 1)))
+
+
 def test_fused_cross_entropy_and_its_backward_match_autodiff():
   rng = np.random.default_rng(3)
   logits = jnp.asarray(rng.normal(scale=3.0, size=(2, 5, 11)), jnp.float32)
