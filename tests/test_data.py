@@ -233,6 +233,28 @@ def _take(iterator, n):
   return [next(iterator) for _ in range(n)]
 
 
+def test_a_split_needs_at_least_one_batch_of_windows():
+  split = _split([20, 16])  # 36 tokens: 4 windows of 9
+  assert pipeline.WindowSampler(split, seq_len=8, batch_size=4, seed=0).num_windows == 4
+  with pytest.raises(DataError, match=r"36 tokens: 4 windows of seq_len \+ 1 = 9, fewer than "
+                                      r"data.batch_size=5; use a smaller seq_len or batch"):
+    pipeline.WindowSampler(split, seq_len=8, batch_size=5, seed=0)
+
+
+def test_global_batch_lays_the_rows_out_by_the_sharding():
+  from llm_input.train import sharding  # noqa: PLC0415
+
+  mesh = sharding.make_mesh(dict(data=2, fsdp=2, tensor=2))
+  layout = sharding.batch_sharding(mesh)
+  local = {k: np.arange(8 * 16, dtype=np.int32).reshape(8, 16) + i for i, k in enumerate(pipeline.FEATURES)}
+  arrays = pipeline.global_batch(local, layout)
+  assert set(arrays) == set(pipeline.FEATURES)
+  for k, array in arrays.items():
+    assert array.sharding == layout and array.shape == (8, 16)
+    np.testing.assert_array_equal(np.asarray(array), local[k])
+    assert {s.data.shape for s in array.addressable_shards} == {(2, 16)}
+
+
 def test_same_seed_same_batches_different_seed_different_order(corpus):
   a = _take(iter(pipeline.train_dataset(cfg_for(corpus, seed=1), corpus["bpe"])), 5)
   b = _take(iter(pipeline.train_dataset(cfg_for(corpus, seed=1), corpus["bpe"])), 5)
@@ -276,6 +298,29 @@ def test_two_processes_read_their_rows_whose_union_is_the_global_batch(corpus):
     two = [list(pipeline.eval_batches(cfg, tok, split=split, process_index=p, process_count=2)) for p in (0, 1)]
     for b, x, y in zip(one, *two, strict=True):
       np.testing.assert_array_equal(np.concatenate([x["inputs"], y["inputs"]]), b["inputs"])
+
+
+def test_training_starts_at_batch_zero_and_the_processes_must_divide_the_batch(corpus, capsys):
+  """Bugs: the stream skipping its first batch; a process count that does not divide the
+  batch accepted (processes would read overlapping or missing rows); store messages lost."""
+  cfg = cfg_for(corpus, batch_size=3, add_eos=False)  # a store of its own: built here
+  said = []
+  iterator = iter(pipeline.train_dataset(cfg, corpus["bpe"], say=said.append))  # one device: 3 is fine
+  assert any(line.startswith("token store: train: ") for line in said)
+  assert "token store" not in capsys.readouterr().out
+  sampler = pipeline.WindowSampler(pipeline.open_store(cfg, corpus["bpe"]).split("train"), 16, 3, cfg.seed)
+  for k in range(2):
+    got, want = next(iterator), sampler.batch(k, slice(0, 3))
+    for key in pipeline.FEATURES:
+      np.testing.assert_array_equal(got[key], want[key])
+  with pytest.raises(DataError, match="batch_size=3 is not divisible by the 2 processes"):
+    pipeline.train_dataset(cfg, corpus["bpe"], process_count=2)
+  with pytest.raises(DataError, match="batch_size=3 is not divisible by the 2 processes"):
+    next(pipeline.eval_batches(cfg, corpus["bpe"], process_count=2))
+  eval_said = []
+  assert next(pipeline.eval_batches(cfg_for(corpus, batch_size=3, add_bos=False), corpus["bpe"],
+                                    say=eval_said.append))["inputs"].shape == (3, 16)
+  assert any(line.startswith("token store: validation: ") for line in eval_said)
 
 
 @pytest.mark.parametrize("kind", ["byte", "bpe"])

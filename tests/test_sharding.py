@@ -92,6 +92,15 @@ def test_logical_axes_to_partition_specs_by_hand(sizes, shape, axes, want):
   assert sharding.spec_for(shape, axes, mesh(*sizes)) == want
 
 
+def test_a_logical_axis_without_a_rule_is_an_error_not_a_silent_replication():
+  """Bug: a misspelt axis name in a model's constraint or parameter replicating that array."""
+  with pytest.raises(ValueError, match="no sharding rule for the logical axis 'act_embd'"):
+    sharding.spec_for((16, 32), ("batch", "act_embd"), mesh(2, 2, 2))
+  layout = sharding.activation_layout(mesh(8, 1, 1))
+  with pytest.raises(ValueError, match="'bacth'"):
+    layout((16, 32), ("bacth", "act_embed"))
+
+
 def test_replication_notes_say_which_dimension_and_why():
   spec, notes = sharding._layout((61, 6, 32), ("vocab", "batch", "embed"), mesh(2, 2, 2), sharding.DEFAULT_RULES)
   assert spec == P(None, None, "fsdp")

@@ -91,7 +91,10 @@ def make_mesh(sizes: dict[str, int], devices=None) -> Mesh:
 def _mesh_axes_for(logical: str | None, rules: dict) -> tuple[str, ...]:
   if logical is None:
     return ()
-  target = rules.get(logical)
+  if logical not in rules:  # a misspelt axis name would otherwise replicate silently
+    raise ValueError(f"no sharding rule for the logical axis {logical!r} (rules exist for "
+                     f"{', '.join(sorted(rules))}); add it to mesh.rules and sharding.DEFAULT_RULES")
+  target = rules[logical]
   if target is None:
     return ()
   return (target,) if isinstance(target, str) else tuple(target)
