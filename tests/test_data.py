@@ -98,6 +98,15 @@ def test_bad_corpora_get_clear_errors(tmp_path, monkeypatch):
     builders.prepare("wikipedia", str(tmp_path))
 
 
+def test_a_missing_split_or_a_non_utf8_document_is_named(corpus):
+  with pytest.raises(DataError, match=r"has no 'test' split \(it has train, validation\)"):
+    pipeline.documents(cfg_for(corpus, train_split="test"), "train")
+  with pytest.raises(DataError, match=r"a document is not UTF-8 \(byte offset 3\); re-prepare the corpus "
+                                      "from UTF-8 text"):
+    pipeline._as_text(b"abc\xff")
+  assert pipeline._as_text("é".encode()) == "é" and pipeline._as_text("x") == "x"
+
+
 def test_tfds_dataset_offline_fails_fast(tmp_path, monkeypatch):
   monkeypatch.setenv("LLM_INPUT_TFDS_PROBE_HOST", "offline.invalid")
   start = time.perf_counter()
@@ -143,6 +152,7 @@ def test_windows_lose_and_duplicate_nothing():
   np.testing.assert_array_equal(batch["loss_mask"][0], [1, 1, 1, 1, 0, 0, 1])  # no cross-document targets
   np.testing.assert_array_equal(batch["targets"][0][batch["loss_mask"][0] == 1], [101, 102, 103, 104, 301])
   assert (batch["target_bytes"] == batch["loss_mask"]).all()
+  assert {k: v.dtype for k, v in batch.items()} == {k: np.dtype(np.int32) for k in pipeline.FEATURES}
 
 
 def test_every_window_of_the_grid_once_per_epoch_in_a_seeded_order():
