@@ -105,6 +105,9 @@ def test_a_missing_split_or_a_non_utf8_document_is_named(corpus):
                                       "from UTF-8 text"):
     pipeline._as_text(b"abc\xff")
   assert pipeline._as_text("é".encode()) == "é" and pipeline._as_text("x") == "x"
+  # "train" and "validation" map to the corpus's names; any other name is the corpus's own
+  renamed = cfg_for(corpus, train_split="train[:90%]", validation_split="test")
+  assert [renamed.split_name(s) for s in ("train", "validation", "dev")] == ["train[:90%]", "test", "dev"]
 
 
 def test_tfds_dataset_offline_fails_fast(tmp_path, monkeypatch):
