@@ -13,7 +13,7 @@ from llm_input import cli, tokenizers
 from llm_input.data import builders, corpora, pipeline
 from llm_input.errors import DataError
 
-from helpers import make_text_corpus
+from helpers import ROOT, make_text_corpus
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,19 @@ def test_bad_corpora_get_clear_errors(tmp_path, monkeypatch):
   assert not list((tmp_path / "c3").rglob("*.array_record*"))  # nothing half-written
   with pytest.raises(DataError, match="unknown corpus"):
     builders.prepare("wikipedia", str(tmp_path))
+
+
+def test_pipeline_config_reads_every_field_of_the_data_section():
+  from llm_input import config as config_lib  # noqa: PLC0415
+
+  values = dict(corpus="text:some/*.txt", seq_len=33, batch_size=6, add_bos=False, add_eos=False,
+                doc_split="blank_line", data_dir="/somewhere", validation_corpus="text:held/*.txt",
+                validation_percent=12.5, train_split="a", validation_split="b", tokenize_workers=3)
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"),
+                        [f"--config.data.{k}={v}" for k, v in values.items()] + ["--config.seed=17"])
+  assert pipeline.PipelineConfig.from_config(cfg) == pipeline.PipelineConfig(**values, seed=17)
+  cfg.data.data_dir = ""  # "" = the default cache
+  assert pipeline.PipelineConfig.from_config(cfg).data_dir is None
 
 
 def test_a_missing_split_or_a_non_utf8_document_is_named(corpus):
