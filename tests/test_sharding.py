@@ -61,7 +61,8 @@ def test_rules_from_config_accepts_axes_tuples_and_none_and_names_a_bad_rule():
   assert got["batch"] == ("data",) or got["batch"] == ["data"]
   assert got["mlp"] is None and tuple(got["vocab"]) == ("tensor", "fsdp")
   assert sharding.rules_from_config(sharding.DEFAULT_RULES) == sharding.DEFAULT_RULES
-  with pytest.raises(ConfigError, match=r"mesh.rules.heads: \['model'\] are not mesh axes"):
+  with pytest.raises(ConfigError, match=r"mesh.rules.heads: \['model'\] are not mesh axes; use one of "
+                                        r"data, fsdp, tensor, a tuple of them"):
     sharding.rules_from_config({**sharding.DEFAULT_RULES, "heads": "model"})
   with pytest.raises(ConfigError, match=r"mesh.rules.batch: \['pipe'\]"):
     sharding.rules_from_config({**sharding.DEFAULT_RULES, "batch": ("data", "pipe")})
@@ -126,6 +127,12 @@ def test_param_shardings_mirror_the_parameter_tree_and_follow_the_rules():
   rules = {**sharding.DEFAULT_RULES, "mlp": None, "embed": None}
   assert sharding.param_shardings(abstract, devices_mesh, rules)["blocks"]["mlp"]["up_kernel"].spec == P(None, None, None)
   assert sharding.replication_notes(abstract, devices_mesh) == []
+  # two dimensions the mesh does not divide: one line for the parameter, both reasons
+  odd = transformer.abstract(ModelConfig(vocab_size=61, d_model=30, num_layers=1, num_heads=3, max_len=16,
+                                         positions="none"))
+  notes = sharding.replication_notes(odd, sharding.make_mesh(dict(data=1, fsdp=4, tensor=2)))
+  assert "blocks/attention/k_kernel replicated: embed=30 is not divisible by fsdp=4; kv_heads=3 is not " \
+         "divisible by tensor=2" in notes
 
 
 @pytest.mark.parametrize("batch_rule, sizes, want_ways", [

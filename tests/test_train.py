@@ -107,6 +107,15 @@ def test_bits_per_byte_by_hand():
   # a 3-token, 7-byte example: 3 x ln(4) nats = 6 bits over 7 bytes
   assert step_lib.summarize_eval({"loss_sum": 3 * math.log(4), "tokens": 3, "bytes": 7,
                                   "correct": 1})["bits_per_byte"] == pytest.approx(6 / 7)
+  # one token of ln 2 nats over one byte: 1 bit per byte, perplexity 2, and it was right
+  assert step_lib.summarize_eval({"loss_sum": math.log(2), "tokens": 1, "bytes": 1, "correct": 1}) == {
+      "loss": pytest.approx(math.log(2)), "perplexity": pytest.approx(2.0), "bits_per_byte": pytest.approx(1.0),
+      "accuracy": 1.0, "tokens": 1, "bytes": 1}
+  # nothing evaluated divides by 1, not 0; a diverged loss has an infinite perplexity
+  assert step_lib.summarize_eval({"loss_sum": 0.0, "tokens": 0, "bytes": 0, "correct": 0})["loss"] == 0.0
+  assert step_lib.summarize_eval({"loss_sum": 2000.0, "tokens": 2, "bytes": 2, "correct": 0})["perplexity"] == math.inf
+  assert step_lib.summarize_eval({"loss_sum": 120.0, "tokens": 2, "bytes": 2, "correct": 0})["perplexity"] == \
+      pytest.approx(math.exp(60.0))
 
 
 def test_train_step_metrics_and_first_update_by_hand():

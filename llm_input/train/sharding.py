@@ -45,7 +45,7 @@ DEFAULT_RULES = {
 
 def rules_from_config(rules_cfg) -> dict:
   """The `mesh.rules` section as {logical: mesh axes}, checked against the mesh axes."""
-  rules = dict(rules_cfg.to_dict() if hasattr(rules_cfg, "to_dict") else rules_cfg)
+  rules = dict(rules_cfg)  # a dict or the config's ConfigDict
   for logical, target in rules.items():
     axes = () if target is None else (target,) if isinstance(target, str) else tuple(target)
     bad = [a for a in axes if a not in MESH_AXES]

@@ -190,7 +190,11 @@ def summarize_eval(sums: dict) -> dict:
   """Loss per token, perplexity and bits per byte from summed eval parts."""
   tokens = max(float(sums["tokens"]), 1.0)
   loss = float(sums["loss_sum"]) / tokens
-  return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+  try:
+    perplexity = math.exp(loss)
+  except OverflowError:  # a diverged model (loss above ~709 nats)
+    perplexity = math.inf
+  return {"loss": loss, "perplexity": perplexity,
           "bits_per_byte": float(sums["loss_sum"]) / (math.log(2) * max(float(sums["bytes"]), 1.0)),
           "accuracy": float(sums["correct"]) / tokens, "tokens": int(sums["tokens"]),
           "bytes": int(sums["bytes"])}
