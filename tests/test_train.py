@@ -105,8 +105,9 @@ def test_bits_per_byte_by_hand():
   assert got["loss"] == pytest.approx(nll[mask].mean(), rel=1e-5)
   assert got["perplexity"] == pytest.approx(math.exp(nll[mask].mean()), rel=1e-5)
   # a 3-token, 7-byte example: 3 x ln(4) nats = 6 bits over 7 bytes
-  assert step_lib.summarize_eval({"loss_sum": 3 * math.log(4), "tokens": 3, "bytes": 7,
-                                  "correct": 1})["bits_per_byte"] == pytest.approx(6 / 7)
+  assert step_lib.summarize_eval({"loss_sum": 3 * math.log(4), "tokens": 3, "bytes": 7, "correct": 1}) == {
+      "loss": pytest.approx(math.log(4)), "perplexity": pytest.approx(4.0),
+      "bits_per_byte": pytest.approx(6 / 7), "accuracy": pytest.approx(1 / 3), "tokens": 3, "bytes": 7}
   # one token of ln 2 nats over one byte: 1 bit per byte, perplexity 2, and it was right
   assert step_lib.summarize_eval({"loss_sum": math.log(2), "tokens": 1, "bytes": 1, "correct": 1}) == {
       "loss": pytest.approx(math.log(2)), "perplexity": pytest.approx(2.0), "bits_per_byte": pytest.approx(1.0),
