@@ -2,6 +2,8 @@
 following the same `batch` rule as the activations. Fast (no compilation); the compiled
 consequences are in test_train.py (sharded == single device) and test_hlo.py (what moves)."""
 
+import math
+
 import jax
 import ml_collections
 import pytest
@@ -12,7 +14,9 @@ from llm_input import config as config_lib
 from llm_input.errors import ConfigError
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
+from llm_input.train import optim as optim_lib
 from llm_input.train import sharding
+from llm_input.train import step as step_lib
 
 from helpers import ROOT
 
@@ -162,3 +166,27 @@ def test_a_batch_split_fewer_ways_than_the_processes_is_refused(monkeypatch):
   monkeypatch.setattr(jax, "process_count", lambda: 2)
   with pytest.raises(ConfigError, match=r"splits the batch 1 ways .* over the 2 processes"):
     config_lib.validate(cfg)
+
+
+def test_the_trainer_places_parameters_and_the_batch_by_the_config_rules():
+  """Bug: the trainer building its shardings from the default rules, not the config's."""
+  cfg = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=16)
+  m = mesh(2, 2, 2)
+  rules = {**sharding.DEFAULT_RULES, "kv_heads": None, "batch": ("data",)}
+  trainer = step_lib.Trainer(cfg, optim_lib.OptimConfig(), m, rules=rules)
+  attention = trainer.state_shardings["params"]["blocks"]["attention"]
+  assert attention["k_kernel"].spec == P(None, "fsdp", None, None)  # kv_heads kept whole
+  assert attention["q_kernel"].spec == P(None, "fsdp", "tensor", None)
+  assert trainer.batch_sharding.is_equivalent_to(sharding.batch_sharding(m, rules), 2)
+  assert trainer.batch_sharding.shard_shape((8, 16)) == (4, 16)
+  assert trainer.data_parallel == 2
+  # Adam's two moments are split exactly like the parameters: per device, the optimizer state
+  # holds twice the parameters' local elements (plus its scalar step counters)
+  shapes, shardings = trainer.abstract_state, trainer.state_shardings
+  local = lambda part: [math.prod(s.shard_shape(a.shape)) for a, s in
+                        zip(jax.tree.leaves(shapes[part]), jax.tree.leaves(shardings[part]), strict=True)]
+  scalars = sum(a.ndim == 0 for a in jax.tree.leaves(shapes["opt_state"]))
+  assert sum(local("opt_state")) - scalars == 2 * sum(local("params")) < 2 * transformer.count_params(cfg)
+  default = step_lib.Trainer(cfg, optim_lib.OptimConfig(), m)
+  assert default.state_shardings["params"]["blocks"]["attention"]["k_kernel"].spec == P(None, "fsdp", "tensor", None)
+  assert default.data_parallel == 4
