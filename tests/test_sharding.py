@@ -139,6 +139,14 @@ def test_param_shardings_mirror_the_parameter_tree_and_follow_the_rules():
          "divisible by tensor=2" in notes
 
 
+def test_a_parameter_without_logical_axes_is_replicated():
+  class Plain(nnx.Module):
+    def __init__(self):
+      self.w = nnx.Param(jax.numpy.ones((8, 4)))
+
+  assert sharding.param_shardings(Plain(), mesh(2, 2, 2))["w"].spec == P(None, None)
+
+
 @pytest.mark.parametrize("batch_rule, sizes, want_ways", [
     (("data", "fsdp"), (2, 2, 2), 4),
     (("data",), (2, 2, 2), 2),

@@ -108,7 +108,7 @@ def _layout(shape, logical_axes, mesh: Mesh, rules) -> tuple[PartitionSpec, list
   spec, notes = [], []
   for size, logical in zip(shape, logical_axes):
     axes = tuple(a for a in _mesh_axes_for(logical, rules) if a not in used and mesh.shape[a] > 1)
-    ways = math.prod(mesh.shape[a] for a in axes) if axes else 1
+    ways = math.prod(mesh.shape[a] for a in axes)  # 1 for no axes
     if axes and size % ways == 0:
       used.update(axes)
       spec.append(axes[0] if len(axes) == 1 else axes)
