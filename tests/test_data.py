@@ -5,6 +5,7 @@ import re
 import shutil
 import signal
 import time
+import types
 
 import numpy as np
 import pytest
@@ -111,13 +112,19 @@ def test_pipeline_config_reads_every_field_of_the_data_section():
   assert pipeline.PipelineConfig.from_config(cfg).data_dir is None
 
 
-def test_a_missing_split_or_a_non_utf8_document_is_named(corpus):
+def test_a_missing_split_or_a_non_utf8_document_is_named(corpus, monkeypatch):
   with pytest.raises(DataError, match=r"has no 'test' split \(it has train, validation\)"):
     pipeline.documents(cfg_for(corpus, train_split="test"), "train")
   with pytest.raises(DataError, match=r"a document is not UTF-8 \(byte offset 3\); re-prepare the corpus "
                                       "from UTF-8 text"):
     pipeline._as_text(b"abc\xff")
   assert pipeline._as_text("é".encode()) == "é" and pipeline._as_text("x") == "x"
+  # a corpus whose split exists but is empty (a TFDS dataset can have one; text corpora refuse
+  # them when prepared)
+  empty = types.SimpleNamespace(info=types.SimpleNamespace(splits={"train": types.SimpleNamespace(num_examples=0)}))
+  monkeypatch.setattr(pipeline.PipelineConfig, "builder", lambda self: empty)
+  with pytest.raises(DataError, match=f"the train split of {re.escape(corpus['name'])} is empty"):
+    pipeline.documents(cfg_for(corpus), "train")
   # "train" and "validation" map to the corpus's names; any other name is the corpus's own
   renamed = cfg_for(corpus, train_split="train[:90%]", validation_split="test")
   assert [renamed.split_name(s) for s in ("train", "validation", "dev")] == ["train[:90%]", "test", "dev"]
