@@ -133,7 +133,7 @@ def test_train_step_metrics_and_first_update_by_hand():
   batch = random_batch(seed=2)
   mask = batch["loss_mask"].astype(np.float32)
 
-  def reference_loss(p):
+  def reference_loss(p, mask=mask):
     logits = trainer.model(p)(batch["inputs"], batch["positions"], batch["segment_ids"])
     log_z = jax.nn.logsumexp(logits, -1)
     target = jnp.take_along_axis(logits, batch["targets"][..., None], -1)[..., 0]
@@ -147,6 +147,7 @@ def test_train_step_metrics_and_first_update_by_hand():
   norm = lambda tree: math.sqrt(sum(float(np.square(np.asarray(x, np.float64)).sum())
                                     for x in jax.tree.leaves(tree)))
 
+  state_copy = jax.device_get(state)  # the step donates its input state
   new_state, metrics = trainer.train_step(state, {k: jax.device_put(v, trainer.batch_sharding)
                                                   for k, v in batch.items()})
   m = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -172,6 +173,16 @@ def test_train_step_metrics_and_first_update_by_hand():
   assert max_diff(new_params, want) < 1e-6
   assert m["update_norm"] == pytest.approx(norm(jax.tree.map(np.subtract, new_params, params)), rel=1e-4)
   assert int(new_state["step"]) == 1
+  # a batch with one target token: its loss is that token's, and the gradient is not halved
+  one = dict(batch, loss_mask=np.zeros_like(batch["loss_mask"]))
+  one["loss_mask"][3, 5] = 1
+  _, one_metrics = trainer.train_step(jax.device_put(state_copy, trainer.state_shardings),
+                                      {k: jax.device_put(v, trainer.batch_sharding) for k, v in one.items()})
+  assert float(one_metrics["tokens"]) == 1
+  assert float(one_metrics["loss"]) == pytest.approx(nll[3, 5], rel=1e-5)
+  one_mask = one["loss_mask"].astype(np.float32)
+  one_grads = jax.grad(lambda p: reference_loss(p, one_mask))(params)
+  assert float(one_metrics["grad_norm"]) == pytest.approx(norm(one_grads), rel=1e-4)
   # the rng of step s + 1 is the step-s rng folded with s (a fresh stream every step)
   rng1 = np.asarray(new_state["rng"])
   np.testing.assert_array_equal(rng1, jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng0), 0)))
