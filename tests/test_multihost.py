@@ -202,11 +202,19 @@ def test_a_coordinator_that_never_answers_times_out_with_its_address(corpus, tmp
   assert "Traceback" not in proc.stderr
 
 
-def test_global_batch_not_divisible_by_the_processes(corpus, tmp_path):
-  proc = launch(train_args(corpus, tmp_path / "run", "--config.mesh.data=1", "--config.mesh.fsdp=1",
-                           "--config.mesh.tensor=2", "--config.data.batch_size=3"), devices=1)
+@pytest.mark.parametrize("mesh, message", [
+    # tensor across the two processes: both would need every row, but each reads its own
+    (("1", "1", "2"), "mesh.rules.batch splits the batch 1 ways on this mesh, which does not divide "
+                      "over the 2 processes"),
+    (("2", "1", "1"), "data.batch_size=3 is not divisible by the 2 data-parallel devices"),
+], ids=["tensor_across_processes", "batch_of_3"])
+def test_a_batch_the_processes_cannot_split_is_refused(corpus, tmp_path, mesh, message):
+  data, fsdp, tensor = mesh
+  proc = launch(train_args(corpus, tmp_path / "run", f"--config.mesh.data={data}", f"--config.mesh.fsdp={fsdp}",
+                           f"--config.mesh.tensor={tensor}", "--config.data.batch_size=3"), devices=1)
   assert proc.returncode == 2
-  assert "data.batch_size=3 is not divisible by the 2 processes" in proc.stdout
+  assert message in proc.stdout
+  assert not (tmp_path / "run").exists()  # refused before the run folder is made
 
 
 def test_processes_with_different_configs_are_refused(corpus, tmp_path):
