@@ -6,13 +6,14 @@ all three: only the mesh shape in the config changes. The rules are a config fie
 (`mesh.rules`, one entry per logical axis). A dimension that its mesh axes do not divide is
 replicated instead of failing, and `replication_notes` says which and why.
 
-The same rules place activations (`activation_layout`) and the input batch (`batch_sharding`):
-the batch stays split over the `batch` rule's axes (data x fsdp) everywhere, the residual
-stream's d_model (`act_embed`) is whole on each device, and heads, the MLP width and the
-vocabulary are split over `tensor`. So under FSDP only weights move (ZeRO-3: all-gathered for the forward and again for the backward, gradients
-reduce-scattered), and under tensor parallelism each block half is column- then row-parallel
-with one all-reduce (Megatron). An axis is used once per array: `embed`'s fsdp is taken by
-the batch in an activation, which is why activations have their own `act_embed`.
+The same rules place activations (`activation_layout`) and the input batch
+(`batch_sharding`): the batch stays split over the `batch` rule's axes (data x fsdp)
+everywhere, the residual stream's d_model (`act_embed`) is whole on each device, and heads,
+the MLP width and the vocabulary are split over `tensor`. So under FSDP only weights move
+(ZeRO-3: all-gathered for the forward and again for the backward, gradients reduce-
+scattered), and under tensor parallelism each block half is column- then row-parallel with
+one all-reduce (Megatron). An axis is used once per array: `embed`'s fsdp is taken by the
+batch in an activation, which is why activations have their own `act_embed`.
 """
 
 from __future__ import annotations
