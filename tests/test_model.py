@@ -119,6 +119,26 @@ def test_scores_scaled_by_d_head_not_d_model():
   assert ratio != pytest.approx(math.exp(8.0 / math.sqrt(d_head * 4)), rel=1e-2)
 
 
+def test_bfloat16_scores_are_computed_and_softmaxed_in_float32():
+  """Bug: the q.k einsum returning bfloat16, so the scores are rounded (relative 2^-9) before
+  the softmax. Scores of magnitude ~8 then move by up to ~0.016 / sqrt(d_head), changing the
+  weights by ~0.5% of their size; products of bf16 inputs summed in float32 are exact to ~1e-7,
+  so the weights must match float64 arithmetic on the same bf16-rounded q and k to 1e-5."""
+  rng = np.random.default_rng(2)
+  batch, length, heads, d_head = 2, 8, 4, 8
+  q = jnp.asarray(3 * rng.normal(size=(batch, length, heads, d_head)), jnp.bfloat16)
+  k = jnp.asarray(rng.normal(size=(batch, length, 2, d_head)), jnp.bfloat16)
+  v = jnp.asarray(rng.normal(size=(batch, length, 2, d_head)), jnp.bfloat16)
+  segment_ids = np.ones((batch, length), np.int32)
+  mask = attention_lib.attention_mask(jnp.asarray(segment_ids), causal=True)
+  _, weights = attention_lib.reference_attention(q, k, v, mask)
+  assert weights.dtype == jnp.float32
+  as64 = lambda a: np.asarray(a.astype(jnp.float32)).astype(np.float64)  # noqa: E731
+  _, want = numpy_attention(as64(q), as64(k), as64(v), segment_ids, causal=True)
+  assert np.abs(as64(q)).max() > 8  # scores large enough for bf16 rounding to show
+  np.testing.assert_allclose(np.asarray(weights), want, atol=1e-5)
+
+
 def test_model_attention_weights_come_from_the_module():
   cfg = small()
   model = transformer.create(cfg)
