@@ -253,6 +253,41 @@ def closed_form_params(cfg: ModelConfig) -> int:
 GPT2_SMALL = dict(vocab_size=50257, d_model=768, num_layers=12, num_heads=12, max_len=1024)
 
 
+def test_initial_weights_have_the_configured_std_and_independent_draws():
+  """Bug: GPT-2's residual scaling lost (attention and MLP output kernels at init_std instead of
+  init_std / sqrt(2 * num_layers)), a wrong std, a bias or norm scale not at 0 / 1, or two
+  kernels (q and k, or two layers) drawn from one key. A std estimated from n draws has
+  relative standard error 1/sqrt(2n), so each is checked per layer to 5 of those (4-11%; the
+  residual scaling is a factor sqrt(8) = 2.8 here); independent kernels correlate by ~1/sqrt(n)."""
+  std, layers = 0.05, 4
+  cfg = small(d_model=64, num_layers=layers, mlp="swiglu", use_bias=True, tie_embeddings=False,
+              positions="learned", init_std=std)
+  params = {"/".join(map(str, path)): np.asarray(value[...])
+            for path, value in nnx.to_flat_state(nnx.state(transformer.create(cfg), nnx.Param))}
+  out = std / math.sqrt(2 * layers)
+  want_std = {"embedding/table": std, "embedding/head": std, "positions/table": std / 2,
+              "blocks/attention/q_kernel": std, "blocks/attention/k_kernel": std,
+              "blocks/attention/v_kernel": std, "blocks/attention/o_kernel": out,
+              "blocks/mlp/up_kernel": std, "blocks/mlp/gate_kernel": std,
+              "blocks/mlp/down_kernel": out}
+  for name, value in params.items():
+    per_layer = list(value) if name.startswith("blocks/") else [value]
+    for layer, array in enumerate(per_layer):
+      if name in want_std:
+        bound = 5 / math.sqrt(2 * array.size)
+        assert array.std() == pytest.approx(want_std[name], rel=bound), (name, layer)
+      else:  # biases start at 0, norm scales at 1
+        want = 1.0 if name.endswith("scale") else 0.0
+        np.testing.assert_array_equal(array, want, err_msg=name)
+  assert set(want_std) <= set(params)
+  kernels = [(name, layer, array.ravel()) for name, value in params.items() if name in want_std
+             and name.startswith("blocks/") for layer, array in enumerate(value)]
+  for i, (name_a, layer_a, a) in enumerate(kernels):
+    for name_b, layer_b, b in kernels[i + 1:]:
+      if a.size == b.size:
+        assert abs(np.corrcoef(a, b)[0, 1]) < 5 / math.sqrt(a.size), (name_a, layer_a, name_b, layer_b)
+
+
 @pytest.mark.parametrize("cfg", [
     ModelConfig(**GPT2_SMALL),
     ModelConfig(**dict(GPT2_SMALL, d_model=1024, num_layers=24, num_heads=16)),
