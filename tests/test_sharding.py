@@ -8,6 +8,7 @@ import jax
 import ml_collections
 import pytest
 from flax import nnx
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from llm_input import config as config_lib
@@ -190,6 +191,13 @@ def test_the_trainer_places_parameters_and_the_batch_by_the_config_rules():
   assert trainer.batch_sharding.is_equivalent_to(sharding.batch_sharding(m, rules), 2)
   assert trainer.batch_sharding.shard_shape((8, 16)) == (4, 16)
   assert trainer.data_parallel == 2
+  # the activations follow the same rules: kv heads whole, the batch over data only
+  kv_BxLxKxDh = trainer.activation_layout((8, 16, 4, 8), ("batch", "length", "kv_heads", "head_dim"))
+  assert kv_BxLxKxDh.is_equivalent_to(NamedSharding(m, P("data", None, None, None)), 4)
+  # and the initial state is built in place, each array already split as its sharding says
+  state = trainer.init_state()
+  for array, want in zip(jax.tree.leaves(state), jax.tree.leaves(trainer.state_shardings), strict=True):
+    assert array.sharding.is_equivalent_to(want, array.ndim)
   # Adam's two moments are split exactly like the parameters: per device, the optimizer state
   # holds twice the parameters' local elements (plus its scalar step counters)
   shapes, shardings = trainer.abstract_state, trainer.state_shardings
