@@ -28,23 +28,34 @@ def small(**kw):
 # -- RoPE ------------------------------------------------------------------------------------
 
 def test_apply_rope_equals_an_explicit_numpy_rotation():
-  """Bug: wrong frequencies (base^(-i/d)), sin/cos swapped, or the pairs mixed up."""
+  """Bug: wrong frequencies (base^(-i/d)), sin/cos swapped, the pairs mixed up, or bfloat16
+  queries and keys coming back as float32 (the scores would then silently run in float32)."""
   rng = np.random.default_rng(0)
   d_head, base = 8, 10000.0
   x = rng.normal(size=(2, 5, 3, d_head)).astype(np.float32)
   pos = np.array([[0, 1, 2, 7, 100], [3, 3, 9, 40, 1000]])
-  want = np.empty_like(x)
-  half = d_head // 2
-  for b in range(2):
-    for t in range(5):
-      for i in range(half):
-        angle = pos[b, t] * base ** (-2.0 * i / d_head)
-        c, s = math.cos(angle), math.sin(angle)
-        a, z = x[b, t, :, i], x[b, t, :, i + half]
-        want[b, t, :, i] = a * c - z * s
-        want[b, t, :, i + half] = z * c + a * s
+
+  def rotate(x):
+    want = np.empty(x.shape, np.float64)
+    half = d_head // 2
+    for b in range(2):
+      for t in range(5):
+        for i in range(half):
+          angle = pos[b, t] * base ** (-2.0 * i / d_head)
+          c, s = math.cos(angle), math.sin(angle)
+          a, z = x[b, t, :, i], x[b, t, :, i + half]
+          want[b, t, :, i] = a * c - z * s
+          want[b, t, :, i + half] = z * c + a * s
+    return want
+
   got = np.asarray(positions_lib.apply_rope(jnp.asarray(x), jnp.asarray(pos), base))
-  np.testing.assert_allclose(got, want, atol=2e-5)
+  np.testing.assert_allclose(got, rotate(x), atol=2e-5)
+  # bfloat16 in, bfloat16 out: rotated in float32, then rounded once (relative error <= 2^-8)
+  x16 = jnp.asarray(x, jnp.bfloat16)
+  got16 = positions_lib.apply_rope(x16, jnp.asarray(pos), base)
+  assert got16.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(got16, np.float32), rotate(np.asarray(x16, np.float32)),
+                             rtol=2 ** -8, atol=2e-5)
 
 
 def test_causal_rope_model_is_invariant_to_shifting_every_position():
