@@ -104,6 +104,28 @@ def test_model_with_query_blocks_equals_one_score_matrix():
                              np.asarray(whole(ids, positions_bxl, segment_ids)), atol=1e-5)
 
 
+@pytest.mark.parametrize("impl, causal, want", [
+    ("blocked", True, "blocked_attention"), ("reference", True, "reference_attention"),
+    ("fused", True, "fused_attention"), ("blocked", False, "reference_attention")])
+def test_the_configured_attention_implementation_is_the_one_that_runs(impl, causal, want, monkeypatch):
+  """Bug: a dispatch that ignores `attention_impl` (every implementation gives the same numbers,
+  so only the call shows it): training on the full score matrix, or never on the fused kernel.
+  Blocked attention needs a causal mask; reading the weights always takes the reference."""
+  calls = []
+  for name in ("blocked_attention", "reference_attention", "fused_attention"):
+    def spy(*args, _real=getattr(attention_lib, name), _name=name):
+      calls.append(_name)
+      return _real(*args)
+    monkeypatch.setattr(attention_lib, name, spy)
+  model = transformer.create(small(attention_impl=impl, causal=causal, attention_block=4))
+  ids = jnp.array([[3, 1, 4, 1, 5, 9, 2, 6]])
+  model(ids)
+  assert set(calls) == {want}
+  calls.clear()
+  model(ids, return_attention=True)
+  assert set(calls) == {"reference_attention"}
+
+
 def test_scores_scaled_by_d_head_not_d_model():
   # One query, two keys: weight ratio exp((s1 - s2) / sqrt(d_head)) pins the scale.
   d_head = 16
