@@ -125,8 +125,9 @@ class Attention(nnx.Module):
                cache=None):
     """Returns out_BxLxD, and the weights (B, H, L, S) when `return_weights`.
 
-    `cache` (used by the sampler) is a dict with `k`, `v` of shape (B, S, K, Dh), `index`
-    (the number of positions already filled) and `segment_ids_BxS`; it is returned updated.
+    `cache` (used by the sampler; see `Transformer.init_cache`) is a dict with `k`, `v` of
+    shape (B, S, K, Dh) in the compute dtype and `index` (the number of positions already
+    filled); it is returned updated.
     """
     cfg = self.cfg
     dtype = compute_dtype(cfg.dtype)
@@ -158,14 +159,13 @@ class Attention(nnx.Module):
     else:
       # Write the new positions into the cache, then attend over every filled slot.
       index = cache["index"]
-      keys = jax.lax.dynamic_update_slice_in_dim(cache["k"], k_BxLxKxDh.astype(cache["k"].dtype), index, axis=1)
-      values = jax.lax.dynamic_update_slice_in_dim(cache["v"], v_BxLxKxDh.astype(cache["v"].dtype), index, axis=1)
+      keys = jax.lax.dynamic_update_slice_in_dim(cache["k"], k_BxLxKxDh, index, axis=1)
+      values = jax.lax.dynamic_update_slice_in_dim(cache["v"], v_BxLxKxDh, index, axis=1)
       length, slots = x.shape[1], keys.shape[1]
       query_pos = index + jnp.arange(length)
       visible_LxS = jnp.arange(slots)[None, :] <= query_pos[:, None]
       mask = jnp.broadcast_to(visible_LxS, (x.shape[0], 1, length, slots))
-      cache = dict(cache, k=keys, v=values, index=index + length)
-      keys, values = keys.astype(dtype), values.astype(dtype)
+      cache = {"k": keys, "v": values, "index": index + length}
 
     weights = None
     if cfg.attention_impl == "fused" and not return_weights:
