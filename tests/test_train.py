@@ -154,7 +154,8 @@ def test_train_step_metrics_and_first_update_by_hand():
   norm = lambda tree: math.sqrt(sum(float(np.square(np.asarray(x, np.float64)).sum())
                                     for x in jax.tree.leaves(tree)))
 
-  state_copy = jax.device_get(state)  # the step donates its input state
+  assert state["step"].dtype == jnp.int32  # a float32 counter stops counting at 2^24
+  state_copy = jax.device_get(state)
   new_state, metrics = trainer.train_step(state, {k: jax.device_put(v, trainer.batch_sharding)
                                                   for k, v in batch.items()})
   m = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -183,10 +184,12 @@ def test_train_step_metrics_and_first_update_by_hand():
   # a batch with one target token: its loss is that token's, and the gradient is not halved
   one = dict(batch, loss_mask=np.zeros_like(batch["loss_mask"]))
   one["loss_mask"][3, 5] = 1
+  one["target_bytes"] = np.ones_like(batch["target_bytes"])  # a one-byte token
   _, one_metrics = trainer.train_step(jax.device_put(state_copy, trainer.state_shardings),
                                       {k: jax.device_put(v, trainer.batch_sharding) for k, v in one.items()})
   assert float(one_metrics["tokens"]) == 1
   assert float(one_metrics["loss"]) == pytest.approx(nll[3, 5], rel=1e-5)
+  assert float(one_metrics["bits_per_byte"]) == pytest.approx(nll[3, 5] / math.log(2), rel=1e-5)
   one_mask = one["loss_mask"].astype(np.float32)
   one_grads = jax.grad(lambda p: reference_loss(p, one_mask))(params)
   assert float(one_metrics["grad_norm"]) == pytest.approx(norm(one_grads), rel=1e-4)
@@ -196,6 +199,11 @@ def test_train_step_metrics_and_first_update_by_hand():
   third, _ = trainer.train_step(new_state, {k: jax.device_put(v, trainer.batch_sharding) for k, v in batch.items()})
   np.testing.assert_array_equal(np.asarray(third["rng"]),
                                 jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng1), 1)))
+  # the step donates its input state: the old weights and Adam moments are freed, not kept
+  # (a state nothing else holds; numpy views of a CPU buffer, like those above, block donation)
+  fresh = trainer.init_state()
+  trainer.train_step(fresh, {k: jax.device_put(v, trainer.batch_sharding) for k, v in batch.items()})
+  assert all(array.is_deleted() for array in jax.tree.leaves(fresh))
 
 
 def test_fused_cross_entropy_and_its_backward_match_autodiff():
