@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from llm_input import tokenizers
+from llm_input.model import attention as attention_lib
 from llm_input.model import positions as positions_lib
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
@@ -94,7 +96,6 @@ def test_bfloat16_error_is_what_bfloat16_rounding_predicts():
   bfloat16 keeps 8 significant bits (relative rounding 2^-9); through two blocks the logits
   move by a small multiple of that times their scale. Measured: max error / max |logit| =
   0.019 for this model; the bound 0.06 is 16 x 2^-8, and 0 would mean no bf16 at all."""
-  from flax import nnx
 
   cfg = small(mlp="swiglu", positions="rope", norm="rmsnorm", init_std=0.02)
   f32 = transformer.create(cfg)
@@ -222,6 +223,51 @@ def test_sinusoidal_positions_equal_the_paper_formula():
         angle = p / 10000.0 ** (2 * i / d)
         want[0, t, 2 * i], want[0, t, 2 * i + 1] = math.sin(angle), math.cos(angle)
     np.testing.assert_allclose(np.asarray(positions_lib.sinusoidal(jnp.asarray(pos), d)), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["learned", "sinusoidal", "none"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_absolute_positions_add_the_position_vector_and_keep_the_dtype(kind, dtype):
+  """x + P[position], not x - P (a different, unpublished encoding for sinusoidal), and a
+  bfloat16 model stays bfloat16 (a float32 table would promote every later layer)."""
+  cfg = small(positions=kind, d_model=8, max_len=16)
+  module = positions_lib.AbsolutePositions(cfg, rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 8)), dtype)
+  pos = np.array([[0, 1, 2], [7, 3, 15]])
+  got = module(x, jnp.asarray(pos))
+  assert got.dtype == dtype
+  if kind == "learned":
+    table = np.asarray(module.table[...])[pos]
+  elif kind == "sinusoidal":
+    table = np.zeros((2, 3, 8))
+    for i in range(4):
+      angle = pos / 10000.0 ** (2 * i / 8)
+      table[..., 2 * i], table[..., 2 * i + 1] = np.sin(angle), np.cos(angle)
+  else:
+    table = np.zeros((2, 3, 8))
+  want = np.asarray(x, np.float32) + table
+  atol = 1e-6 if dtype == jnp.float32 else 2 ** -8 * np.abs(want).max()  # one bfloat16 rounding
+  np.testing.assert_allclose(np.asarray(got, np.float32), want, atol=atol)
+
+
+def test_blocked_attention_really_splits_the_queries(monkeypatch):
+  """Query block i attends to keys [0, (i + 1) * block): a fallback to one L x L block gives
+  the same numbers (so the equality tests pass) but skips none of the masked work."""
+  calls = []
+  real = attention_lib._attend
+
+  def spy(q, k, v, mask):
+    calls.append((q.shape[1], k.shape[1]))
+    return real(q, k, v, mask)
+
+  monkeypatch.setattr(attention_lib, "_attend", spy)
+  q = k = v = jnp.ones((1, 8, 2, 4))
+  mask = attention_lib.attention_mask(jnp.ones((1, 8), jnp.int32), causal=True)
+  for block, want in [(2, [(2, 2), (2, 4), (2, 6), (2, 8)]), (1, [(1, s) for s in range(1, 9)]),
+                      (4, [(4, 4), (4, 8)]), (3, [(8, 8)]), (8, [(8, 8)]), (0, [(8, 8)])]:
+    calls.clear()
+    attention_lib.blocked_attention(q, k, v, mask, block)
+    assert calls == want, block
 
 
 def test_utf8_lengths_at_every_encoding_boundary():
