@@ -96,7 +96,6 @@ def test_bfloat16_error_is_what_bfloat16_rounding_predicts():
   bfloat16 keeps 8 significant bits (relative rounding 2^-9); through two blocks the logits
   move by a small multiple of that times their scale. Measured: max error / max |logit| =
   0.019 for this model; the bound 0.06 is 16 x 2^-8, and 0 would mean no bf16 at all."""
-
   cfg = small(mlp="swiglu", positions="rope", norm="rmsnorm", init_std=0.02)
   f32 = transformer.create(cfg)
   bf16 = nnx.merge(nnx.split(transformer.abstract(small(mlp="swiglu", positions="rope", norm="rmsnorm",
