@@ -155,6 +155,14 @@ def test_empty_input_is_an_error(kind):
     tokenizers.train(kind, 300, ["", "  \n "])
 
 
+@pytest.mark.parametrize("kind, units", [("char", "characters"), ("word", "words")])
+def test_a_vocabulary_with_no_room_after_the_specials_names_the_minimum(kind, units):
+  with pytest.raises(TokenizerError, match=rf"--vocab-size 3 leaves no room for {units} after the 4 "
+                                           r"special tokens; use at least 5"):
+    tokenizers.train(kind, 3, ["hello there"])
+  assert tokenizers.train(kind, 5, ["hello there"]).vocab_size == 5
+
+
 def test_non_utf8_file_names_file_and_offset(tmp_path, capsys):
   good = tmp_path / "good.txt"
   good.write_text("fine text\n")
