@@ -71,7 +71,7 @@ def numpy_rope(x, positions, base):
 
 @pytest.mark.parametrize("positions", ["rope", "learned"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, dtype):
+def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, dtype, monkeypatch):
   """The whole module (projections, biases, RoPE, grouped heads, output projection) against
   numpy, with random biases: at init they are zero, so a bias subtracted or dropped would
   pass every other test. bfloat16 must stay bfloat16 (a float32 bias promoting q to float32
@@ -87,8 +87,16 @@ def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, d
   x = rng.normal(size=(2, 6, cfg.d_model)).astype(np.float32)
   positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [5, 6, 7, 8, 9, 10]])
   segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
+  attend_dtypes = []
+
+  def spy(q, k, v, mask, _real=attention_lib._attend):
+    attend_dtypes.append({q.dtype, k.dtype, v.dtype})
+    return _real(q, k, v, mask)
+
+  monkeypatch.setattr(attention_lib, "_attend", spy)
   out, _, _ = attn(jnp.asarray(x), jnp.asarray(positions_bxl), jnp.asarray(segment_ids))
   assert out.dtype == jnp.dtype(dtype)
+  assert attend_dtypes and all(d == {jnp.dtype(dtype)} for d in attend_dtypes)  # q, k and v too
 
   w = {k: v.astype(np.float64) for k, v in weights.items()}
   q = np.einsum("bld,dhk->blhk", x, w["q_kernel"]) + w["q_bias"]
