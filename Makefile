@@ -57,6 +57,8 @@ MUTANTS ?=
 mutation: $(STAMP)
 	$(PY) -m pip install -q -e '.[mutation]'
 	$(if $(MUTANTS),,rm -rf mutants)
+	@# mutmut maps tests to the functions they call once, and keeps that map when a test changes
+	rm -f mutants/mutmut-stats.json
 	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut results --all true > mutation-results.txt || true
 	@echo "mutants per module and verdict:"
