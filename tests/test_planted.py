@@ -352,3 +352,18 @@ def test_byte_and_char_decoding_and_pieces_at_their_edges():
   first = char.num_special_ids
   assert [char.id_to_piece(first), char.id_to_piece(first + 1), char.id_to_piece(char.unk_id)] == ["a", "b", "<unk>"]
   assert char.decode([char.unk_id, first, char.vocab_size, char.pad_id]) == "\ufffda"
+
+
+def test_generation_stops_at_the_context_and_keeps_the_prompts_tail():
+  """Bug: generating past the context (the cache and the learned positions end there), one token
+  when none was asked for, or a long prompt cut at the wrong end. Context 8: a 5-token prompt
+  has room for 3 new tokens; a 12-token prompt keeps its last 7 and gets 1."""
+  cfg = small(max_len=8, init_std=0.3)
+  params = nnx.to_pure_dict(nnx.state(transformer.create(cfg), nnx.Param))
+  sampler = sample_lib.Sampler(cfg, params, context=8)
+  prompt = [1, 5, 9, 12, 7]
+  assert sampler.generate(prompt, 0) == []
+  assert sampler.generate(prompt, 10) == sample_lib.generate_without_cache(cfg, params, prompt, 3)
+  long_prompt = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]
+  assert [sampler.kept_prompt(n) for n in (1, 7, 8, 12)] == [1, 7, 7, 7]
+  assert sampler.generate(long_prompt, 10) == sample_lib.generate_without_cache(cfg, params, long_prompt[-7:], 1)
