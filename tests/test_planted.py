@@ -356,7 +356,8 @@ def test_byte_and_char_decoding_and_pieces_at_their_edges():
 
 def test_generation_stops_at_the_context_and_keeps_the_prompts_tail():
   """Bug: generating past the context (the cache and the learned positions end there), one token
-  when none was asked for, or a long prompt cut at the wrong end. Context 8: a 5-token prompt
+  when none was asked for, a long prompt cut at the wrong end, or `stop_id` ignored or obeyed
+  whenever it is set. Context 8: a 5-token prompt
   has room for 3 new tokens; a 12-token prompt keeps its last 7 and gets 1."""
   cfg = small(max_len=8, init_std=0.3)
   params = nnx.to_pure_dict(nnx.state(transformer.create(cfg), nnx.Param))
@@ -367,3 +368,9 @@ def test_generation_stops_at_the_context_and_keeps_the_prompts_tail():
   long_prompt = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]
   assert [sampler.kept_prompt(n) for n in (1, 7, 8, 12)] == [1, 7, 7, 7]
   assert sampler.generate(long_prompt, 10) == sample_lib.generate_without_cache(cfg, params, long_prompt[-7:], 1)
+  # stop_id ends the output at its first occurrence, and only there
+  greedy = sampler.generate(prompt, 3)
+  stop = greedy[1]
+  assert sampler.generate(prompt, 3, stop_id=stop) == greedy[:greedy.index(stop) + 1]
+  absent = next(i for i in range(cfg.vocab_size) if i not in greedy)
+  assert sampler.generate(prompt, 3, stop_id=absent) == greedy
