@@ -6,11 +6,13 @@ import re
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
 
 from llm_input import tokenizers
+from llm_input.errors import ConfigError
 from llm_input.model import attention as attention_lib
 from llm_input.model import positions as positions_lib
 from llm_input.model import transformer
@@ -374,3 +376,29 @@ def test_generation_stops_at_the_context_and_keeps_the_prompts_tail():
   assert sampler.generate(prompt, 3, stop_id=stop) == greedy[:greedy.index(stop) + 1]
   absent = next(i for i in range(cfg.vocab_size) if i not in greedy)
   assert sampler.generate(prompt, 3, stop_id=absent) == greedy
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_new_tokens", 0, r"sample.max_new_tokens must be an integer >= 1, got 0"),
+    ("max_new_tokens", 2.0, r"sample.max_new_tokens must be an integer >= 1, got 2.0"),
+    ("temperature", -0.1, r"sample.temperature must be >= 0 \(0 = greedy\), got -0.1"),
+    ("top_k", -1, r"sample.top_k must be an integer >= 0 \(0 = all\), got -1"),
+    ("top_k", 1.5, r"sample.top_k must be an integer >= 0 \(0 = all\), got 1.5"),
+    ("top_p", 0.0, r"sample.top_p must be in \(0, 1\] \(1 = all\), got 0.0"),
+    ("top_p", 1.5, r"sample.top_p must be in \(0, 1\] \(1 = all\), got 1.5"),
+    ("prompts", ("to be", 3), r"sample.prompts must be strings, got \['to be', 3\]")])
+def test_sample_config_refuses_each_bad_value_by_name(field, value, message):
+  """Bug: a sampling bound off by one (greedy temperature 0, top_p 1 or one new token refused;
+  top_p 0 or a fractional count accepted) or a message that does not name the field."""
+  with pytest.raises(ConfigError, match=f"^{message}$"):
+    sample_lib.SampleConfig(**{field: value})
+  edges = dict(max_new_tokens=1, temperature=0.0, top_k=0, top_p=1.0, prompts=("to be",))
+  sample_lib.SampleConfig(**edges)  # every edge of every range is accepted
+  sample_lib.SampleConfig(top_p=1e-3)
+
+
+def test_sample_config_from_config_reads_every_field():
+  cfg = ml_collections.ConfigDict(dict(sample=dict(prompts=["to be"], max_new_tokens=7, temperature=0.5,
+                                                   top_k=3, top_p=0.9)))
+  assert sample_lib.SampleConfig.from_config(cfg) == sample_lib.SampleConfig(
+      prompts=("to be",), max_new_tokens=7, temperature=0.5, top_k=3, top_p=0.9)
