@@ -1,4 +1,5 @@
-"""Shared test helpers: a small deterministic text corpus and small training configs."""
+"""Shared test helpers: a small deterministic text corpus, small training configs, numpy
+references for the position encodings, and a call recorder."""
 
 import pathlib
 
@@ -34,3 +35,33 @@ def small_overrides(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str) -
 
 def small_config(corpus: pathlib.Path, data_dir: pathlib.Path, *extra: str):
   return config_lib.load(str(ROOT / "configs/tiny.py"), small_overrides(corpus, data_dir, *extra))
+
+
+def numpy_rope(x, positions, base):
+  """RoFormer in numpy: rotate pairs (i, i + d/2) of the last axis by position * base^(-2i/d)."""
+  half = x.shape[-1] // 2
+  angle = positions[:, :, None, None] * base ** (-2.0 * np.arange(half) / x.shape[-1])
+  a, z = x[..., :half], x[..., half:]
+  return np.concatenate([a * np.cos(angle) - z * np.sin(angle), z * np.cos(angle) + a * np.sin(angle)], -1)
+
+
+def paper_sinusoidal(positions, d):
+  """Vaswani et al. in numpy: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same); an odd
+  last column is zero."""
+  pe = np.zeros((*positions.shape, d))
+  for i in range(d // 2):
+    angle = positions / 10000.0 ** (2 * i / d)
+    pe[..., 2 * i], pe[..., 2 * i + 1] = np.sin(angle), np.cos(angle)
+  return pe
+
+
+def spy(monkeypatch, module, name, record):
+  """Replaces `module.name` for this test by a wrapper that calls `record(*args)`, then the
+  original."""
+  real = getattr(module, name)
+
+  def wrapper(*args):
+    record(*args)
+    return real(*args)
+
+  monkeypatch.setattr(module, name, wrapper)

@@ -13,6 +13,8 @@ from llm_input.model import positions as positions_lib
 from llm_input.model import transformer
 from llm_input.model.config import ConfigError, ModelConfig
 
+from helpers import numpy_rope, spy
+
 
 def small(**kw):
   base = dict(vocab_size=61, d_model=32, num_layers=2, num_heads=4, max_len=16)
@@ -61,14 +63,6 @@ def test_attention_matches_numpy_reference(kv_heads, causal):
   np.testing.assert_allclose(np.asarray(fused), np.asarray(out), atol=2e-5, rtol=1e-5)
 
 
-def numpy_rope(x, positions, base):
-  """Rotate pairs (i, i + d/2) of the last axis by position * base^(-2i/d)."""
-  half = x.shape[-1] // 2
-  angle = positions[:, :, None, None] * base ** (-2.0 * np.arange(half) / x.shape[-1])
-  a, z = x[..., :half], x[..., half:]
-  return np.concatenate([a * np.cos(angle) - z * np.sin(angle), z * np.cos(angle) + a * np.sin(angle)], -1)
-
-
 @pytest.mark.parametrize("positions", ["rope", "learned"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, dtype, monkeypatch):
@@ -88,12 +82,7 @@ def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, d
   positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [5, 6, 7, 8, 9, 10]])
   segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
   attend_dtypes = []
-
-  def spy(q, k, v, mask, _real=attention_lib._attend):
-    attend_dtypes.append({q.dtype, k.dtype, v.dtype})
-    return _real(q, k, v, mask)
-
-  monkeypatch.setattr(attention_lib, "_attend", spy)
+  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, mask: attend_dtypes.append({q.dtype, k.dtype, v.dtype}))
   out, _, _ = attn(jnp.asarray(x), jnp.asarray(positions_bxl), jnp.asarray(segment_ids))
   assert out.dtype == jnp.dtype(dtype)
   assert attend_dtypes and all(d == {jnp.dtype(dtype)} for d in attend_dtypes)  # q, k and v too
@@ -164,10 +153,7 @@ def test_the_configured_attention_implementation_is_the_one_that_runs(impl, caus
   Blocked attention needs a causal mask; reading the weights always takes the reference."""
   calls = []
   for name in ("blocked_attention", "reference_attention", "fused_attention"):
-    def spy(*args, _real=getattr(attention_lib, name), _name=name):
-      calls.append(_name)
-      return _real(*args)
-    monkeypatch.setattr(attention_lib, name, spy)
+    spy(monkeypatch, attention_lib, name, lambda *args, name=name: calls.append(name))
   model = transformer.create(small(attention_impl=impl, causal=causal, attention_block=4))
   ids = jnp.array([[3, 1, 4, 1, 5, 9, 2, 6]])
   model(ids)

@@ -20,6 +20,8 @@ from llm_input.model.config import ModelConfig
 from llm_input.tokenizers import stats
 from llm_input.train import sample as sample_lib
 
+from helpers import numpy_rope, paper_sinusoidal, spy
+
 UNICODE_TEXT = ("Café crème brûlée, naïve façade.\n東京は雨です。 日本語のテキスト\n"
                 "emoji 🙂👍🏽 and maths ∑x² ≠ ∞; Ελληνικά; Ünïcödé words\n")
 
@@ -38,27 +40,13 @@ def test_apply_rope_equals_an_explicit_numpy_rotation():
   d_head, base = 8, 10000.0
   x = rng.normal(size=(2, 5, 3, d_head)).astype(np.float32)
   pos = np.array([[0, 1, 2, 7, 100], [3, 3, 9, 40, 1000]])
-
-  def rotate(x):
-    want = np.empty(x.shape, np.float64)
-    half = d_head // 2
-    for b in range(2):
-      for t in range(5):
-        for i in range(half):
-          angle = pos[b, t] * base ** (-2.0 * i / d_head)
-          c, s = math.cos(angle), math.sin(angle)
-          a, z = x[b, t, :, i], x[b, t, :, i + half]
-          want[b, t, :, i] = a * c - z * s
-          want[b, t, :, i + half] = z * c + a * s
-    return want
-
   got = np.asarray(positions_lib.apply_rope(jnp.asarray(x), jnp.asarray(pos), base))
-  np.testing.assert_allclose(got, rotate(x), atol=2e-5)
+  np.testing.assert_allclose(got, numpy_rope(x, pos, base), atol=2e-5)
   # bfloat16 in, bfloat16 out: rotated in float32, then rounded once (relative error <= 2^-8)
   x16 = jnp.asarray(x, jnp.bfloat16)
   got16 = positions_lib.apply_rope(x16, jnp.asarray(pos), base)
   assert got16.dtype == jnp.bfloat16
-  np.testing.assert_allclose(np.asarray(got16, np.float32), rotate(np.asarray(x16, np.float32)),
+  np.testing.assert_allclose(np.asarray(got16, np.float32), numpy_rope(np.asarray(x16, np.float32), pos, base),
                              rtol=2 ** -8, atol=2e-5)
 
 
@@ -216,14 +204,10 @@ def test_sinusoidal_positions_equal_the_paper_formula():
   """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same), for even and odd d (an odd
   last column is zero). Mutants of the frequencies, the interleaving or the padding survived
   every invariance test."""
+  pos = np.array([[0, 1, 5, 63]])
   for d in (8, 9):
-    pos = np.array([[0, 1, 5, 63]])
-    want = np.zeros((1, 4, d))
-    for t, p in enumerate(pos[0]):
-      for i in range(d // 2):
-        angle = p / 10000.0 ** (2 * i / d)
-        want[0, t, 2 * i], want[0, t, 2 * i + 1] = math.sin(angle), math.cos(angle)
-    np.testing.assert_allclose(np.asarray(positions_lib.sinusoidal(jnp.asarray(pos), d)), want, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(positions_lib.sinusoidal(jnp.asarray(pos), d)),
+                               paper_sinusoidal(pos, d), atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal", "none"])
@@ -240,10 +224,7 @@ def test_absolute_positions_add_the_position_vector_and_keep_the_dtype(kind, dty
   if kind == "learned":
     table = np.asarray(module.table[...])[pos]
   elif kind == "sinusoidal":
-    table = np.zeros((2, 3, 8))
-    for i in range(4):
-      angle = pos / 10000.0 ** (2 * i / 8)
-      table[..., 2 * i], table[..., 2 * i + 1] = np.sin(angle), np.cos(angle)
+    table = paper_sinusoidal(pos, 8)
   else:
     table = np.zeros((2, 3, 8))
   want = np.asarray(x, np.float32) + table
@@ -255,13 +236,7 @@ def test_blocked_attention_really_splits_the_queries(monkeypatch):
   """Query block i attends to keys [0, (i + 1) * block): a fallback to one L x L block gives
   the same numbers (so the equality tests pass) but skips none of the masked work."""
   calls = []
-  real = attention_lib._attend
-
-  def spy(q, k, v, mask):
-    calls.append((q.shape[1], k.shape[1]))
-    return real(q, k, v, mask)
-
-  monkeypatch.setattr(attention_lib, "_attend", spy)
+  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, mask: calls.append((q.shape[1], k.shape[1])))
   q = k = v = jnp.ones((1, 8, 2, 4))
   mask = attention_lib.attention_mask(jnp.ones((1, 8), jnp.int32), causal=True)
   for block, want in [(2, [(2, 2), (2, 4), (2, 6), (2, 8)]), (1, [(1, s) for s in range(1, 9)]),

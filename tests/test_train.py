@@ -15,6 +15,7 @@ import pytest
 from flax import nnx
 
 from llm_input import cli
+from llm_input.data import pipeline
 from llm_input.errors import CheckpointError, ConfigError, DataError
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
@@ -56,7 +57,7 @@ def run_steps(sizes, devices, steps=2, accum=1, model=MODEL, batch=None):
                                grad_accum_steps=accum)
   trainer = step_lib.Trainer(model, optim, mesh)
   state = trainer.init_state()
-  batch = {k: jax.device_put(v, trainer.batch_sharding) for k, v in (batch or random_batch()).items()}
+  batch = pipeline.global_batch(batch or random_batch(), trainer.batch_sharding)
   losses = []
   for _ in range(steps):
     state, metrics = trainer.train_step(state, batch)
@@ -156,8 +157,7 @@ def test_train_step_metrics_and_first_update_by_hand():
 
   assert state["step"].dtype == jnp.int32  # a float32 counter stops counting at 2^24
   state_copy = jax.device_get(state)
-  new_state, metrics = trainer.train_step(state, {k: jax.device_put(v, trainer.batch_sharding)
-                                                  for k, v in batch.items()})
+  new_state, metrics = trainer.train_step(state, pipeline.global_batch(batch, trainer.batch_sharding))
   m = {k: float(v) for k, v in jax.device_get(metrics).items()}
   assert m["tokens"] == mask.sum() == 125
   assert m["loss"] == pytest.approx((nll * mask).sum() / mask.sum(), rel=1e-5)
@@ -186,7 +186,7 @@ def test_train_step_metrics_and_first_update_by_hand():
   one["loss_mask"][3, 5] = 1
   one["target_bytes"] = np.ones_like(batch["target_bytes"])  # a one-byte token
   _, one_metrics = trainer.train_step(jax.device_put(state_copy, trainer.state_shardings),
-                                      {k: jax.device_put(v, trainer.batch_sharding) for k, v in one.items()})
+                                      pipeline.global_batch(one, trainer.batch_sharding))
   assert float(one_metrics["tokens"]) == 1
   assert float(one_metrics["loss"]) == pytest.approx(nll[3, 5], rel=1e-5)
   assert float(one_metrics["bits_per_byte"]) == pytest.approx(nll[3, 5] / math.log(2), rel=1e-5)
@@ -196,13 +196,13 @@ def test_train_step_metrics_and_first_update_by_hand():
   # the rng of step s + 1 is the step-s rng folded with s (a fresh stream every step)
   rng1 = np.asarray(new_state["rng"])
   np.testing.assert_array_equal(rng1, jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng0), 0)))
-  third, _ = trainer.train_step(new_state, {k: jax.device_put(v, trainer.batch_sharding) for k, v in batch.items()})
+  third, _ = trainer.train_step(new_state, pipeline.global_batch(batch, trainer.batch_sharding))
   np.testing.assert_array_equal(np.asarray(third["rng"]),
                                 jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(rng1), 1)))
   # the step donates its input state: the old weights and Adam moments are freed, not kept
   # (a state nothing else holds; numpy views of a CPU buffer, like those above, block donation)
   fresh = trainer.init_state()
-  trainer.train_step(fresh, {k: jax.device_put(v, trainer.batch_sharding) for k, v in batch.items()})
+  trainer.train_step(fresh, pipeline.global_batch(batch, trainer.batch_sharding))
   assert all(array.is_deleted() for array in jax.tree.leaves(fresh))
 
 
