@@ -109,6 +109,37 @@ def test_training_is_deterministic(tmp_path, kind):
     assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_a_word_that_starts_a_line_has_the_pieces_it_has_after_a_space(trained, kind):
+  # SentencePiece trains on lines, each with the "▁" prefix; encoding a document whole gave a
+  # line's first word no "▁" ("THESEUS:\nNow" -> "\n", "N", "ow"), so every subword figure
+  # counted 6-9% extra tokens.
+  tokenizer = trained[kind]
+  for word in ("bank", "Hello", "river", "The", "tokens"):
+    after_space = tokenizer.encode("x " + word)[len(tokenizer.encode("x")):]
+    assert tokenizer.id_to_piece(after_space[0]).startswith("\u2581"), word
+    assert tokenizer.encode("x\n" + word)[len(tokenizer.encode("x")) + 1:] == after_space, word
+    assert tokenizer.encode(word) == after_space, word  # a document's first word, too
+  lines = CORPUS.split("\n")
+  line_by_line = sum(len(tokenizer.encode(line)) for line in lines) + len(lines) - 1
+  assert len(tokenizer.encode(CORPUS)) <= line_by_line
+  ids, counts = tokenizer.encode_with_byte_counts(CORPUS)
+  assert tokenizer.decode(ids) == CORPUS and sum(counts) == len(CORPUS.encode("utf-8"))
+
+
+def test_folders_saved_before_line_encoding_keep_their_whole_document_encoding(trained, tmp_path):
+  # Their runs' models and token stores were made with whole-document ids.
+  folder = trained["bpe"].save(tmp_path / "bpe")
+  meta = json.loads((folder / "tokenizer.json").read_text())
+  assert meta["encode_lines"] is True
+  del meta["encode_lines"]
+  (folder / "tokenizer.json").write_text(json.dumps(meta))
+  old = tokenizers.load(folder)
+  assert old.encode("a\nbank") == old.processor.encode("a\nbank")
+  assert old.encode("a\nbank") != trained["bpe"].encode("a\nbank")
+  assert old.decode(old.encode("a\n bank\n")) == "a\n bank\n"
+
+
 def test_encode_batch_matches_encode(trained):
   for tokenizer in trained.values():
     assert tokenizer.encode_batch(ROUND_TRIP) == [tokenizer.encode(t) for t in ROUND_TRIP]

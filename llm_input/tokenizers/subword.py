@@ -7,6 +7,12 @@ their UTF-8 bytes. Exceptions, by design: with `byte_fallback=False` unseen char
 `<unk>`; with `normalization="nmt_nfkc"` text is NFKC-normalised and extra whitespace
 collapsed, so e.g. "ﬁ" comes back as "fi"; text containing U+2581 ("▁", SentencePiece's
 space marker) decodes that character as a space.
+
+Lines: SentencePiece trains on lines, giving each the dummy "▁" prefix, so a trained tokenizer
+also encodes a document line by line (`encode_lines`): "THESEUS:\nNow" is `THESEUS:`, `\n`,
+`▁Now`, the same `▁Now` as after a space, and decoding drops that prefix again after every
+newline. Folders saved before this (no `encode_lines` in tokenizer.json) and imported models
+encode whole documents, as their models were trained.
 """
 
 from __future__ import annotations
@@ -29,11 +35,18 @@ MODEL_FILE = "sentencepiece.model"
 
 
 class SentencePieceTokenizer(Tokenizer):
-  def __init__(self, model_proto: bytes, kind: str, options: dict):
+  def __init__(self, model_proto: bytes, kind: str, options: dict, encode_lines: bool = True):
     self.kind = kind
     self.options = dict(options)
     self.model_proto = model_proto
     self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
+    self.encode_lines = encode_lines
+    if encode_lines:
+      newline = self.processor.piece_to_id("\n")
+      if self.processor.id_to_piece(newline) != "\n":
+        raise TokenizerError("this SentencePiece model has no newline piece, so it cannot encode "
+                             "line by line; retrain it with `llm-input tokenizer train`")
+      self._newline_id = newline
 
   @classmethod
   def train(cls, kind: str, texts: Iterable[str], vocab_size: int,
@@ -84,12 +97,13 @@ class SentencePieceTokenizer(Tokenizer):
     if not path.is_file():
       raise TokenizerError(f"{folder} has tokenizer.json but no {MODEL_FILE}; retrain the tokenizer")
     try:
-      return cls(path.read_bytes(), meta["kind"], meta.get("options", {}))
+      return cls(path.read_bytes(), meta["kind"], meta.get("options", {}),
+                 encode_lines=meta.get("encode_lines", False))
     except RuntimeError as err:
       raise TokenizerError(f"{path} is corrupted ({err}); retrain the tokenizer") from None
 
   def _metadata(self) -> dict:
-    return {"options": self.options}
+    return {"options": self.options, "encode_lines": self.encode_lines}
 
   def word_ids(self, word: str) -> list[int]:
     # A word in running text follows a space, which SentencePiece marks with "▁"; a lone "▁"
@@ -108,9 +122,37 @@ class SentencePieceTokenizer(Tokenizer):
     return self.processor.get_piece_size()
 
   def encode(self, text: str) -> list[int]:
-    return self.processor.encode(text)
+    return self.encode_batch([text])[0]
+
+  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    if not self.encode_lines:
+      return self.processor.encode(list(texts), num_threads=2)
+    lines = [text.split("\n") for text in texts]
+    encoded = iter(self.processor.encode([line for doc in lines for line in doc], num_threads=2))
+    out = []
+    for doc in lines:
+      ids = list(next(encoded))
+      for _ in doc[1:]:
+        ids.append(self._newline_id)
+        ids.extend(next(encoded))
+      out.append(ids)
+    return out
 
   def encode_with_byte_counts(self, text: str) -> tuple[list[int], list[int]]:
+    if not self.encode_lines:
+      return self._counted(text)
+    ids, counts = [], []
+    for i, line in enumerate(text.split("\n")):
+      if i:
+        ids.append(self._newline_id)
+        counts.append(1)
+      line_ids, line_counts = self._counted(line)
+      ids.extend(line_ids)
+      counts.extend(line_counts)
+    return ids, counts
+
+  def _counted(self, text: str) -> tuple[list[int], list[int]]:
+    """Ids of one SentencePiece sentence and the UTF-8 bytes of `text` each accounts for."""
     ids = self.processor.encode(text)
     counts = self._piece_bytes[np.asarray(ids, dtype=np.int64)] if ids else np.zeros(0, np.int32)
     if len(counts) and counts[0] > 0:
@@ -133,11 +175,18 @@ class SentencePieceTokenizer(Tokenizer):
         sizes[i] = len(self.processor.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
     return sizes
 
-  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-    return self.processor.encode(list(texts), num_threads=2)
-
   def decode(self, ids: Iterable[int]) -> str:
-    return self.processor.decode([int(i) for i in ids])
+    ids = [int(i) for i in ids]
+    if not self.encode_lines:
+      return self.processor.decode(ids)
+    lines, line = [], []
+    for i in ids:
+      if i == self._newline_id:
+        lines.append(line)
+        line = []
+      else:
+        line.append(i)
+    return "\n".join(self.processor.decode(lines + [line]))
 
   def id_to_piece(self, token_id: int) -> str:
     return self.processor.id_to_piece(int(token_id))
