@@ -42,6 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cfg.tokenizer = ml_collections.ConfigDict()
   t = cfg.tokenizer
   t.kind = "bpe"  # char | byte | bpe | unigram | word.
+  t.path = ""  # A tokenizer folder used as it is (e.g. from `llm-input tokenizer import`); "" = train tokenizer.kind.
   t.vocab_size = 50257  # Including specials; a cap for char and word; fixed (259) for byte.
   t.byte_fallback = True  # bpe/unigram: unseen characters become UTF-8 bytes, not <unk>.
   t.split_digits = True  # bpe/unigram: every digit is its own piece.

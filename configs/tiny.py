@@ -2,10 +2,10 @@
 
 Command: `llm-input train --config configs/tiny.py --workdir runs/tiny` (what `make demo` runs).
 Hardware: 2-core x86 CPU. Time: 600 steps of 16 x 256 tokens at ~0.4 s/step (4 min 00 s),
-4 min 8 s for the whole `make demo` with the corpus prepared.
-Result (2026-11-29, batches drawn from across the corpus by the token store): validation loss
-4.5531 nats/token, perplexity 94.93, 2.4535 bits per byte (2.5993 with the previous pipeline,
-whose batches were slices of one play).
+4 min 8 s for the whole `make demo` with the corpus prepared (2026-11-29).
+Result (2026-12-01, subwords encoded line by line as SentencePiece trained them): validation
+loss 4.7838 nats/token, perplexity 119.56, 2.4316 bits per byte (2.4535 when documents were
+encoded whole, 2.5993 with the previous pipeline, whose batches were slices of one play).
 """
 
 from configs import base

@@ -98,6 +98,13 @@ def cmd_preflight(args, overrides) -> int:
   return 0 if report["fits"] else 1
 
 
+def _corpus_documents(args) -> list[str]:
+  from llm_input.data import pipeline
+
+  cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir)
+  return list(pipeline.documents(cfg, args.split))
+
+
 def _tokenizer_texts(args) -> list[str]:
   from llm_input.errors import TokenizerError
   from llm_input.tokenizers import training as train_lib
@@ -105,10 +112,7 @@ def _tokenizer_texts(args) -> list[str]:
   if getattr(args, "corpus", None):
     if args.input:
       raise TokenizerError("give either --input or --corpus, not both")
-    from llm_input.data import pipeline
-
-    cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir)
-    return list(pipeline.documents(cfg, args.split))
+    return _corpus_documents(args)
   if not args.input:
     raise TokenizerError("give --input FILE_OR_GLOB... or --corpus NAME")
   return train_lib.read_inputs(args.input)
@@ -223,6 +227,34 @@ def cmd_tokenizer_train(args, overrides) -> int:
   return 0
 
 
+def cmd_tokenizer_import(args, overrides) -> int:
+  import pathlib
+
+  from llm_input import tokenizers
+  from llm_input.errors import TokenizerError
+  from llm_input.runs import RunFolder, holder, is_locked
+
+  out = pathlib.Path(args.out)
+  if out.exists() and not out.is_dir():
+    raise TokenizerError(f"--out {args.out!r} is an existing file; give a folder path")
+  if is_locked(out.parent):
+    raise TokenizerError(f"--out {args.out!r} is inside a run folder that a trainer is writing "
+                         f"({holder(RunFolder(out.parent))}); choose another --out")
+  specials = {}
+  for item in args.special or ():
+    name, _, value = item.rpartition("=")
+    if not name or not value.isdigit():
+      raise TokenizerError(f"--special {item!r}: give TOKEN=ID, e.g. '<|endoftext|>=50256'")
+    specials[name] = int(value)
+  tokenizer = tokenizers.import_tokenizer(
+      args.source, pattern=args.pattern, specials=specials or None,
+      roles={"bos": args.bos, "eos": args.eos, "pad": args.pad, "unk": args.unk})
+  folder = tokenizer.save(out)
+  roles = ", ".join(f"{role} {i} {tokenizer.id_to_piece(i)!r}" for role, i in tokenizer.special_ids.items())
+  print(f"imported {tokenizer.kind} tokenizer: vocab_size {tokenizer.vocab_size:,} ({roles}) -> {folder}")
+  return 0
+
+
 def cmd_tokenizer_stats(args, overrides) -> int:
   from llm_input import tokenizers
   from llm_input.tokenizers import stats
@@ -236,6 +268,32 @@ def cmd_tokenizer_stats(args, overrides) -> int:
   else:
     print(f"{tokenizer.kind} tokenizer at {args.tokenizer}")
     print(stats.format_table(result))
+  return 0
+
+
+def cmd_tokenizer_compare(args, overrides) -> int:
+  from llm_input import tokenizers
+  from llm_input.errors import TokenizerError
+  from llm_input.tokenizers import stats
+  from llm_input.tokenizers import training as train_lib
+
+  if not args.input and not args.corpus:
+    raise TokenizerError("give the texts to compare on: --input FILE_OR_GLOB (repeatable) and/or --corpus NAME")
+  loaded = [(name, tokenizers.load(name)) for name in args.tokenizer]  # every folder checked first
+  texts = [(pattern, train_lib.read_inputs([pattern])) for pattern in args.input or ()]
+  if args.corpus:
+    texts.append((f"{args.corpus} ({args.split})", _corpus_documents(args)))
+  rows = [{"tokenizer": name, "kind": tokenizer.kind,
+           "text": label, "stats": stats.compute(tokenizer, docs).to_dict()}
+          for name, tokenizer in loaded for label, docs in texts]
+  if args.plot:
+    stats.compare_plot(rows, args.plot)
+  if args.json:
+    print(json.dumps(rows))
+  else:
+    print(stats.compare_table(rows))
+    if args.plot:
+      print(f"plot: {args.plot}")
   return 0
 
 
@@ -471,12 +529,36 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--seed", type=int, default=0)
   t.set_defaults(func=cmd_tokenizer_train)
 
+  t = tok_sub.add_parser("import", help="a tokenizer made elsewhere (Hugging Face tokenizer.json, "
+                         "GPT-2 vocab.json + merges.txt, *.tiktoken, SentencePiece *.model) as a "
+                         "tokenizer folder, with its original ids")
+  t.add_argument("--from", dest="source", required=True, help="file or folder to import")
+  t.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+  t.add_argument("--pattern", default=None, help="tiktoken: the split pattern, gpt2|cl100k|o200k "
+                 "or a regular expression")
+  t.add_argument("--special", action="append", metavar="TOKEN=ID",
+                 help="tiktoken: a special token and its id (repeatable; default: the named "
+                 "pattern's, or <|endoftext|> after the ranks)")
+  for role in ("bos", "eos", "pad", "unk"):
+    t.add_argument(f"--{role}", default=None, metavar="TOKEN",
+                   help=f"the special token that is {role} (default: tokenizer_config.json, then the usual names)")
+  t.set_defaults(func=cmd_tokenizer_import)
+
   t = tok_sub.add_parser("stats", help="tokens per word, bytes per token, unknown rate, ...")
   t.add_argument("--tokenizer", required=True)
   t.add_argument("--input", nargs="+")
   _corpus_args(t, default_split="validation")
   t.add_argument("--json", action="store_true")
   t.set_defaults(func=cmd_tokenizer_stats)
+
+  t = tok_sub.add_parser("compare", help="the field's metrics for several tokenizers on the same "
+                         "texts: fertility, continued words, compression, Rényi efficiency, ...")
+  t.add_argument("--tokenizer", action="append", required=True, help="tokenizer folder (repeatable)")
+  t.add_argument("--input", action="append", help="UTF-8 files or a glob: one text (repeatable)")
+  _corpus_args(t, default_split="validation")
+  t.add_argument("--json", action="store_true")
+  t.add_argument("--plot", default=None, help="write bar charts of the metrics to this PNG")
+  t.set_defaults(func=cmd_tokenizer_compare)
 
   t = tok_sub.add_parser("show", help="the pieces and ids of a text")
   t.add_argument("--tokenizer", required=True)

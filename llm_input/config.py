@@ -128,6 +128,8 @@ def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) 
     raise ConfigError(f"tokenizer.kind: unknown {cfg.tokenizer.kind!r}; allowed: {', '.join(tokenizers.KINDS)}")
   values = cfg.model.to_dict()
   tokenizer_size = vocab_size
+  if tokenizer_size is None and cfg.tokenizer.path:  # a given tokenizer: its size is known now
+    vocab_size = tokenizer_size = int(tokenizers.read_metadata(cfg.tokenizer.path)["vocab_size"])
   if tokenizer_size is None:
     fixed = tokenizers.tokenizer_class(cfg.tokenizer.kind).fixed_vocab_size
     tokenizer_size = fixed if fixed is not None else int(cfg.tokenizer.vocab_size)

@@ -360,7 +360,6 @@ def test_training_starts_at_batch_zero_and_the_processes_must_divide_the_batch(c
 def test_target_bytes_equal_utf8_bytes_of_decoded_targets(corpus, kind):
   tok = corpus[kind]
   cfg = cfg_for(corpus, seq_len=32, batch_size=4)
-  prefix = tok.encode("a")  # decoding mid-document: after a fixed prefix, so a leading space is kept
   total = 0
   for batch in pipeline.eval_batches(cfg, tok):
     rows = zip(batch["inputs"], batch["targets"], batch["segment_ids"], batch["loss_mask"], batch["target_bytes"])
@@ -370,8 +369,10 @@ def test_target_bytes_equal_utf8_bytes_of_decoded_targets(corpus, kind):
         kept = targets[where].tolist()
         if inputs[segments == segment][0] == tok.bos_id:  # targets start at the document start
           text = tok.decode(kept)
-        else:
-          text = tok.decode(prefix + kept)[len(tok.decode(prefix)):]
+        else:  # mid-document: decoded after the token before them (a newline, a word, ...)
+          # and after "a", so that token's own leading space is kept
+          before = tok.encode("a") + [int(inputs[where][0])]
+          text = tok.decode(before + kept)[len(tok.decode(before)):]
         assert len(text.encode("utf-8")) == nbytes[where].sum()
         total += nbytes[where].sum()
   assert total > 0

@@ -385,16 +385,20 @@ def test_stats_table_puts_each_figure_beside_its_own_label():
   distinct, so each line pins its own."""
   figures = stats.TokenizerStats(tokens_per_word=1.3125, bytes_per_token=4.0625, chars_per_token=3.5,
                                  unk_rate=0.0125, words_with_unk_rate=0.025, vocab_size=50257,
-                                 vocab_used=1234, encode_mb_per_s=12.345, tokens=1000, words=762,
-                                 bytes=4062, chars=3500)
+                                 vocab_used=1234, encode_mb_per_s=12.345, continued_word_share=0.375,
+                                 renyi_efficiency=0.4321, vocab_use_share=0.0246, round_trip_error_at=17,
+                                 tokens=1000, words=762, bytes=4062, chars=3500)
   assert stats.format_table(figures).split("\n") == [
       "tokens per word (words = whitespace-separated)  1.3125",
+      "words cut into 2+ pieces                        37.5000%",
       "bytes per token (UTF-8)                         4.0625",
       "characters per token                            3.5000",
       "unknown-token rate                              1.2500%",
       "words containing <unk>                          2.5000%",
       "vocabulary size                                 50,257",
-      "vocabulary entries used                         1,234",
+      "vocabulary entries used                         1,234 (2.46%)",
+      "Rényi efficiency (order 2.5)                    0.4321",
+      "exact round trip                                no: first difference at character 17",
       "encode throughput                               12.35 MB/s",
       "tokens / words / bytes / chars                  1,000 / 762 / 4,062 / 3,500"]
-  assert figures.to_dict()["bytes_per_token"] == 4.0625 and len(figures.to_dict()) == 12
+  assert figures.to_dict()["bytes_per_token"] == 4.0625 and len(figures.to_dict()) == 16

@@ -165,6 +165,14 @@ def test_stats_counted_by_hand():
   assert result.words_with_unk_rate == pytest.approx(1 / 2)
   assert result.vocab_size == 4 + 3
   assert result.vocab_used == 4  # a, b, space, <unk>
+  assert result.vocab_use_share == pytest.approx(4 / 7)
+  assert result.continued_word_share == 1.0  # "ab" and "ac" are two characters each
+  # tokens a, b, " ", a, <unk>: p = (2/5, 1/5, 1/5, 1/5); H_2.5 = ln(sum p^2.5) / (1 - 2.5)
+  # = ln(0.101193 + 3 x 0.017889) / -1.5 = 1.24349 nats; over ln 7 = 1.94591: 0.63903
+  assert result.renyi_efficiency == pytest.approx(0.63903, abs=1e-5)
+  assert stats.renyi_efficiency([5], 7) == 0.0  # one token type: no information
+  assert stats.renyi_efficiency([1] * 7, 7) == pytest.approx(1.0)  # uniform over the vocabulary
+  assert result.round_trip_error_at == 4  # "ab a\ufffd": the unknown "c"
   # byte: "é" is 2 bytes, 1 char
   byte = tokenizers.train("byte", 259, ["x"])
   result = stats.compute(byte, ["é é"])
@@ -176,6 +184,9 @@ def test_stats_counted_by_hand():
   assert result.tokens == 5 and result.words == 4
   assert result.unk_rate == pytest.approx(1 / 5)
   assert result.words_with_unk_rate == pytest.approx(1 / 4)
+  assert result.continued_word_share == pytest.approx(1 / 4)  # "cat," is cat + ","
+  assert result.round_trip_error_at == len("the cat, the ")  # decoded "<unk>" for "dog"
+  assert stats.compute(byte, ["é é"]).round_trip_error_at is None
 
 
 # -- bad input -------------------------------------------------------------------------------

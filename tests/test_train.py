@@ -1,6 +1,7 @@
 """Training against references: sharded == single device, accumulation == big batch, exact
 resume after SIGTERM/SIGKILL in real subprocesses, bits per byte by hand, sampling."""
 
+import json
 import math
 import os
 import signal
@@ -379,6 +380,40 @@ def test_resuming_with_a_different_model_data_or_tokenizer_is_refused(corpus, tr
   with pytest.raises(ConfigError, match=f"holds a run with a different {section} config"):
     loop.train(small_config(*corpus, override), trained_run)
   assert sorted(p.name for p in trained_run.rglob("*")) == before  # nothing written
+
+
+def test_a_run_saved_before_a_field_was_added_still_resumes(corpus, trained_run, tmp_path):
+  import shutil
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_run, workdir)
+  saved = json.loads((workdir / "config.json").read_text())
+  del saved["tokenizer"]["path"]  # config.json from before tokenizer.path existed
+  (workdir / "config.json").write_text(json.dumps(saved))
+  result = loop.train(small_config(*corpus, "train.steps=10"), workdir, say=lambda *a: None)
+  assert result["step"] == 10
+  with pytest.raises(ConfigError, match="different tokenizer config"):
+    loop.train(small_config(*corpus, "train.steps=10", f"tokenizer.path={trained_run / 'tokenizer'}"), workdir)
+
+
+def test_a_tokenizer_put_in_a_fresh_workdir_is_used_or_refused_never_deleted(corpus, tmp_path, capsys):
+  # `tokenizer train --out W/tokenizer` then `train --workdir W`: a start that fails after its
+  # pending config is written must not take the user's tokenizer for its own leftovers.
+  from llm_input import tokenizers
+  texts, _ = corpus
+  workdir = tmp_path / "run"
+  assert cli.main(["tokenizer", "train", "--kind", "byte", "--vocab-size", "259", "--input", str(texts),
+                   "--out", str(workdir / "tokenizer")]) == 0
+  before = (workdir / "tokenizer" / "tokenizer.json").read_bytes()
+  RunFolder(workdir).write_pending_config(small_config(*corpus))  # as a failed first start leaves
+  with pytest.raises(ConfigError, match="holds a byte tokenizer.*tokenizer.path="):
+    loop.train(small_config(*corpus, "train.steps=2"), workdir, say=lambda *a: None)
+  assert (workdir / "tokenizer" / "tokenizer.json").read_bytes() == before
+  said = []
+  loop.train(small_config(*corpus, "train.steps=2", "tokenizer.kind=byte", "tokenizer.vocab_size=259"),
+             workdir, say=said.append)
+  assert not any("trained" in line and "tokenizer" in line for line in said), said
+  assert tokenizers.load(workdir / "tokenizer").kind == "byte"
+  assert (workdir / "tokenizer" / "tokenizer.json").read_bytes() == before
 
 
 # -- bad configs fail before compilation -------------------------------------------------------

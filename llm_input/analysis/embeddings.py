@@ -66,7 +66,7 @@ def nearest_neighbours(table, tokenizer, word: str, k: int = 8, exclude_special:
   query = wv.vector / (np.linalg.norm(wv.vector) + 1e-12)
   scores = normed @ query
   if exclude_special:
-    scores[:tokenizer.num_special_ids] = -np.inf
+    scores[list(tokenizer.special_token_ids)] = -np.inf
   own = set(tokenizer.word_ids(word)) if len(tokenizer.word_ids(word)) == 1 else set()
   order = [int(i) for i in np.argsort(-scores) if int(i) not in own and int(i) < tokenizer.vocab_size][:k]
   return {"word": word, "note": wv.note,

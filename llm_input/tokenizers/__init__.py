@@ -13,6 +13,7 @@ from llm_input.errors import TokenizerError
 from llm_input.tokenizers.base import Tokenizer, byte_length, read_metadata
 from llm_input.tokenizers.char import ByteTokenizer, CharTokenizer
 from llm_input.tokenizers.options import TokenizerOptions
+from llm_input.tokenizers.pretrained import HuggingFaceTokenizer, TiktokenTokenizer, import_tokenizer
 from llm_input.tokenizers.subword import SentencePieceTokenizer
 from llm_input.tokenizers.word import WordTokenizer
 
@@ -23,7 +24,13 @@ REGISTRY: dict[str, type[Tokenizer]] = {
     "unigram": SentencePieceTokenizer,
     "word": WordTokenizer,
 }
-KINDS = tuple(REGISTRY)
+KINDS = tuple(REGISTRY)  # the kinds `train` makes
+# kinds made elsewhere, brought in by `import_tokenizer` with their own ids
+IMPORTED: dict[str, type[Tokenizer]] = {
+    "hf": HuggingFaceTokenizer,
+    "tiktoken": TiktokenTokenizer,
+    "sentencepiece": SentencePieceTokenizer,
+}
 
 
 def tokenizer_class(kind: str) -> type[Tokenizer]:
@@ -51,20 +58,21 @@ def load(folder: str | os.PathLike) -> Tokenizer:
 
   meta = read_metadata(folder)
   kind = meta.get("kind")
-  if kind not in REGISTRY:
+  classes = {**REGISTRY, **IMPORTED}
+  if kind not in classes:
     raise TokenizerError(f"{folder}/tokenizer.json names an unknown kind {kind!r}; retrain with "
                          "`llm-input tokenizer train`")
   folder = pathlib.Path(folder)
   has_model = (folder / "sentencepiece.model").exists()
-  if has_model != (REGISTRY[kind] is SentencePieceTokenizer):
+  if has_model != (classes[kind] is SentencePieceTokenizer):
     raise TokenizerError(f"{folder}: tokenizer.json says kind {kind!r} but the folder "
                          f"{'holds' if has_model else 'lacks'} sentencepiece.model; the files "
                          "disagree, so retrain the tokenizer into an empty folder")
   try:
-    return REGISTRY[kind].from_folder(folder, meta)
+    return classes[kind].from_folder(folder, meta)
   except (KeyError, TypeError) as err:
     raise TokenizerError(f"{folder}/tokenizer.json lacks {err} for a {kind} tokenizer; retrain it") from None
 
 
-__all__ = ["KINDS", "REGISTRY", "Tokenizer", "TokenizerOptions", "byte_length", "load", "train",
+__all__ = ["IMPORTED", "KINDS", "REGISTRY", "import_tokenizer", "Tokenizer", "TokenizerOptions", "byte_length", "load", "train",
            "tokenizer_class"]

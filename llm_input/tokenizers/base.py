@@ -2,7 +2,9 @@
 
 A tokenizer folder holds `tokenizer.json` ({"format": "llm_input.tokenizer", "kind": ...,
 options and vocabulary}) plus kind-specific files; `load(dir)` reads the kind from it.
-Special ids are the same for every kind: pad=0, bos=1, eos=2, and unk=3 where a kind has one.
+The kinds trained here share their special ids: pad=0, bos=1, eos=2, and unk=3 where a kind
+has one; imported kinds (`pretrained.py`) keep their source's (GPT-2: only <|endoftext|> =
+50256, used as both bos and eos; Llama 2: unk=0, bos=1, eos=2, no pad).
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ class Tokenizer(abc.ABC):
 
   kind: str
 
-  pad_id = PAD
+  pad_id: int | None = PAD  # None for kinds without one (GPT-2, Llama)
   bos_id = BOS
   eos_id = EOS
   unk_id: int | None = UNK  # None for kinds that never produce an unknown (byte)
-  num_special_ids = len(SPECIAL_PIECES)  # ids below this are specials, not text
+  num_special_ids = len(SPECIAL_PIECES)  # trained kinds: ids below this are specials, not text
   fixed_vocab_size: int | None = None  # set by kinds whose vocabulary does not depend on training
 
   @property
@@ -105,10 +107,13 @@ class Tokenizer(abc.ABC):
 
   @property
   def special_ids(self) -> dict[str, int]:
-    ids = {"pad": self.pad_id, "bos": self.bos_id, "eos": self.eos_id}
-    if self.unk_id is not None:
-      ids["unk"] = self.unk_id
-    return ids
+    ids = {"pad": self.pad_id, "bos": self.bos_id, "eos": self.eos_id, "unk": self.unk_id}
+    return {role: i for role, i in ids.items() if i is not None}
+
+  @property
+  def special_token_ids(self) -> tuple[int, ...]:
+    """Ids that stand for no text (never a neighbour, never counted as vocabulary use)."""
+    return tuple(range(self.num_special_ids))
 
   # -- saving ---------------------------------------------------------------------------
   def _metadata(self) -> dict:

@@ -41,6 +41,15 @@ class SentencePieceTokenizer(Tokenizer):
     self.model_proto = model_proto
     self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
     self.encode_lines = encode_lines
+    # the model's own special ids (0-3 for the ones trained here; Llama 2: unk 0, bos 1, eos 2)
+    p = self.processor
+    self.pad_id, self.bos_id, self.eos_id, self.unk_id = (
+        i if i >= 0 else None for i in (p.pad_id(), p.bos_id(), p.eos_id(), p.unk_id()))
+    if self.eos_id is None:
+      raise TokenizerError("this SentencePiece model has no end-of-sentence id (eos_id = -1); "
+                           "llm_input ends every document with one")
+    if self.bos_id is None:
+      self.bos_id = self.eos_id
     if encode_lines:
       newline = self.processor.piece_to_id("\n")
       if self.processor.id_to_piece(newline) != "\n":
@@ -120,6 +129,11 @@ class SentencePieceTokenizer(Tokenizer):
   @property
   def vocab_size(self) -> int:
     return self.processor.get_piece_size()
+
+  @property
+  def special_token_ids(self) -> tuple[int, ...]:
+    return tuple(i for i in range(self.vocab_size)
+                 if self.processor.is_control(i) or self.processor.is_unknown(i))
 
   def encode(self, text: str) -> list[int]:
     return self.encode_batch([text])[0]

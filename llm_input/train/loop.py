@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import pathlib
 import signal
 import time
 
@@ -28,7 +29,7 @@ from llm_input.data import pipeline
 from llm_input.errors import ConfigError, DiskFullError
 from llm_input.model import transformer
 from llm_input.model.config import context_length
-from llm_input.runs import RunFolder
+from llm_input.runs import RunFolder, directory_fingerprint
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import metrics as metrics_lib
 from llm_input.train import sample as sample_lib
@@ -39,6 +40,9 @@ from llm_input.train import step as step_lib
 FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
 # Sections that may change on resume only with --allow-config-change (and are recorded).
 GUARDED_SECTIONS = ("optimizer", "schedule", "train")
+# Fields added after run folders were written, with the value that means what those runs did:
+# a config.json without them resumes as if it had them at that value.
+ADDED_FIELDS = {"tokenizer.path": ""}
 ON_NONFINITE = ("stop", "rollback")
 MAX_ROLLBACKS = 3
 
@@ -59,6 +63,10 @@ def _config_changes(run: RunFolder, cfg, allow_change: bool) -> dict:
   if not run.has_config():
     return {}
   saved = run.read_config_dict()
+  for field, value in ADDED_FIELDS.items():
+    section, key = field.split(".")
+    if isinstance(saved.get(section), dict):
+      saved[section].setdefault(key, value)
   now = json.loads(cfg.to_json_best_effort())
   frozen = [k for k in FROZEN_SECTIONS if saved.get(k) != now.get(k)]
   if frozen:
@@ -104,10 +112,28 @@ def total_steps(cfg, flops_per_step: float) -> int:
   return int(cfg.train.steps)
 
 
+def _given_tokenizer(run: RunFolder, source: pathlib.Path, say):
+  """`tokenizer.path`: that folder's tokenizer, copied into the run (or checked against its copy)."""
+  tokenizer = tokenizers.load(source)
+  if (run.tokenizer_dir / "tokenizer.json").exists():
+    if directory_fingerprint(run.tokenizer_dir) != directory_fingerprint(source):
+      raise ConfigError(f"{run.tokenizer_dir} is not the tokenizer at tokenizer.path={source}; "
+                        "put the run's tokenizer back, or use a new --workdir")
+    run.check_tokenizer()
+  elif jax.process_index() == 0:
+    tokenizer.save(run.tokenizer_dir)
+    say(f"tokenizer: {tokenizer.kind} ({tokenizer.vocab_size:,} ids) from {source}")
+  if jax.process_index() == 0 and not run.read_run_json().get("tokenizer_sha256"):
+    run.record_tokenizer()
+  return tokenizer
+
+
 def prepare_tokenizer(cfg, run: RunFolder, pipe: pipeline.PipelineConfig,
                       options: tokenizers.TokenizerOptions, say=print):
   """The run's tokenizer: the one in the folder (checked against the run), or a new one."""
   t = cfg.tokenizer
+  if t.path:
+    return _given_tokenizer(run, pathlib.Path(t.path), say)
   if (run.tokenizer_dir / "tokenizer.json").exists():
     tokenizer = tokenizers.load(run.tokenizer_dir)
     matches = tokenizer.kind == t.kind and (
@@ -126,10 +152,15 @@ def prepare_tokenizer(cfg, run: RunFolder, pipe: pipeline.PipelineConfig,
     if matches:
       run.record_tokenizer()
       return tokenizer
-    if not run.pending_config_path.exists():
+    # Replaced only when a trainer of this folder wrote it (run.json records its fingerprint)
+    # and never trained: a tokenizer someone put here is theirs.
+    ours = run.read_run_json().get("tokenizer_sha256") == directory_fingerprint(run.tokenizer_dir)
+    if not (ours and run.pending_config_path.exists()):
       raise ConfigError(f"{run.tokenizer_dir} holds a {tokenizer.kind} tokenizer of "
                         f"{tokenizer.vocab_size:,} ids but the config asks for tokenizer.kind="
-                        f"{t.kind}, vocab_size={t.vocab_size}; remove that folder or use a new --workdir")
+                        f"{t.kind}, vocab_size={t.vocab_size}; to train with it, set "
+                        f"--config.tokenizer.path={run.tokenizer_dir} (or the matching kind and "
+                        "vocab_size); otherwise move it away or use a new --workdir")
     say(f"note: {run.tokenizer_dir} ({tokenizer.kind}, {tokenizer.vocab_size:,} ids) was left by "
         "a start that never trained; replacing it")
   start = time.perf_counter()
