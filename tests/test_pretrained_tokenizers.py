@@ -195,6 +195,11 @@ def test_a_training_run_and_its_token_store_work_with_an_imported_tokenizer(impo
   assert json.loads((tmp_path / "run" / "config.json").read_text())["tokenizer"]["path"] == str(folder)
   stores = [json.loads(p.read_text()) for p in (tmp_path / "data").rglob("token_store/*/meta.json")]
   assert stores and all(m["tokenizer_kind"] == "tiktoken" and m["vocab_size"] == 421 for m in stores), stores
+  assert cli.main(["report", "--run", str(tmp_path / "run")]) == 0  # the analysis reads it too
+  report = json.loads((tmp_path / "run" / "report.json").read_text())
+  row = next(r for r in report["tokenization"] if r["kind"] == "tiktoken" and r["sentence"] == "Hello world")
+  assert row["ids"] == imported["tiktoken"].encode("Hello world")
+  assert (tmp_path / "run" / "report.html").stat().st_size > 0
 
 
 def test_an_imported_tokenizer_larger_than_the_model_is_refused_before_training(imported, tmp_path, capsys):
