@@ -191,22 +191,27 @@ def cmd_data_tokenize(args, overrides) -> int:
   return 0
 
 
+def _check_tokenizer_out(out: str) -> None:
+  """`--out` of `tokenizer train/import`: a folder, and not inside a run being trained."""
+  import pathlib
+
+  from llm_input.errors import TokenizerError
+  from llm_input.runs import RunFolder, holder, is_locked
+
+  path = pathlib.Path(out)
+  if path.exists() and not path.is_dir():
+    raise TokenizerError(f"--out {out!r} is an existing file; give a folder path")
+  if is_locked(path.parent):
+    raise TokenizerError(f"--out {out!r} is inside a run folder that a trainer is writing "
+                         f"({holder(RunFolder(path.parent))}); choose another --out")
+
+
 def cmd_tokenizer_train(args, overrides) -> int:
   import time
 
   from llm_input import tokenizers
 
-  import pathlib
-
-  from llm_input.errors import TokenizerError
-  from llm_input.runs import holder, is_locked, RunFolder
-
-  out = pathlib.Path(args.out)
-  if out.exists() and not out.is_dir():
-    raise TokenizerError(f"--out {args.out!r} is an existing file; give a folder path")
-  if is_locked(out.parent):
-    raise TokenizerError(f"--out {args.out!r} is inside a run folder that a trainer is writing "
-                         f"({holder(RunFolder(out.parent))}); choose another --out")
+  _check_tokenizer_out(args.out)
   texts = _tokenizer_texts(args)
   start = time.perf_counter()
   options = tokenizers.TokenizerOptions(
@@ -228,18 +233,10 @@ def cmd_tokenizer_train(args, overrides) -> int:
 
 
 def cmd_tokenizer_import(args, overrides) -> int:
-  import pathlib
-
   from llm_input import tokenizers
   from llm_input.errors import TokenizerError
-  from llm_input.runs import RunFolder, holder, is_locked
 
-  out = pathlib.Path(args.out)
-  if out.exists() and not out.is_dir():
-    raise TokenizerError(f"--out {args.out!r} is an existing file; give a folder path")
-  if is_locked(out.parent):
-    raise TokenizerError(f"--out {args.out!r} is inside a run folder that a trainer is writing "
-                         f"({holder(RunFolder(out.parent))}); choose another --out")
+  _check_tokenizer_out(args.out)
   specials = {}
   for item in args.special or ():
     name, _, value = item.rpartition("=")
@@ -249,7 +246,7 @@ def cmd_tokenizer_import(args, overrides) -> int:
   tokenizer = tokenizers.import_tokenizer(
       args.source, pattern=args.pattern, specials=specials or None,
       roles={"bos": args.bos, "eos": args.eos, "pad": args.pad, "unk": args.unk})
-  folder = tokenizer.save(out)
+  folder = tokenizer.save(args.out)
   roles = ", ".join(f"{role} {i} {tokenizer.id_to_piece(i)!r}" for role, i in tokenizer.special_ids.items())
   print(f"imported {tokenizer.kind} tokenizer: vocab_size {tokenizer.vocab_size:,} ({roles}) -> {folder}")
   return 0
