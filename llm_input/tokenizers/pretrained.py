@@ -86,7 +86,9 @@ class HuggingFaceTokenizer(_Imported):
 
   kind = "hf"
 
-  def __init__(self, json_text: str, roles: dict[str, int | None] | None = None):
+  def __init__(self, json_text: str, roles: dict[str, int | None] | None = None,
+               given: dict[str, str | None] | None = None):
+    """`roles`: saved ids; without them, picked from the added tokens (`given` names first)."""
     import tokenizers as hf  # noqa: PLC0415 (optional at import time of the package)
 
     try:
@@ -96,9 +98,9 @@ class HuggingFaceTokenizer(_Imported):
     self.json_text = json_text
     spec = json.loads(json_text)
     self.byte_level = "ByteLevel" in json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
-    specials = {t.content: i for i, t in self.library.get_added_tokens_decoder().items() if t.special}
-    self._special_token_ids = tuple(sorted(specials.values()))
-    self._set_roles(roles or _pick_roles(specials, {}))
+    added = self.library.get_added_tokens_decoder()
+    self._special_token_ids = tuple(sorted(i for i, t in added.items() if t.special))
+    self._set_roles(roles or _pick_roles({t.content: i for i, t in added.items()}, given or {}))
 
   @classmethod
   def from_folder(cls, folder: pathlib.Path, meta: dict) -> "HuggingFaceTokenizer":
@@ -349,9 +351,9 @@ def import_tokenizer(path: str | pathlib.Path, pattern: str | None = None,
     if model_type not in ("BPE", "WordPiece", "Unigram", "WordLevel"):
       raise TokenizerError(f"{path}: tokenizer model type {model_type!r} is not supported; "
                            "supported: BPE, WordPiece, Unigram, WordLevel")
-    return _hf(path.read_text(encoding="utf-8"), {**_roles_from_config(folder), **given})
+    return HuggingFaceTokenizer(path.read_text(encoding="utf-8"), given={**_roles_from_config(folder), **given})
   if path.is_dir() and (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-    return _hf(_gpt2_pair_json(path), {**_roles_from_config(path), **given})
+    return HuggingFaceTokenizer(_gpt2_pair_json(path), given={**_roles_from_config(path), **given})
   if path.is_file() and path.suffix == ".tiktoken":
     if not pattern:
       raise TokenizerError(f"{path} is a tiktoken rank file, which does not record its split "
@@ -370,9 +372,7 @@ def import_tokenizer(path: str | pathlib.Path, pattern: str | None = None,
     else:
       pat_str, known = pattern, {"<|endoftext|>": len(ranks)}
     specials = specials or known
-    tokenizer = TiktokenTokenizer(data, pat_str, specials)
-    tokenizer._set_roles(_pick_roles(specials, given))
-    return tokenizer
+    return TiktokenTokenizer(data, pat_str, specials, roles=_pick_roles(specials, given))
   if path.is_file() and path.suffix == ".model":
     from llm_input.tokenizers.subword import SentencePieceTokenizer  # noqa: PLC0415
 
@@ -382,10 +382,3 @@ def import_tokenizer(path: str | pathlib.Path, pattern: str | None = None,
       raise TokenizerError(f"{path} is not a SentencePiece model ({err})") from None
   raise TokenizerError(f"--from {str(path)!r} is none of the formats llm_input imports: "
                        + "; ".join(FORMATS))
-
-
-def _hf(json_text: str, given: dict[str, str | None]) -> HuggingFaceTokenizer:
-  tokenizer = HuggingFaceTokenizer(json_text, roles={"pad": None, "bos": None, "eos": None, "unk": None})
-  specials = {t.content: i for i, t in tokenizer.library.get_added_tokens_decoder().items()}
-  tokenizer._set_roles(_pick_roles(specials, given))
-  return tokenizer
