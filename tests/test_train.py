@@ -207,13 +207,14 @@ def test_train_step_metrics_and_first_update_by_hand():
   assert all(array.is_deleted() for array in jax.tree.leaves(fresh))
 
 
-def test_fused_cross_entropy_and_its_backward_match_autodiff():
+@pytest.mark.parametrize("vocab_split", [True, False], ids=["masked-sum", "gather"])
+def test_fused_cross_entropy_and_its_backward_match_autodiff(vocab_split):
   rng = np.random.default_rng(3)
   logits = jnp.asarray(rng.normal(scale=3.0, size=(2, 5, 11)), jnp.float32)
   targets = jnp.asarray(rng.integers(0, 11, size=(2, 5)), jnp.int32)
   logits = logits.at[0, 0, 4].set(50.0).at[0, 0, 7].set(50.0)  # a tie at the max
   targets = targets.at[0, 0].set(7)
-  log_z, target, top = step_lib.log_z_and_target_logit(logits, targets)
+  log_z, target, top = step_lib.log_z_and_target_logit(logits, targets, vocab_split)
   want_log_z = jax.nn.logsumexp(logits, axis=-1)
   want_target = jnp.take_along_axis(logits, targets[..., None], -1)[..., 0]
   np.testing.assert_allclose(np.asarray(log_z), np.asarray(want_log_z), rtol=1e-6)
@@ -233,12 +234,29 @@ def test_fused_cross_entropy_and_its_backward_match_autodiff():
       return ((lz - t) * weights).sum() + 0.3 * jnp.square(lz).sum()
     return f
 
-  ours = objective(lambda x: step_lib.log_z_and_target_logit(x, targets)[:2])
+  ours = objective(lambda x: step_lib.log_z_and_target_logit(x, targets, vocab_split)[:2])
   plain = objective(lambda x: (jax.nn.logsumexp(x, -1),
                                jnp.take_along_axis(x, targets[..., None], -1)[..., 0]))
   assert float(ours(logits)) == pytest.approx(float(plain(logits)), rel=1e-6)
   np.testing.assert_allclose(np.asarray(jax.grad(ours)(logits)), np.asarray(jax.grad(plain)(logits)),
                              rtol=1e-5, atol=1e-6)
+
+
+def test_loss_gathers_the_target_logit_only_when_the_vocabulary_is_whole_on_each_device():
+  whole = step_lib.Trainer(MODEL, optim_lib.OptimConfig(),
+                           sharding.make_mesh(dict(data=2, fsdp=1, tensor=1), jax.devices()[:2]))
+  split = step_lib.Trainer(MODEL, optim_lib.OptimConfig(),
+                           sharding.make_mesh(dict(data=1, fsdp=1, tensor=2), jax.devices()[:2]))
+  assert not whole.vocab_split and split.vocab_split
+  # the gather path reads B x L logits, never a (B, L, V) select as the masked sum does
+  batch = {k: jnp.zeros((2, 8), jnp.int32) for k in ("inputs", "targets", "segment_ids",
+                                                      "positions", "loss_mask", "target_bytes")}
+
+  def full_selects(trainer):
+    hlo = jax.jit(trainer.loss_sums).lower(trainer.abstract_state["params"], batch).as_text()
+    return [line for line in hlo.splitlines() if "select" in line and "2x8x64xf32" in line]
+
+  assert not full_selects(whole) and full_selects(split)
 
 
 def test_no_weight_decay_on_norms_biases_embeddings():
