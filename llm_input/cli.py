@@ -412,9 +412,11 @@ def cmd_bench(args, overrides) -> int:
   cfg = config_lib.load(args.config, overrides)
   result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
                      compile_depths=args.compile_depths, loop_steps=args.loop_steps,
-                     parts=args.breakdown, plain_jax=args.plain_jax)
+                     parts=args.breakdown, plain_jax=args.plain_jax, profile=args.profile)
   if _is_lead():
     print(json.dumps(result, indent=None if args.json else 2))
+    if "profile" in result and not args.json:
+      print(bench.format_profile(result["profile"]))
   return 0
 
 
@@ -627,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="also time forward+loss, forward+backward and the optimizer update alone")
   p.add_argument("--loop-steps", type=int, default=0,
                  help="also run the real loop (data, metrics, checkpoints) this many steps")
+  p.add_argument("--profile", action="store_true",
+                 help="also trace the step (jax.profiler) and split its time by model part, "
+                      "forward and backward, device busy vs waiting, XLA's FLOPs vs ours")
   p.add_argument("--json", action="store_true")
   distributed.add_arguments(p)
   p.set_defaults(func=cmd_bench, takes_overrides=True)

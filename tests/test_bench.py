@@ -76,3 +76,22 @@ def test_plain_jax_comparison_refuses_other_architectures_before_compiling(tmp_p
   cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache", "model.positions=rope")
   with pytest.raises(ConfigError, match="hand-written GPT-2"):
     bench.plain_jax_comparison(cfg, steps=1)
+
+
+def test_profile_splits_the_traced_step_by_model_part(tmp_path):
+  """`bench --profile`: every op that ran is attributed to the named part of the model or
+  step it came from (forward and backward apart); the shares cover the traced op time."""
+  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+  # one device: eight simulated ones on two cores spend the step waiting on each other
+  profile = bench.profile_split(cfg, steps=2, device_count=1)
+  shares = profile["shares"]
+  assert sum(shares.values()) == pytest.approx(1.0)
+  for part in ("attention_core", "attention_core (backward)", "attention", "mlp",
+               "mlp (backward)", "norm", "head", "head (backward)", "loss", "optimizer"):
+    assert shares.get(part, 0) > 0, (part, shares)
+  assert shares.get("other", 0) + shares.get("other (backward)", 0) < 0.25
+  assert sum(profile["seconds"].values()) == pytest.approx(profile["step_s"])
+  assert 0 < profile["device_busy_share"] <= 1
+  # XLA's count adds elementwise work to the matmuls the analytic count is made of
+  assert profile["analytic_flops"] <= profile["xla_flops"] <= 3 * profile["analytic_flops"]
+  assert "| attention_core (backward) |" in bench.format_profile(profile)

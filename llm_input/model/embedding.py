@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -22,6 +23,7 @@ class Embedding(nnx.Module):
     if not cfg.tie_embeddings:
       self.head = param(rngs, normal(cfg.init_std), (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
 
+  @jax.named_scope("embedding")
   def __call__(self, ids_BxL: jnp.ndarray) -> jnp.ndarray:
     dtype = compute_dtype(self.cfg.dtype)
     # The lookup uses the table whole along d_model (under FSDP it is gathered, like any
@@ -33,6 +35,7 @@ class Embedding(nnx.Module):
       x_BxLxD = x_BxLxD * jnp.asarray(math.sqrt(self.cfg.d_model), dtype)
     return constrain(x_BxLxD, ("batch", "length", "act_embed"))
 
+  @jax.named_scope("head")
   def logits(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     """Scores over the vocabulary, returned in float32 so the loss is computed in float32."""
     dtype = x_BxLxD.dtype

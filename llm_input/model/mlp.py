@@ -28,6 +28,7 @@ class MLP(nnx.Module):
         self.gate_bias = param(rngs, zeros, (f,), ("mlp",))
       self.down_bias = param(rngs, zeros, (d,), ("embed",))
 
+  @jax.named_scope("mlp")
   def __call__(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     cfg = self.cfg
     dtype = compute_dtype(cfg.dtype)

@@ -6,6 +6,7 @@ Positions always come from the batch (per-document positions after packing), nev
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -56,6 +57,7 @@ class AbsolutePositions(nnx.Module):
       # GPT-2 initialises its position table with std 0.01.
       self.table = param(rngs, normal(cfg.init_std / 2), (cfg.max_len, cfg.d_model), (None, "embed"))
 
+  @jax.named_scope("positions")
   def __call__(self, x_BxLxD: jnp.ndarray, positions_BxL: jnp.ndarray) -> jnp.ndarray:
     kind = self.cfg.positions
     if kind == "learned":

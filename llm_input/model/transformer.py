@@ -30,6 +30,7 @@ class Norm(nnx.Module):
     if cfg.norm == "layernorm":
       self.bias = param(rngs, zeros, (cfg.d_model,), ("embed",))
 
+  @jax.named_scope("norm")
   def __call__(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     x = x_BxLxD.astype(jnp.float32)
     if self.kind == "layernorm":

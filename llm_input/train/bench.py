@@ -11,6 +11,9 @@ plain-JAX GPT-2 step timed alternately (`--plain-jax`), and the real loop's wall
 
 from __future__ import annotations
 
+import collections
+import glob
+import re
 import resource
 import tempfile
 import time
@@ -112,6 +115,108 @@ def breakdown(cfg, repeats: int = 2) -> dict:
   return {"forward_loss_s": best(jax.jit(loss), state["params"], batch),
           "forward_backward_s": best(jax.jit(jax.grad(loss)), state["params"], batch),
           "optimizer_s": best(jax.jit(trainer.optimizer.update), grads, state["opt_state"], state["params"])}
+
+
+# The model's and the step's jax.named_scope names, most specific first: an XLA op belongs to
+# the first of these in its op_name (a fusion carries its root op's name).
+PROFILE_PARTS = ("attention_core", "attention", "mlp", "norm", "head", "loss", "embedding",
+                 "positions", "optimizer")
+_INSTRUCTION = re.compile(
+    r"^\s*(?:ROOT )?%?([\w.\-]+) = (?:\([^=]*?\)|\S+) ([\w\-]+)\(.*?op_name=\"([^\"]*)\"")
+_COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "collective-permute", "all-to-all")
+
+
+def _op_parts(hlo_text: str) -> dict[str, str]:
+  """HLO instruction name -> 'part' or 'part (backward)', from the ops' name-stack metadata."""
+  parts = {}
+  for line in hlo_text.splitlines():
+    match = _INSTRUCTION.match(line)
+    if not match:
+      continue
+    name, opcode, op_name = match.groups()
+    if opcode.startswith(_COLLECTIVES):  # communication (and, on one host, waiting) between devices
+      parts[name] = "collectives"
+      continue
+    scopes = set(re.split(r"[/()]", op_name))
+    part = next((p for p in PROFILE_PARTS if p in scopes), "other")
+    parts[name] = f"{part} (backward)" if "transpose(" in op_name and part != "optimizer" else part
+  return parts
+
+
+def _union_ns(intervals) -> float:
+  total, end = 0.0, -1.0
+  for start, stop in sorted(intervals):
+    if stop > end:
+      total += stop - max(start, end)
+      end = stop
+  return total
+
+
+def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
+  """Where the compiled step's time goes, from a `jax.profiler` trace of `steps` steps.
+
+  Every XLA op that ran is attributed by its name-stack metadata to a part of the model or
+  step (`PROFILE_PARTS`; backward ops by their `transpose(...)` prefix). Tracing slows the
+  ops down, so the parts are reported as shares of the traced op time and, scaled by those
+  shares, as seconds of the untraced step's median. `device_busy_share` is the fraction of
+  the traced steps' wall time during which at least one XLA thread ran an op (the rest is
+  dispatch, waiting and the host); `xla_flops` is XLA's own cost analysis of the compiled step
+  (summed over the mesh's devices) against the analytic count the MFU uses.
+  """
+  model_cfg, mesh, trainer, state, _, batch = setup(cfg, device_count)
+  compiled = trainer.train_step.lower(state, batch).compile()
+  parts = _op_parts(compiled.as_text())
+  for _ in range(2):
+    state, _ = timed(compiled, state, batch)[0]
+  untraced = []
+  for _ in range(steps):
+    (state, _), seconds = timed(compiled, state, batch)
+    untraced.append(seconds)
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir)
+    start = time.perf_counter()
+    for _ in range(steps):
+      state, _ = timed(compiled, state, batch)[0]
+    traced_wall_s = time.perf_counter() - start
+    jax.profiler.stop_trace()
+    trace = jax.profiler.ProfileData.from_file(
+        glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0])
+  by_part: collections.Counter = collections.Counter()
+  intervals = []
+  for plane in trace.planes:
+    for line in plane.lines:
+      if not line.name.startswith("tf_XLA"):
+        continue
+      for event in line.events:
+        part = parts.get(event.name)
+        if part is None or event.duration_ns <= 0:
+          continue  # executor and thread-pool bookkeeping, not an op
+        by_part[part] += event.duration_ns
+        intervals.append((event.start_ns, event.start_ns + event.duration_ns))
+  op_ns = sum(by_part.values())
+  step_s = float(np.median(untraced))
+  shares = {part: ns / op_ns for part, ns in by_part.most_common()} if op_ns else {}
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  analytic = metrics_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
+  return {"step_s": step_s, "traced_step_s": traced_wall_s / steps, "shares": shares,
+          "seconds": {part: share * step_s for part, share in shares.items()},
+          "device_busy_share": _union_ns(intervals) / (traced_wall_s * 1e9),
+          # the cost analysis is of one device's partitioned program
+          "xla_flops": float(cost.get("flops", 0.0)) * mesh.devices.size if cost else None,
+          "analytic_flops": analytic}
+
+
+def format_profile(profile: dict) -> str:
+  """The split as a table a researcher reads: part, share, ms of the untraced step."""
+  lines = [f"step {profile['step_s'] * 1e3:.1f} ms (traced {profile['traced_step_s'] * 1e3:.1f} ms); "
+           f"device busy {100 * profile['device_busy_share']:.1f}% of the traced wall time; "
+           f"XLA counts {profile['xla_flops'] / 1e9:.2f} GFLOP, the MFU's analytic count "
+           f"{profile['analytic_flops'] / 1e9:.2f}",
+           "| part | share | ms per step |", "| --- | --- | --- |"]
+  lines += [f"| {part} | {100 * share:.1f}% | {profile['seconds'][part] * 1e3:.1f} |"
+            for part, share in profile["shares"].items()]
+  return "\n".join(lines)
 
 
 def compile_time(cfg, num_layers: int) -> float:
@@ -222,7 +327,7 @@ def plain_jax_comparison(cfg, steps: int) -> dict:
 
 def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
         loop_steps: int = 0, parts: bool = False, peak_size: int = 4096,
-        plain_jax: bool = False) -> dict:
+        plain_jax: bool = False, profile: bool = False) -> dict:
   result = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
             "host_memory": host_memory.status()}
   if not skip_peak:
@@ -246,6 +351,8 @@ def run(cfg, steps: int = 10, skip_peak: bool = False, compile_depths: str = "",
     result["breakdown"] = breakdown(cfg)
   if plain_jax:
     result["plain_jax"] = plain_jax_comparison(cfg, steps)
+  if profile:
+    result["profile"] = profile_split(cfg, min(steps, 5))
   if loop_steps:
     result["loop"] = loop_overhead(cfg, loop_steps)
     result["loop"]["loop_over_step"] = result["loop"]["loop_step_s"] / result["step"]["step_s"]
