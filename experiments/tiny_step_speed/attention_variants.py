@@ -1,0 +1,48 @@
+"""Attention forward + backward at the tiny preset's shape (16 x 256, 4 heads of 32), timed
+interleaved in one process: the model's blocked attention against the grouped 5-D form it
+replaced and 4-D forms with 64/128/256-query blocks, q or the scores scaled.
+Run: python experiments/tiny_step_speed/attention_variants.py
+"""
+import jax, jax.numpy as jnp, time, numpy as np, math
+from llm_input.model import attention as A
+B,L,H,D=16,256,4,32
+k=jax.random.key(0); ks=jax.random.split(k,4)
+q,kk,v,g=[jax.random.normal(x,(B,L,H,D)) for x in ks]
+seg=jnp.ones((B,L),jnp.int32)
+mask=A.attention_mask(seg,True)
+NEG=jnp.finfo(jnp.float32).min
+def att4(q,kk,v,m, prescale):
+  if prescale: s=jnp.einsum("blhd,bshd->bhls",q*(1/math.sqrt(D)),kk)
+  else: s=jnp.einsum("blhd,bshd->bhls",q,kk)/math.sqrt(D)
+  s=jnp.where(m,s,NEG); w=A.softmax(s)
+  return jnp.einsum("bhls,bshd->blhd",w,v)
+def att5(q,kk,v,m, prescale):
+  b,l,h,d=q.shape; q5=q.reshape(b,l,h,1,d)
+  if prescale: s=jnp.einsum("blkgd,bskd->bkgls",q5*(1/math.sqrt(D)),kk)
+  else: s=jnp.einsum("blkgd,bskd->bkgls",q5,kk)/math.sqrt(D)
+  s=jnp.where(m[:,:,None],s,NEG); w=A.softmax(s)
+  return jnp.einsum("bkgls,bskd->blkgd",w,v).reshape(b,l,h,d)
+def blocked(fn, blk, **kw):
+  def f(q,kk,v):
+    outs=[]
+    for st in range(0,L,blk):
+      e=st+blk
+      outs.append(fn(q[:,st:e],kk[:,:e],v[:,:e],mask[:,:,st:e,:e],**kw))
+    return jnp.concatenate(outs,1)
+  return f
+def mk(fn):
+  def loss(q,kk,v): return jnp.sum(fn(q,kk,v)*g)
+  return jax.jit(jax.grad(loss,argnums=(0,1,2)))
+impls = {
+
+ "5d post 128": blocked(att5,128,prescale=False), "5d pre 128": blocked(att5,128,prescale=True),
+ "4d post 128": blocked(att4,128,prescale=False), "4d pre 128": blocked(att4,128,prescale=True),
+ "4d pre 64": blocked(att4,64,prescale=True), "current128": lambda q,kk,v: A.blocked_attention(q,kk,v,mask,128),
+}
+fs={n:mk(f) for n,f in impls.items()}
+for f in fs.values(): jax.block_until_ready(f(q,kk,v))
+ts={n:[] for n in fs}
+for _ in range(15):
+  for n,f in fs.items():
+    s=time.perf_counter(); jax.block_until_ready(f(q,kk,v)); ts[n].append(time.perf_counter()-s)
+for n in fs: print(f"{n:14s} fwd+bwd {np.median(ts[n])*1e3:6.2f} ms")
