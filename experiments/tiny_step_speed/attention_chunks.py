@@ -1,6 +1,7 @@
 """Attention in batch chunks (lax.map over 2-8 rows, so a chunk's score arrays fit in L2) against
 the model's blocked attention over the whole batch. Run: python experiments/tiny_step_speed/attention_chunks.py
 """
+from interleaved import medians
 import jax, jax.numpy as jnp, time, numpy as np, math
 from llm_input.model import attention as A
 B,L,H,D=16,256,4,32
@@ -16,9 +17,4 @@ def chunked(c, blk=128):
 impls={"blocked128": lambda q,kk,v: A.blocked_attention(q,kk,v,mask,128),
        "chunk8": chunked(8), "chunk4": chunked(4), "chunk2": chunked(2), "chunk4 b64": chunked(4,64), "blocked64": lambda q,kk,v: A.blocked_attention(q,kk,v,mask,64)}
 fs={n:jax.jit(jax.grad(lambda q,kk,v,f=f: jnp.sum(f(q,kk,v)*g),argnums=(0,1,2))) for n,f in impls.items()}
-for f in fs.values(): jax.block_until_ready(f(q,kk,v))
-ts={n:[] for n in fs}
-for _ in range(12):
-  for n,f in fs.items():
-    s=time.perf_counter(); jax.block_until_ready(f(q,kk,v)); ts[n].append(time.perf_counter()-s)
-for n in fs: print(f"{n:12s} {np.median(ts[n])*1e3:6.2f} ms")
+for n, sec in medians(fs, (q, kk, v), 12).items(): print(f"{n:12s} {sec*1e3:6.2f} ms")

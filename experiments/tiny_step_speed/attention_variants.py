@@ -3,6 +3,7 @@ interleaved in one process: the model's blocked attention against the grouped 5-
 replaced and 4-D forms with 64/128/256-query blocks, q or the scores scaled.
 Run: python experiments/tiny_step_speed/attention_variants.py
 """
+from interleaved import medians
 import jax, jax.numpy as jnp, time, numpy as np, math
 from llm_input.model import attention as A
 B,L,H,D=16,256,4,32
@@ -40,9 +41,4 @@ impls = {
  "4d pre 64": blocked(att4,64,prescale=True), "current128": lambda q,kk,v: A.blocked_attention(q,kk,v,mask,128),
 }
 fs={n:mk(f) for n,f in impls.items()}
-for f in fs.values(): jax.block_until_ready(f(q,kk,v))
-ts={n:[] for n in fs}
-for _ in range(15):
-  for n,f in fs.items():
-    s=time.perf_counter(); jax.block_until_ready(f(q,kk,v)); ts[n].append(time.perf_counter()-s)
-for n in fs: print(f"{n:14s} fwd+bwd {np.median(ts[n])*1e3:6.2f} ms")
+for n, sec in medians(fs, (q, kk, v), 15).items(): print(f"{n:14s} fwd+bwd {sec*1e3:6.2f} ms")

@@ -4,6 +4,7 @@ loss that recomputes the logits in its backward (chunks of 256-1,024). Prints ea
 difference from the first, then its median time.
 Run: python experiments/tiny_step_speed/loss_variants.py
 """
+from interleaved import medians
 import jax, jax.numpy as jnp, time, numpy as np, math
 from llm_input.train import step as S
 N,D,V=4096,128,4096
@@ -56,8 +57,4 @@ gs={n:jax.jit(jax.value_and_grad(f,argnums=(0,1))) for n,f in fs.items()}
 ref=gs["current"](h,T)
 for n,g in gs.items():
   o=g(h,T); print(n, float(o[0]-ref[0]), float(jnp.abs(o[1][0]-ref[1][0]).max()), float(jnp.abs(o[1][1]-ref[1][1]).max()))
-ts={n:[] for n in gs}
-for _ in range(10):
-  for n,g in gs.items():
-    s=time.perf_counter(); jax.block_until_ready(g(h,T)); ts[n].append(time.perf_counter()-s)
-for n in gs: print(f"{n:10s} {np.median(ts[n])*1e3:6.2f} ms")
+for n, sec in medians(gs, (h, T), 10).items(): print(f"{n:10s} {sec*1e3:6.2f} ms")

@@ -70,18 +70,24 @@ def setup(cfg, device_count: int | None = None):
   return model_cfg, mesh, trainer, trainer.init_state(), host_batch, batch
 
 
+def time_steps(compiled, state, batch, steps: int) -> tuple[dict, list[float]]:
+  """(state after, seconds of each of `steps` back-to-back steps of the compiled step)."""
+  times = []
+  for _ in range(steps):
+    (state, _), seconds = timed(compiled, state, batch)
+    times.append(seconds)
+  return state, times
+
+
 def step_timing(cfg, steps: int) -> dict:
   """The jitted step's median time over `steps` back-to-back steps (each time is kept)."""
   model_cfg, mesh, trainer, state, _, batch = setup(cfg)
   start = time.perf_counter()
   compiled = trainer.train_step.lower(state, batch).compile()
   compile_s = time.perf_counter() - start
-  (state, _), _ = timed(compiled, state, batch)
-  times = []
+  state, _ = time_steps(compiled, state, batch, 1)  # warm-up
   usage_before = resource.getrusage(resource.RUSAGE_SELF)
-  for _ in range(steps):
-    (state, _), seconds = timed(compiled, state, batch)
-    times.append(seconds)
+  state, times = time_steps(compiled, state, batch, steps)
   usage = resource.getrusage(resource.RUSAGE_SELF)
   step_s = float(np.median(times))
   flops = metrics_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
@@ -166,17 +172,12 @@ def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
   model_cfg, mesh, trainer, state, _, batch = setup(cfg, device_count)
   compiled = trainer.train_step.lower(state, batch).compile()
   parts = _op_parts(compiled.as_text())
-  for _ in range(2):
-    state, _ = timed(compiled, state, batch)[0]
-  untraced = []
-  for _ in range(steps):
-    (state, _), seconds = timed(compiled, state, batch)
-    untraced.append(seconds)
+  state, _ = time_steps(compiled, state, batch, 2)  # warm-up
+  state, untraced = time_steps(compiled, state, batch, steps)
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
     start = time.perf_counter()
-    for _ in range(steps):
-      state, _ = timed(compiled, state, batch)[0]
+    state, _ = time_steps(compiled, state, batch, steps)
     traced_wall_s = time.perf_counter() - start
     jax.profiler.stop_trace()
     trace = jax.profiler.ProfileData.from_file(
