@@ -702,11 +702,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr, flush=True)
       sys.stdout.flush()
       os._exit(3)
-    full = _disk_full(err)
-    if full is None:
+    from llm_input import fileio  # noqa: PLC0415
+
+    failed = fileio.write_failure(err)
+    if failed is None:
       raise
-    print(f"llm-input: disk full: no space left on device while writing {full}; free space and "
-          "rerun the same command (earlier checkpoints are intact)", file=sys.stderr)
+    what, path = failed
+    label, fix = (("read-only", "make it writable (or use another --workdir)")
+                  if what == "read-only file system" else ("disk full", "free space"))
+    print(f"llm-input: {label}: {what} while writing {path}; {fix} and rerun the same command "
+          "(earlier checkpoints are intact)", file=sys.stderr)
     return 2
 
 
@@ -716,28 +721,38 @@ def _lost_peer(err: BaseException) -> bool:
       marker in text for marker in ("Gloo", "Connection closed by peer", "heartbeat", "unhealthy"))
 
 
-def _disk_full(err: BaseException) -> str | None:
-  """The path a write failed on when `err` (or a cause of it) is ENOSPC, else None."""
-  import errno
-
-  seen = set()
-  while err is not None and id(err) not in seen:
-    seen.add(id(err))
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-      return err.filename or "the run folder"
-    if "No space left on device" in str(err):
-      return "the run folder"
-    err = err.__cause__ or err.__context__
-  return None
-
-
 def entry() -> None:
   """The console command: huge pages for XLA:CPU's buffers (see host_memory), then `main`."""
   from llm_input import host_memory
 
   host_memory.reexec_with_huge_pages()  # returns unless it re-executes
   _quiet_libtpu_without_tpus()
-  sys.exit(main())
+  _leave(main())
+
+
+def _leave(code: int) -> None:
+  """Exits with `code`. After a failed background write (orbax's save onto a full or read-only
+  disk) its signalling threads wait forever for a commit that never comes and would hold the
+  interpreter's exit: a failed command gives them 5 seconds, then leaves without them."""
+  import threading  # noqa: PLC0415
+  import time  # noqa: PLC0415
+
+  def stuck():
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+
+  if code:
+    deadline = time.monotonic() + 5
+    for thread in stuck():
+      try:
+        thread.join(max(0.01, deadline - time.monotonic()))
+      except Exception:  # noqa: BLE001 (orbax's threads raise TimeoutError from join)
+        pass
+    if stuck():
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(code)
+  sys.exit(code)
 
 
 def _quiet_libtpu_without_tpus() -> None:

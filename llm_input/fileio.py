@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
+import re
 import uuid
 
 from llm_input.errors import UserError
@@ -44,3 +45,28 @@ def write_text_atomic(path: pathlib.Path, text: str) -> None:
   except BaseException:
     tmp.unlink(missing_ok=True)
     raise
+
+
+# errno of a write that fails because of where it writes (not what): the fix is the same
+# whatever was being written, and names the folder.
+WRITE_FAILURES = {28: "no space left on device", 122: "disk quota exceeded",
+                  30: "read-only file system"}
+
+
+def write_failure(err: BaseException | None) -> tuple[str, str] | None:
+  """(what failed, the path) when `err` or an exception it came from is a write that failed
+  on a full disk, a quota or a read-only file system; else None."""
+  seen = set()
+  while err is not None and id(err) not in seen:
+    seen.add(id(err))
+    if isinstance(err, OSError) and err.errno in WRITE_FAILURES:
+      return WRITE_FAILURES[err.errno], str(err.filename or "the run folder")
+    text = str(err)
+    for code, what in WRITE_FAILURES.items():
+      if f"[Errno {code}]" in text or f"os_error_code='{code}'" in text or what in text.lower():
+        # tensorstore's and orbax's messages quote the file: name the step folder it was in
+        quoted = re.search(r"[\"'](/[^\"']+)[\"']", text)
+        path = quoted.group(1) if quoted else "the run folder"
+        return what, re.sub(r"(\.orbax-checkpoint-tmp)/.*", r"\1", path)
+    err = err.__cause__ or err.__context__
+  return None

@@ -70,6 +70,8 @@ def append_json_line(path: pathlib.Path, record: dict) -> None:
   fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
   try:
     os.write(fd, data)
+  except OSError as err:  # os.write's error carries no filename: name the file
+    raise OSError(err.errno, err.strerror, str(path)) from None
   finally:
     os.close(fd)
 

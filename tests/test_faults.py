@@ -314,3 +314,82 @@ def test_tokenizer_folder_has_normal_permissions(tmp_path, corpus):
   finally:
     os.umask(old)
   assert (tmp_path / "tok").stat().st_mode & 0o777 == 0o755
+
+
+# -- 8. writes that fail in a background thread (a full or read-only disk) ------------------
+
+def _in_own_mounts(script: str, timeout: float = 150) -> tuple[subprocess.CompletedProcess, float]:
+  """Runs a shell script in its own mount namespace (so it may mount tmpfs and read-only
+  binds as root, or as a user with user namespaces) and returns (result, seconds)."""
+  if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+    pytest.skip("no mount namespaces here (unshare -rm failed)")
+  start = time.monotonic()
+  proc = subprocess.run(["unshare", "-rm", "sh", "-ec", script], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+  return proc, time.monotonic() - start
+
+
+def _one_line(proc, message: str) -> None:
+  lines = [line for line in proc.stderr.splitlines() if not line.startswith("tokenize ")]
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr and "ERROR:absl" not in proc.stderr, proc.stderr[-3000:]
+  assert lines and message in lines[-1], proc.stderr[-3000:]
+  assert sum(line.startswith("llm-input:") for line in lines) == 1 and len(lines) <= 4, lines
+
+
+def _resumes(corpus, workdir, steps: int) -> None:
+  """The run's earlier checkpoints are restorable: the same command continues from them."""
+  result = loop.train(small_config(*corpus, f"train.steps={steps}", "checkpoint.every_steps=100"),
+                      workdir, say=quiet, allow_config_change=True)
+  assert result["status"] == "finished" and result["step"] == steps
+
+
+def _shell(args) -> str:
+  return " ".join(f"'{a}'" for a in args)
+
+
+def test_full_disk_while_tensorboard_writes_ends_in_one_line(corpus, tmp_path):
+  workdir = tmp_path / "run"
+  (workdir / "tensorboard").mkdir(parents=True)
+  cmd = train_cmd(corpus, workdir, "--config.logging.tensorboard=True", "--config.train.steps=400",
+                  "--config.checkpoint.every_steps=100", "--config.train.eval_every=1000")
+  proc, seconds = _in_own_mounts(f"mount -t tmpfs -o size=12k tmpfs {workdir}/tensorboard\n"
+                                 f"exec {_shell(cmd)}")
+  _one_line(proc, f"disk full: no space left on device while writing {workdir / 'tensorboard'}; "
+            "free space and rerun")
+  assert seconds < 100
+  steps = RunFolder(workdir).checkpoint_steps()
+  assert 0 in steps
+  _resumes(corpus, workdir, max(steps) + 3)
+
+
+def test_read_only_checkpoints_folder_when_a_save_comes_ends_at_that_save(corpus, tmp_path):
+  workdir = tmp_path / "run"
+  cmd = train_cmd(corpus, workdir, "--config.train.steps=100000", "--config.checkpoint.every_steps=150",
+                  "--config.train.eval_every=100000")
+  proc, seconds = _in_own_mounts(
+      f"{_shell(cmd)} &\nP=$!\n"
+      f"while [ ! -d {workdir}/checkpoints/0 ]; do sleep 0.1; done\n"
+      f"mount --bind -o ro {workdir}/checkpoints {workdir}/checkpoints\n"
+      "wait $P")
+  _one_line(proc, f"read-only: read-only file system while writing {workdir}/checkpoints/150")
+  assert "make it writable" in proc.stderr
+  assert seconds < 100
+  trained_to = max(r["step"] for r in RunFolder(workdir).read_metrics())
+  assert 150 <= trained_to <= 152  # the failed save ends the run at once, not at the next save
+  assert RunFolder(workdir).checkpoint_steps() == [0]
+  _resumes(corpus, workdir, 3)
+
+
+@pytest.mark.parametrize("async_save", [True, False])
+def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_save):
+  workdir = tmp_path / "run"
+  (workdir / "checkpoints").mkdir(parents=True)
+  cmd = train_cmd(corpus, workdir, "--config.train.steps=100000", "--config.checkpoint.every_steps=150",
+                  "--config.train.eval_every=100000", f"--config.checkpoint.async_save={async_save}")
+  # room for the step-0 checkpoint (~250 KB) and not for a second
+  proc, seconds = _in_own_mounts(f"mount -t tmpfs -o size=400k tmpfs {workdir}/checkpoints\n"
+                                 f"exec {_shell(cmd)}")
+  _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints/")
+  assert seconds < 100
+  assert "Event loop is closed" not in proc.stderr

@@ -103,3 +103,50 @@ def test_run_folder_owns_the_layout(tmp_path):
     spelled += [f"{path.name}: {n}" for n in ('"config.json"', '"summary.json"', '"metrics.jsonl"',
                                                '"samples.txt"') if n in text]
   assert not spelled, spelled
+
+
+def _tensorboard_events(folder):
+  """Every Event in the folder's event files, read by the TFRecord framing TensorBoard reads
+  (length, its masked crc32c, the proto, its masked crc32c), each crc checked."""
+  import struct  # noqa: PLC0415
+
+  from tensorboardX.crc32c import crc32c  # noqa: PLC0415
+  from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
+
+  def masked(data):
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+  events = []
+  for path in sorted(folder.glob("events.out.tfevents.*")):
+    data, at = path.read_bytes(), 0
+    while at < len(data):
+      header = data[at:at + 8]
+      (length,), (header_crc,) = struct.unpack("Q", header), struct.unpack("I", data[at + 8:at + 12])
+      body = data[at + 12:at + 12 + length]
+      (body_crc,) = struct.unpack("I", data[at + 12 + length:at + 16 + length])
+      assert header_crc == masked(header) and body_crc == masked(body)
+      events.append(Event.FromString(body))
+      at += 16 + length
+  return events
+
+
+def test_tensorboard_events_are_written_in_the_loop_and_read_back(tmp_path):
+  from llm_input.train import metrics as metrics_lib  # noqa: PLC0415
+
+  run = RunFolder(tmp_path / "run")
+  run.path.mkdir()
+  writer = metrics_lib.MetricWriter(run, tensorboard=True)
+  writer.write(1, "train", {"loss": 2.5, "accuracy": 0.25})
+  writer.write(2, "validation", {"loss": 2.0})
+  # readable before close: each write is flushed where it is logged
+  scalars = [(e.step, v.tag, v.simple_value) for e in _tensorboard_events(run.tensorboard_dir)
+             for v in e.summary.value]
+  assert scalars == [(1, "train/loss", 2.5), (1, "train/accuracy", 0.25), (2, "validation/loss", 2.0)]
+  writer.close()
+  resumed = metrics_lib.MetricWriter(run, tensorboard=True, purge_step=2)
+  resumed.close()
+  events = _tensorboard_events(run.tensorboard_dir)
+  assert len([v for e in events for v in e.summary.value]) == 3  # the first segment's file is kept
+  starts = [e.step for e in events if e.HasField("session_log")]
+  assert starts == [2]  # TensorBoard drops the earlier file's events from step 2 on

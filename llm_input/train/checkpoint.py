@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,9 +21,41 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from llm_input import fileio
 from llm_input.errors import CheckpointError, ConfigError
 
 log = logging.getLogger("llm_input")
+
+
+class _FailedWriteFilter(logging.Filter):
+  """Drops orbax's own log records (with their tracebacks) of a write that failed on a full
+  or read-only disk: the trainer reports that failure itself, in one line."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    err = record.exc_info[1] if record.exc_info else None
+    return fileio.write_failure(err) is None and fileio.write_failure(
+        OSError(record.getMessage())) is None
+
+
+def _orphaned_callback(exc_type, exc) -> bool:
+  """tensorstore's completion callbacks of writes still in flight when orbax's event loop
+  closed on a failed save: each prints `RuntimeError: Event loop is closed` through
+  sys.unraisablehook (dozens per failed save), saying nothing the one-line error does not."""
+  return exc_type is RuntimeError and str(exc) == "Event loop is closed"
+
+
+def _quiet_failed_writes() -> None:
+  absl = logging.getLogger("absl")
+  if not any(isinstance(f, _FailedWriteFilter) for f in absl.filters):
+    absl.addFilter(_FailedWriteFilter())
+  hook = sys.unraisablehook
+  if not getattr(hook, "llm_input_quiet", False):
+    def quiet_hook(unraisable):
+      if not _orphaned_callback(unraisable.exc_type, unraisable.exc_value):
+        hook(unraisable)
+
+    quiet_hook.llm_input_quiet = True
+    sys.unraisablehook = quiet_hook
 
 
 class NonFiniteError(CheckpointError):
@@ -105,6 +138,23 @@ class Checkpointer:
         enable_async_checkpointing=async_save, create=True,
         save_decision_policy=policies.AnySavePolicy(save_policies), preservation_policy=preserve)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
+    self.failed = False  # a save failed: orbax's threads for it never finish, so close skips them
+    _quiet_failed_writes()
+
+  def check(self) -> None:
+    """Raises the error of a background save that failed (a full disk, a read-only folder)
+    as soon as it is known, not at the next save: the loop calls it every step."""
+    try:
+      self.manager.check_for_errors()
+    except BaseException:
+      self.failed = True
+      raise
+    # A save whose folder could not be created fails in the manager's finalize thread, which
+    # check_for_errors does not look at (orbax 0.12.8, pinned); its wait re-raises the error.
+    finalize = getattr(self.manager, "_finalize_thread", None)
+    if finalize is not None and finalize.map(
+        lambda t: t is not None and not t.is_alive() and t.exception is not None):
+      self.wait()
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -128,13 +178,25 @@ class Checkpointer:
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         meta=ocp.args.JsonSave({**meta, "checksums": checksums, "data_iterator": iterator_state}))
-    return self.manager.save(step, args=args, force=True)
+    try:
+      return self.manager.save(step, args=args, force=True)
+    except BaseException:
+      self.failed = True
+      raise
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    try:
+      self.manager.wait_until_finished()
+    except BaseException:
+      self.failed = True
+      raise
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    """Waits for the last save and closes; after a failed save, does neither (its threads wait
+    for a commit that never comes) and leaves the earlier checkpoints as they are."""
+    if self.failed:
+      return
+    self.wait()
     self.manager.close()
 
   def read_meta(self, step: int) -> dict:

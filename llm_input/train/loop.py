@@ -420,6 +420,7 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
             inject.discard(step + 1)
             state = dict(state, params=jax.tree.map(lambda x: x * np.nan, state["params"]))
           state, metrics = trainer.train_step(state, batch)
+          checkpointer.check()  # a background save that failed stops the run now
           step += 1
           flush_pending()
           pending = (step, metrics)

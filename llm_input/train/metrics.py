@@ -7,6 +7,7 @@ anything is allocated; `MetricWriter` appends to the run folder's metrics.jsonl 
 from __future__ import annotations
 
 import time
+import uuid
 
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
@@ -15,30 +16,61 @@ from llm_input.train import sharding as sharding_lib
 
 
 class MetricWriter:
+  """metrics.jsonl and TensorBoard events, both written in the calling thread.
+
+  TensorBoard's usual writer (tensorboardX's SummaryWriter) writes from a background thread:
+  when that thread fails (a full disk, a read-only folder) it dies, its queue fills and the
+  trainer blocks forever on the next scalar. Here each event is appended and flushed where
+  it is logged, so a failed write raises OSError in the loop like any other write.
+  """
+
   def __init__(self, run: RunFolder, tensorboard: bool = True, enabled: bool = True,
                purge_step: int | None = None):
     """`purge_step`: on resume, TensorBoard events at and after this step (written by the
     interrupted segment) are superseded, so curves do not double back."""
     self.enabled = enabled
     self.run = run
-    self.tb = None
+    self.events = None
     if enabled and tensorboard:
-      from tensorboardX import SummaryWriter  # noqa: PLC0415
+      from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
+      from tensorboardX.proto.event_pb2 import Event, SessionLog  # noqa: PLC0415
 
-      self.tb = SummaryWriter(str(run.tensorboard_dir), purge_step=purge_step)
+      run.tensorboard_dir.mkdir(parents=True, exist_ok=True)
+      # The file is named by the second and the host and opened with "wb": a unique suffix
+      # keeps a resume within the same second from truncating the previous segment's file.
+      self.events = EventsWriter(str(run.tensorboard_dir / "events"),
+                                 filename_suffix=f".{uuid.uuid4().hex[:8]}")
+      if purge_step is not None:  # what SummaryWriter(purge_step=...) writes
+        self.events.write_event(Event(step=purge_step, file_version="brain.Event:2"))
+        self.events.write_event(Event(step=purge_step,
+                                      session_log=SessionLog(status=SessionLog.START)))
+      self.events.flush()
 
   def write(self, step: int, split: str, values: dict) -> None:
     if not self.enabled:
       return
     self.run.append_metrics({"step": int(step), "split": split, "time": time.time(),
                              **{k: float(v) for k, v in values.items()}})
-    if self.tb is not None:
-      for key, value in values.items():
-        self.tb.add_scalar(f"{split}/{key}", float(value), int(step))
+    if self.events is not None:
+      from tensorboardX import summary  # noqa: PLC0415
+      from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
+
+      now = time.time()
+      try:
+        for key, value in values.items():
+          self.events.write_event(Event(wall_time=now, step=int(step),
+                                        summary=summary.scalar(f"{split}/{key}", float(value))))
+        self.events.flush()
+      except OSError as err:  # name the file: a failed write() or fsync() carries no filename
+        raise OSError(err.errno, err.strerror, str(self.run.tensorboard_dir)) from err
 
   def close(self) -> None:
-    if self.tb is not None:
-      self.tb.close()
+    if self.events is not None:
+      events, self.events = self.events, None
+      try:
+        events.close()
+      except OSError:
+        pass  # the write that failed has already raised in write()
 
 
 def flops_per_step(cfg: ModelConfig, batch: int, seq_len: int) -> float:
