@@ -5,6 +5,7 @@
       summary.json     final figures a sweep table collects ({"status", "table"})
       metrics.jsonl    one JSON object per logged step and split
       tensorboard/     TensorBoard event files
+      damaged_checkpoints/  step folders that failed their checksums on restore, set aside
       tokenizer/       the run's tokenizer (a checkpoint is never separated from its vocabulary)
       checkpoints/     orbax checkpoints, one folder per step
       samples.txt      generated text at the end of training

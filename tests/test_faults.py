@@ -82,9 +82,42 @@ def test_damaged_but_readable_checkpoint_is_detected_and_skipped(trained, corpus
   out = capsys.readouterr().out
   assert "checkpoint at step 10" in out and "checksum mismatch" in out and "embedding/table" in out
   assert "resumed from step 5" in out and result["step"] == 12
-  # the params-only reader (sample, report) refuses it too
+  # the damaged folder is set aside, named in the log, and the retrained step 10 saved again
+  aside = workdir / "damaged_checkpoints" / "10"
+  assert f"moved the damaged checkpoint of step 10 to {aside}" in out
+  assert (aside / "state").is_dir() and RunFolder(workdir).checkpoint_steps() == [0, 5, 10, 12]
+  no_shardings = jax.tree.map(lambda _: None, state["params"])
+  checkpoint_lib.restore_params(step_dir.parent, 10, state["params"], no_shardings)  # verifies
+  # the params-only reader (sample, report) refuses the damaged one too
   with pytest.raises(CheckpointError, match="checksum mismatch"):
-    checkpoint_lib.restore_params(step_dir.parent, 10, state["params"], jax.tree.map(lambda _: None, state["params"]))
+    checkpoint_lib.restore_params(workdir / "damaged_checkpoints", 10, state["params"], no_shardings)
+  # the next start meets no damaged checkpoint
+  loop.train(small_config(*corpus, "train.steps=13"), workdir, say=print, allow_config_change=True)
+  out = capsys.readouterr().out
+  assert "resumed from step 12" in out and "warning" not in out
+
+
+def test_checkpoint_without_checksums_is_not_trusted(trained, corpus, tmp_path, capsys):
+  workdir = copy_of(trained, tmp_path)
+  meta_file = workdir / "checkpoints" / "10" / "meta" / "metadata"
+  meta = json.loads(meta_file.read_text())
+  del meta["checksums"]  # and a flipped bit it can no longer reveal:
+  meta_file.write_text(json.dumps(meta))
+  result = loop.train(small_config(*corpus, "train.steps=10"), workdir, say=print)
+  assert result["status"] == "finished"
+  out = capsys.readouterr().out
+  assert "checkpoint at step 10" in out and "no checksums are recorded" in out
+  assert "resumed from step 5" in out
+  assert (workdir / "damaged_checkpoints" / "10").is_dir() and 10 in RunFolder(workdir).checkpoint_steps()
+  # the params-only reader (sample, report) refuses it too
+  import orbax.checkpoint as ocp
+
+  manager = ocp.CheckpointManager(workdir / "checkpoints", options=ocp.CheckpointManagerOptions(read_only=True))
+  params = manager.restore(10, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]["params"]
+  manager.close()
+  with pytest.raises(CheckpointError, match="no checksums are recorded"):
+    checkpoint_lib.restore_params(workdir / "damaged_checkpoints", 10, params,
+                                  jax.tree.map(lambda _: None, params))
 
 
 def test_nonfinite_step_stops_before_anything_is_saved(corpus, tmp_path):
@@ -390,6 +423,6 @@ def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_
   # room for the step-0 checkpoint (~250 KB) and not for a second
   proc, seconds = _in_own_mounts(f"mount -t tmpfs -o size=400k tmpfs {workdir}/checkpoints\n"
                                  f"exec {_shell(cmd)}")
-  _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints/")
+  _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints")
   assert seconds < 100
   assert "Event loop is closed" not in proc.stderr

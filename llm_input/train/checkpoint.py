@@ -4,8 +4,10 @@ Saves are asynchronous, every N steps and every M minutes (whichever comes first
 last k, and are atomic (orbax writes to a temporary folder and renames it). Every save records
 a checksum of each array (computed on device, exact integer arithmetic over the bits) and
 refuses non-finite parameters. Restore checks the saved shapes against the model first, then
-the checksums and finiteness of what it read, and falls back to the previous step when the
-latest checkpoint is unreadable or damaged, saying so.
+the checksums and finiteness of what it read (a checkpoint without checksums is not trusted),
+and falls back to the previous step when the latest checkpoint is unreadable or damaged,
+saying so; the damaged step folders are moved to the run's damaged_checkpoints/, so the
+retrained steps are saved again.
 """
 
 from __future__ import annotations
@@ -141,14 +143,23 @@ class Checkpointer:
     self.failed = False  # a save failed: orbax's threads for it never finish, so close skips them
     _quiet_failed_writes()
 
+  def _failed(self, err: BaseException):
+    """Marks the checkpointer failed and re-raises `err`; a full or read-only disk as an
+    OSError that names the folder written (orbax's and tensorstore's messages may not)."""
+    self.failed = True
+    failure = fileio.write_failure(err)
+    if failure is not None and failure[1] == "the run folder":
+      code = next(c for c, what in fileio.WRITE_FAILURES.items() if what == failure[0])
+      raise OSError(code, failure[0], str(self.directory)) from err
+    raise err
+
   def check(self) -> None:
     """Raises the error of a background save that failed (a full disk, a read-only folder)
     as soon as it is known, not at the next save: the loop calls it every step."""
     try:
       self.manager.check_for_errors()
-    except BaseException:
-      self.failed = True
-      raise
+    except BaseException as err:
+      self._failed(err)
     # A save whose folder could not be created fails in the manager's finalize thread, which
     # check_for_errors does not look at (orbax 0.12.8, pinned); its wait re-raises the error.
     finalize = getattr(self.manager, "_finalize_thread", None)
@@ -180,16 +191,14 @@ class Checkpointer:
         meta=ocp.args.JsonSave({**meta, "checksums": checksums, "data_iterator": iterator_state}))
     try:
       return self.manager.save(step, args=args, force=True)
-    except BaseException:
-      self.failed = True
-      raise
+    except BaseException as err:
+      self._failed(err)
 
   def wait(self) -> None:
     try:
       self.manager.wait_until_finished()
-    except BaseException:
-      self.failed = True
-      raise
+    except BaseException as err:
+      self._failed(err)
 
   def close(self) -> None:
     """Waits for the last save and closes; after a failed save, does neither (its threads wait
@@ -238,37 +247,68 @@ class Checkpointer:
     if not steps:
       return None
     target = abstract_arrays(abstract_state, state_shardings)
-    failures = []
+    failures, damaged = [], []
     for step in reversed(steps):
       meta = self.read_meta(step)
       self.check_shapes(step, abstract_state, meta)
-      try:
-        if "data_iterator" not in meta:
-          raise CheckpointError("written before the token store pipeline (no data_iterator "
-                                "state); sample or report it, or retrain in a new --workdir")
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target)))
-        problem = verify(restored["state"], meta)
-        if not problem:
-          iterator.set_state(meta["data_iterator"])
-      except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
-        problem = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+      if meta and "data_iterator" not in meta:
+        problem = ("written before the token store pipeline (no data_iterator state); sample or "
+                   "report it, or retrain in a new --workdir")
+      else:
+        try:
+          restored = self.manager.restore(step, args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(target)))
+          problem = verify(restored["state"], meta)
+        except Exception as err:  # noqa: BLE001 (orbax raises many kinds for damaged files)
+          problem = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        if problem:
+          damaged.append(step)
       if problem:
         failures.append(f"step {step}: {problem}")
         log.warning("checkpoint at step %d is unusable (%s); trying the previous one", step, problem)
         print(f"warning: checkpoint at step {step} in {self.directory} is corrupted or incomplete "
               f"({problem}); using the previous good checkpoint", flush=True)
         continue
+      iterator.set_state(meta["data_iterator"])
+      self._set_aside(damaged)
       return restored["state"], step, meta
     raise CheckpointError(f"no readable checkpoint in {self.directory}: " + "; ".join(failures) +
                           ". Delete the damaged step folders or start a new --workdir.")
 
+  @property
+  def damaged_dir(self) -> pathlib.Path:
+    return self.directory.parent / "damaged_checkpoints"
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves damaged step folders (newer than the one restored) out of the checkpoints folder,
+    so the retrained steps are saved again and the next start does not meet them."""
+    if not steps:
+      return
+    from llm_input import distributed  # noqa: PLC0415
+
+    self.wait()
+    if jax.process_index() == 0:
+      self.damaged_dir.mkdir(exist_ok=True)
+      for step in steps:
+        where = self.damaged_dir / str(step)
+        n = 1
+        while where.exists():
+          where, n = self.damaged_dir / f"{step}.{n}", n + 1
+        (self.directory / str(step)).rename(where)
+        print(f"note: moved the damaged checkpoint of step {step} to {where}; the steps after the "
+              "restored one are trained and saved again", flush=True)
+    distributed.barrier("llm_input: damaged checkpoints set aside")
+    self.manager.reload()
+
 
 def verify(state: dict, meta: dict) -> str:
   """'' when `state` matches the checksums recorded at save time and its parameters are
-  finite; otherwise what is wrong (checkpoints written before checksums existed skip that)."""
+  finite; otherwise what is wrong. A checkpoint without checksums is not trusted."""
   have, finite = state_checksums(state)
   want = meta.get("checksums") or {}
+  if not want:
+    return ("no checksums are recorded with it (its meta item was edited, or it was written "
+            "before checksums existed), so its arrays cannot be verified")
   damaged = sorted(k for k in want if k in have and have[k] != want[k])
   if damaged:
     return f"checksum mismatch in {len(damaged)} array(s), e.g. {damaged[0]}: the files are damaged"
