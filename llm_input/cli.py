@@ -204,6 +204,11 @@ def _check_tokenizer_out(out: str) -> None:
   if is_locked(path.parent):
     raise TokenizerError(f"--out {out!r} is inside a run folder that a trainer is writing "
                          f"({holder(RunFolder(path.parent))}); choose another --out")
+  run = RunFolder(path.parent)
+  if path.resolve() == run.tokenizer_dir.resolve() and run.has_config():
+    raise TokenizerError(f"--out {out!r} is the tokenizer of the run in {run.path} (its "
+                         "checkpoints are in its ids); choose another --out, and train a new run "
+                         "with it by --config.tokenizer.path")
 
 
 def cmd_tokenizer_train(args, overrides) -> int:

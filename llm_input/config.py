@@ -35,24 +35,57 @@ def load_python_file(file: pathlib.Path, module_name: str, import_root: pathlib.
     spec.loader.exec_module(module)
   except SyntaxError as err:
     raise ConfigError(f"{file}:{err.lineno}: syntax error: {err.msg}; fix the file") from None
+  except ConfigError:
+    raise
+  except Exception as err:  # noqa: BLE001 (any error in the user's file)
+    raise _error_in(file, err) from None
   return module
+
+
+def _error_in(file: pathlib.Path, err: BaseException) -> ConfigError:
+  """A ConfigError naming the line of `file` (the innermost frame in it) where `err` arose."""
+  import traceback  # noqa: PLC0415
+
+  where = str(file)
+  for frame in traceback.extract_tb(err.__traceback__):
+    if pathlib.Path(frame.filename).resolve() == pathlib.Path(file).resolve():
+      where = f"{file}:{frame.lineno}"
+  message = str(err).splitlines()[0] if str(err) else ""
+  return ConfigError(f"{where}: {type(err).__name__}: {message}; fix the file")
+
+
+def call_in_file(file: pathlib.Path, module, name: str, *args):
+  """`module.name(*args)` for a function of a config or sweep file: a missing function or an
+  error raised inside it is one ConfigError naming the file and line."""
+  function = getattr(module, name, None)
+  if not callable(function):
+    raise ConfigError(f"{file} defines no {name}(arg) function; add one (see configs/tiny.py or "
+                      "experiments/*/sweep.py)")
+  try:
+    return function(*args)
+  except ConfigError:
+    raise
+  except Exception as err:  # noqa: BLE001 (any error in the user's file)
+    raise _error_in(file, err) from None
 
 
 def load(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
   """`spec` is `path/to/config.py` or `path/to/config.py:arg` (the arg goes to get_config)."""
   path, _, arg = spec.partition(":")
   file = pathlib.Path(path)
+  if file.is_dir():
+    presets = ", ".join(sorted(str(f) for f in file.glob("*.py") if f.name != "__init__.py")[:6])
+    raise ConfigError(f"config file {path!r} is a folder; name a file in it"
+                      + (f" ({presets})" if presets else ""))
   if not file.is_file():
     raise ConfigError(f"config file {path!r} does not exist (expected e.g. configs/tiny.py)")
   # Presets import `configs.base`, so the folder holding `configs/` must be importable.
   module = load_python_file(file, f"_llm_input_config_{file.stem}", file.resolve().parent.parent)
-  if not hasattr(module, "get_config"):
-    raise ConfigError(f"config file {path!r} has no get_config(arg) function")
   accepted = tuple(getattr(module, "ARGS", ()))
   if arg and arg not in accepted:
     raise ConfigError(f"config file {path!r} has no preset argument {arg!r}; accepted: "
                       f"{', '.join(accepted) or 'none (use the file without :ARG)'}")
-  cfg = module.get_config(arg) if arg else module.get_config()
+  cfg = call_in_file(file, module, "get_config", *([arg] if arg else []))
   cfg = ml_collections.ConfigDict(cfg)
   for item in overrides:
     apply_override(cfg, item)

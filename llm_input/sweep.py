@@ -114,7 +114,7 @@ def load(path: str, arg: str | None = None, root: str | None = None) -> Sweep:
   # Sweep files live in experiments/NAME/ and import `configs` from the repository root.
   module = config_lib.load_python_file(file, f"_llm_input_sweep_{file.parent.name}",
                                        file.resolve().parent.parent.parent)
-  sweep = module.get_sweep(arg)
+  sweep = config_lib.call_in_file(file, module, "get_sweep", arg)
   if root:
     sweep.root = root
   return sweep

@@ -15,7 +15,7 @@ import pytest
 
 from llm_input import cli
 from llm_input.errors import CheckpointError, ConfigError
-from llm_input.runs import RunFolder
+from llm_input.runs import RunFolder, directory_fingerprint
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import loop
 
@@ -272,8 +272,16 @@ def test_foreign_tokenizer_in_the_run_folder_is_refused(trained, corpus, tmp_pat
   other_text.write_text("zyx wvu tsr qpo")
   kind, size, source = (("char", "64", str(other_text)) if foreign == "retrained in place"
                         else ("bpe", "300", str(corpus[0] / "*.txt")))
+  before = directory_fingerprint(workdir / "tokenizer")
+  # tokenizer train refuses to write over a run's tokenizer...
   assert cli.main(["tokenizer", "train", "--kind", kind, "--vocab-size", size, "--input", source,
-                   "--out", str(workdir / "tokenizer")]) == 0
+                   "--out", str(workdir / "tokenizer")]) == 2
+  assert directory_fingerprint(workdir / "tokenizer") == before
+  # ...so the foreign one is trained elsewhere and copied over it by hand
+  assert cli.main(["tokenizer", "train", "--kind", kind, "--vocab-size", size, "--input", source,
+                   "--out", str(tmp_path / "foreign")]) == 0
+  shutil.rmtree(workdir / "tokenizer")
+  shutil.copytree(tmp_path / "foreign", workdir / "tokenizer")
   with pytest.raises(Exception, match="tokenizer"):
     loop.train(small_config(*corpus, "train.steps=12"), workdir, say=quiet, allow_config_change=True)
   assert cli.main(["sample", "--run", str(workdir)]) == 2
@@ -300,9 +308,9 @@ def test_sigint_saves_and_exits_like_sigterm(corpus, tmp_path):
 
 # -- 7. user errors: exit 2, one line, no traceback -------------------------------------------
 
-def _cli(args, cwd=ROOT):
+def _cli(args, cwd=ROOT, env=None):
   return subprocess.run([sys.executable, "-m", "llm_input.cli", *args], capture_output=True, text=True,
-                        timeout=120, cwd=cwd)
+                        timeout=120, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
 def test_user_errors_are_one_line(trained, corpus, tmp_path):
@@ -314,6 +322,14 @@ def test_user_errors_are_one_line(trained, corpus, tmp_path):
   no_config.mkdir()
   corrupt = copy_of(trained, tmp_path)
   (corrupt / "config.json").write_text("{not json")
+  failing_config = tmp_path / "failing.py"
+  failing_config.write_text("def get_config(arg=None):\n  return {'model': undefined_name}\n")
+  no_sweep = tmp_path / "sweeps" / "nothing" / "sweep.py"
+  no_sweep.parent.mkdir(parents=True)
+  no_sweep.write_text("X = 1\n")
+  config_only = tmp_path / "config_only"
+  config_only.mkdir()
+  shutil.copy(trained / "config.json", config_only / "config.json")
   disagreeing = tmp_path / "tok"
   shutil.copytree(trained / "tokenizer", disagreeing)
   (disagreeing / "sentencepiece.model").write_bytes(b"x")
@@ -332,11 +348,24 @@ def test_user_errors_are_one_line(trained, corpus, tmp_path):
       (["sample", "--run", str(trained), "--max-new-tokens", "0"], "sample.max_new_tokens"),
       (["params", "--config", "configs/tiny.py", "--config.tokenizer.kind=phoneme"], "tokenizer.kind"),
   ]
+  cases += [
+      (["params", "--config", str(failing_config)],
+       "failing.py:2: NameError: name 'undefined_name' is not defined; fix the file"),
+      (["sweep", str(no_sweep)], "defines no get_sweep(arg) function"),
+      (["params", "--config", "configs"], "config file 'configs' is a folder; name a file in it"),
+      (["sample", "--run", str(config_only)], "has no checkpoints yet; train it first"),
+      (["report", "--run", str(config_only)], "has no checkpoints yet; train it first"),
+      (["tokenizer", "train", "--kind", "char", "--vocab-size", "40", "--input", str(a_file),
+        "--out", str(trained / "tokenizer")], "is the tokenizer of the run in"),
+  ]
   for args, message in cases:
     proc = _cli(args)
     assert proc.returncode == 2, (args, proc.stderr[-1500:])
     assert message in proc.stderr, (args, proc.stderr)
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+  proc = _cli(["data", "prepare", "--corpus", f"text:{corpus[0]}/*.txt"], env={"LLM_INPUT_DATA": str(a_file)})
+  assert proc.returncode == 2 and f"LLM_INPUT_DATA {str(a_file)!r} is a file, not a folder" in proc.stderr
+  assert proc.stderr.count("\n") == 1, proc.stderr
 
 
 def test_tokenizer_folder_has_normal_permissions(tmp_path, corpus):

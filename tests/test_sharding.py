@@ -41,11 +41,14 @@ def test_mesh_shape_resolves_the_minus_one_axis(sizes, devices, want):
     (dict(data=-1, fsdp=-1, tensor=1), 8, "only one axis may be -1"),
     (dict(data=0, fsdp=1, tensor=8), 8, "must be positive or -1"),
     (dict(data=-2, fsdp=4, tensor=1), 8, "must be positive or -1"),
-    (dict(data=4, fsdp=4, tensor=1), 8, r"needs 16 devices but 8 are available; set mesh.data=-1 to use "
-                                        r"all devices, or sizes whose product divides 8"),
+    (dict(data=4, fsdp=4, tensor=1), 8, r"needs 16 devices but 8 are available; set one axis to -1 "
+                                        r"\(e.g. mesh.data=-1\) to use all devices, or sizes whose product is 8"),
     (dict(data=2, fsdp=2, tensor=1), 8, r"needs 4 devices but 8"),  # no -1 to fill the rest
-    (dict(data=-1, fsdp=3, tensor=1), 8, r"needs 3 devices \(times the -1 axis\) but 8"),
-    (dict(data=-1, fsdp=16, tensor=1), 8, r"needs 16 devices \(times the -1 axis\)"),
+    # data is already -1: the message must not recommend it, but say 3 does not divide 8
+    (dict(data=-1, fsdp=3, tensor=1), 8, r"^mesh \{.*\}: the fixed sizes' product 3 does not divide the 8 "
+                                         r"devices, so mesh.data=-1 cannot take the rest; choose sizes "
+                                         r"whose product divides 8$"),
+    (dict(data=-1, fsdp=16, tensor=1), 8, r"product 16 does not divide the 8 devices"),
 ])
 def test_mesh_shape_refuses_what_the_devices_cannot_hold(sizes, devices, message):
   with pytest.raises(ConfigError, match=message):

@@ -228,8 +228,11 @@ def test_vocabulary_too_large_says_largest_that_works(tmp_path):
 
 @pytest.mark.parametrize("byte_fallback", [True, False])
 def test_vocabulary_smaller_than_character_set(byte_fallback):
-  with pytest.raises(TokenizerError, match="smaller than the character set"):
+  with pytest.raises(TokenizerError, match="smaller than the character set") as err:
     train("unigram", vocab_size=60, byte_fallback=byte_fallback)
+  # the fix offered is the one not already set
+  assert ("--no-byte-fallback" in str(err.value)) == byte_fallback
+  assert ("use --byte-fallback" in str(err.value)) == (not byte_fallback)
 
 
 def test_missing_and_foreign_tokenizer_folders(tmp_path):

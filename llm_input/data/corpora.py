@@ -23,8 +23,13 @@ VALIDATION_PERCENT = 5  # documents whose key hashes below this go to validation
 
 
 def data_dir(override: str | None = None) -> pathlib.Path:
-  path = override or os.environ.get("LLM_INPUT_DATA") or "~/.cache/llm_input"
-  return pathlib.Path(path).expanduser()
+  path = pathlib.Path(override or os.environ.get("LLM_INPUT_DATA") or "~/.cache/llm_input").expanduser()
+  if path.exists() and not path.is_dir():
+    source = "--data-dir" if override else ("LLM_INPUT_DATA" if os.environ.get("LLM_INPUT_DATA")
+                                            else "the default data folder")
+    raise DataError(f"{source} {str(path)!r} is a file, not a folder; point it at a folder "
+                    "(it is created if missing)")
+  return path
 
 
 def is_validation(key: str, percent: float = VALIDATION_PERCENT) -> bool:

@@ -77,7 +77,11 @@ class SentencePieceTokenizer(Tokenizer):
       if vocab_size < needed:
         raise TokenizerError(f"--vocab-size {vocab_size} is smaller than the character set: the "
                              f"text has {chars} distinct characters, so {kind} needs at least "
-                             f"{needed} (or lower --character-coverage, or use --byte-fallback)")
+                             f"{needed} (or lower --character-coverage"
+                             + (", or turn byte fallback off with --no-byte-fallback or "
+                                "tokenizer.byte_fallback=False: its 256 byte "
+                                "pieces are part of that minimum)" if byte_fallback
+                                else ", or use --byte-fallback)"))
     saved_options = dict(byte_fallback=byte_fallback, split_digits=split_digits,
                          character_coverage=character_coverage, normalization=normalization,
                          max_sentences=max_sentences, seed=seed)

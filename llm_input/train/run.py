@@ -59,12 +59,13 @@ def load_run(workdir, step: int | None = None) -> Run:
   """The run's config, tokenizer and the parameters at `step` (default: the latest)."""
   folder = RunFolder(workdir)
   cfg = folder.read_config()
+  steps = folder.checkpoint_steps()
+  if not steps:  # said before the tokenizer: a run that never trained may have none yet
+    raise CheckpointError(f"{folder} has no checkpoints yet; train it first (llm-input train "
+                          f"--workdir {folder.path} with the config that wrote its config.json)")
   folder.check_tokenizer()
   tokenizer = tokenizers.load(folder.tokenizer_dir)
   model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
-  steps = folder.checkpoint_steps()
-  if not steps:
-    raise CheckpointError(f"{folder} has no checkpoints yet; train it first")
   if step is None:
     step = steps[-1]
   elif step not in steps:

@@ -74,10 +74,14 @@ def mesh_shape(sizes: dict[str, int], device_count: int) -> tuple[int, ...]:
     raise ConfigError(f"mesh: sizes must be positive or -1, got {dict(zip(MESH_AXES, values))}")
   fixed = math.prod(v for v in values if v != -1)
   if fixed > device_count or (not fill and fixed != device_count) or device_count % fixed:
-    raise ConfigError(f"mesh {dict(zip(MESH_AXES, values))} needs {fixed} devices"
-                      f"{' (times the -1 axis)' if fill else ''} but {device_count} are available;"
-                      " set mesh.data=-1 to use all devices, or sizes whose product divides "
-                      f"{device_count}")
+    shown = dict(zip(MESH_AXES, values))
+    if fill:  # a -1 axis is set: the fixed sizes' product must divide the device count
+      raise ConfigError(f"mesh {shown}: the fixed sizes' product {fixed} does not divide the "
+                        f"{device_count} devices, so mesh.{fill[0]}=-1 cannot take the rest; "
+                        f"choose sizes whose product divides {device_count}")
+    raise ConfigError(f"mesh {shown} needs {fixed} devices but {device_count} are available; "
+                      "set one axis to -1 (e.g. mesh.data=-1) to use all devices, or sizes whose "
+                      f"product is {device_count}")
   if fill:
     values[MESH_AXES.index(fill[0])] = device_count // fixed
   return tuple(values)
