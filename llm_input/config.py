@@ -188,6 +188,9 @@ class Validated:
   sample: object  # train.sample.SampleConfig
 
 
+ON_NONFINITE = ("stop", "rollback")  # train.on_nonfinite: what a diverged step does
+
+
 def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) -> Validated:
   """Checks every section that needs no data and no compilation; raises ConfigError (or the
   room's own UserError) naming the field. Called before a run folder is touched."""
@@ -229,6 +232,11 @@ def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) ->
   if cfg.train.eval_batches < 0 or cfg.train.flops_budget < 0:
     raise ConfigError("train.eval_batches and train.flops_budget must be >= 0 "
                       f"(got {cfg.train.eval_batches}, {cfg.train.flops_budget})")
+  if cfg.train.on_nonfinite not in ON_NONFINITE:
+    raise ConfigError(f"train.on_nonfinite: unknown {cfg.train.on_nonfinite!r}; allowed: "
+                      f"{', '.join(ON_NONFINITE)}")
+  if cfg.train.loss_spike_factor != 0 and cfg.train.loss_spike_factor <= 1:
+    raise ConfigError(f"train.loss_spike_factor must be 0 (off) or > 1, got {cfg.train.loss_spike_factor}")
   checkpoint = CheckpointConfig.from_config(cfg)
   sample = SampleConfig.from_config(cfg)
   model = model_config(cfg)  # the model section, with the configured tokenizer size

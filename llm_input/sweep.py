@@ -16,7 +16,7 @@ import pathlib
 import shlex
 
 from llm_input import config as config_lib
-from llm_input.errors import ConfigError
+from llm_input.errors import ConfigError, UserError
 from llm_input.runs import RunFolder
 
 
@@ -67,13 +67,18 @@ class Sweep:
     return out
 
   def expand(self, shard: tuple[int, int] | None = None) -> list[tuple[str, list[str]]]:
-    """(run folder, override strings) per run (only shard K of N's runs, if given); each
-    config is loaded to check it."""
+    """(run folder, override strings) per run (only shard K of N's runs, if given). Every
+    run's config is loaded and validated as `train` validates it, so a bad arm is refused,
+    by name, before the first arm trains."""
     out, seen = [], set()
     for name, overrides, _ in self.arms():
       values = {**self.common, **overrides}
       items = [f"{k}={v}" for k, v in values.items()]
-      config_lib.load(self.base, items)  # fails here, not mid-sweep, on a bad override
+      try:
+        config_lib.validate(config_lib.load(self.base, items))
+      except UserError as err:
+        raise ConfigError(f"sweep {self.name}, run {name} ({' '.join(items)}): {err}; nothing "
+                          "was trained: fix that arm and rerun") from None
       folder = str(pathlib.Path(self.root) / self.name / name)
       if folder in seen:
         raise ConfigError(f"sweep {self.name}: two runs share the folder {folder}")
@@ -149,6 +154,33 @@ def collect(sweep: Sweep) -> list[dict]:
       row["seed"] = seed
     rows.append({**row, **run.read_summary()["table"]})
   return rows
+
+
+def missing(sweep: Sweep) -> list[str]:
+  """'run: why' for every run of the sweep that is not in `collect` (not started, failed, or
+  unfinished), so a table never passes off the finished arms as the whole sweep."""
+  out = []
+  for (folder, _), (name, _, _) in zip(sweep.expand(), sweep.arms()):
+    run = RunFolder(folder)
+    if run.finished():
+      continue
+    if not run.has_config():
+      why = ("failed before its first step" if run.pending_config_path.exists() else "not started")
+    else:
+      steps = run.checkpoint_steps()
+      why = (f"unfinished or failed: its last checkpoint is step {steps[-1]}" if steps
+             else "unfinished or failed: no checkpoint")
+    out.append(f"{name}: {why}")
+  return out
+
+
+def missing_note(sweep: Sweep) -> str:
+  """A line for a table or page: which runs it leaves out and why ('' when none)."""
+  gone = missing(sweep)
+  if not gone:
+    return ""
+  return (f"Not in this table: {len(gone)} of {len(sweep.arms())} runs ({'; '.join(gone)}); "
+          "rerun `llm-input sweep` to finish them.")
 
 
 def aggregate(rows: list[dict], keys: tuple[str, ...] = ()) -> list[dict]:
@@ -288,6 +320,8 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     raise ConfigError(f"sweep {sweep.name}: no finished runs under {sweep.root}/{sweep.name}; run "
                       f"`llm-input sweep ...` first")
   seeded = any("seed" in r for r in rows)
+  gone = missing_note(sweep)
+  gone = f"\n**{gone}**\n" if gone else ""
   if not seeded:
     rows = [{k: v for k, v in r.items() if k != "arm"} for r in rows]
   _write_csv(out / "results.csv", rows)
@@ -300,12 +334,12 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
-    (out / "results.md").write_text("\n".join(lines) + "\n" + note + "\n" + pairwise_markdown(rows, y))
+    (out / "results.md").write_text("\n".join(lines) + "\n" + gone + note + "\n" + pairwise_markdown(rows, y))
   else:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.md").write_text("\n".join(lines) + "\n" + gone)
 
   import matplotlib  # noqa: PLC0415
 

@@ -50,6 +50,19 @@ def test_bad_override_fails_at_expansion(tmp_path):
     sweep.expand()
 
 
+def test_an_invalid_arm_is_refused_by_name_before_any_arm_trains(tmp_path, capsys):
+  sweep_file = write_positions_sweep(tmp_path, "heads", width=32, steps=3, eval_batches=1, sample_tokens=2)
+  # the second arm asks for 5 heads of a 32-wide model: train would refuse it, so the sweep must
+  text = sweep_file.read_text().replace('product(("model.positions", ["none", "rope"]))',
+                                        'product(("model.num_heads", [2, 5]))')
+  sweep_file.write_text(text)
+  assert cli.main(["sweep", str(sweep_file)]) == 2
+  err = capsys.readouterr().err
+  assert "sweep heads, run num_heads-5 (" in err and "num_heads" in err and "nothing was trained" in err
+  assert err.count("\n") == 1
+  assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow  # 34 s; make test runs sweeps through test_two_seed_two_arm_sweep_end_to_end
 def test_two_run_cpu_sweep_finishes_and_tabulates(tmp_path, capsys):
   sweep_file = write_positions_sweep(tmp_path, "two", width=32, steps=6, eval_batches=2, sample_tokens=4)
@@ -138,6 +151,13 @@ def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   from llm_input.analysis import report
   page = report.sweep_report(str(sweep_file)).read_text()
   assert "Per arm over seeds (mean ± std)" in page and "positions-rope" in page
+  # a run that did not finish is named, never silently left out
+  (tmp_path / "runs/seeds/positions-rope_seed-1/summary.json").unlink()
+  assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
+  note = ("Not in this table: 1 of 4 runs (positions-rope_seed-1: unfinished or failed: its last "
+          "checkpoint is step 3)")
+  assert note in (sweep_file.parent / "results.md").read_text()
+  assert note in report.sweep_report(str(sweep_file)).read_text()
   # --seeds on the command line gives the same runs
   capsys.readouterr()
   assert cli.main(["sweep", str(sweep_file), "--seeds", "2", "--print"]) == 0

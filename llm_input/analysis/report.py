@@ -243,6 +243,7 @@ def sweep_report(sweep_file: str, arg=None, root=None) -> pathlib.Path:
   columns = list(dict.fromkeys(k for r in rows for k in r))
   body = (f"<h1>Sweep: {html.escape(sweep.name)}</h1><p>{len(rows)} finished runs under "
           f"<code>{html.escape(sweep.root)}/{html.escape(sweep.name)}</code>.</p>" +
+          (f"<p class=warn><b>{html.escape(gone)}</b></p>" if (gone := sweep_lib.missing_note(sweep)) else "") +
           _table(columns, [[_fmt(r.get(c)) if not isinstance(r.get(c), float) or c != "train_flops"
                             else f"{r[c]:.3g}" for c in columns] for r in rows]) + "".join(figures))
   if any("seed" in r for r in rows):  # the seed-to-seed spread of every arm

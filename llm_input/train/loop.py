@@ -43,7 +43,7 @@ GUARDED_SECTIONS = ("optimizer", "schedule", "train")
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
 ADDED_FIELDS = {"tokenizer.path": ""}
-ON_NONFINITE = ("stop", "rollback")
+ON_NONFINITE = config_lib.ON_NONFINITE
 MAX_ROLLBACKS = 3
 
 
@@ -291,11 +291,6 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   if workdir.exists() and not workdir.is_dir():
     raise ConfigError(f"--workdir {str(workdir)!r} is a file, not a folder; choose a folder path")
   sections = config_lib.validate(cfg, device_count)
-  if cfg.train.on_nonfinite not in ON_NONFINITE:
-    raise ConfigError(f"train.on_nonfinite: unknown {cfg.train.on_nonfinite!r}; allowed: "
-                      f"{', '.join(ON_NONFINITE)}")
-  if cfg.train.loss_spike_factor != 0 and cfg.train.loss_spike_factor <= 1:
-    raise ConfigError(f"train.loss_spike_factor must be 0 (off) or > 1, got {cfg.train.loss_spike_factor}")
   distributed.check_same_config(cfg.to_json_best_effort())
   if jax.process_index() != 0:
     say = _quiet  # process 0 speaks for the job
