@@ -446,6 +446,44 @@ def test_store_with_a_wrong_fingerprint_is_rebuilt(corpus, capsys):
   assert re.search(r"the \d+ other store\(s\) here are for other tokenizers", capsys.readouterr().out)
 
 
+@pytest.mark.parametrize("damage, reason", [
+    ("truncated", r"train.ids.npy is [\d,]+ bytes, not the [\d,]+ written \(truncated\?\)"),
+    ("garbled", r"train.ids.npy does not match its checksum"),
+    ("outside the vocabulary", r"train.ids.npy holds id 65,535, outside the vocabulary of 259"),
+    ("no checksums", r"it was written before stores recorded their files' sizes and checksums"),
+])
+def test_a_damaged_store_is_rebuilt_saying_why(corpus, capsys, damage, reason):
+  import json
+
+  from llm_input.data import store as store_lib
+
+  cfg = cfg_for(corpus, seq_len=16, batch_size=4)
+  tok = corpus["byte"]
+  store = pipeline.open_store(cfg, tok, say=print)
+  first = store.split("train").ids.tolist()
+  ids_file, meta_file = store.folder / "train.ids.npy", store.folder / "meta.json"
+  meta = json.loads(meta_file.read_text())
+  if damage == "truncated":
+    ids_file.write_bytes(ids_file.read_bytes()[:-100])
+  elif damage == "garbled":
+    data = bytearray(ids_file.read_bytes())
+    data[-3] ^= 0x01
+    ids_file.write_bytes(bytes(data))
+  elif damage == "outside the vocabulary":  # its checksum recomputed, as a buggy writer would
+    ids = np.load(ids_file)
+    ids[5] = 65535
+    np.save(ids_file, ids)
+    meta["files"]["train.ids.npy"] = store_lib._file_record(ids_file)
+  else:
+    del meta["files"]
+  meta_file.write_text(json.dumps(meta))
+  capsys.readouterr()
+  again = pipeline.open_store(cfg, tok, say=print)
+  out = capsys.readouterr().out
+  assert re.search(rf"token store .* is not usable \({reason}.*\); rebuilding it", out), out
+  assert again.split("train").ids.tolist() == first
+
+
 def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
   import subprocess
   import sys

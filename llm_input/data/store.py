@@ -3,7 +3,9 @@
 Layout, under the prepared corpus's folder (so it follows the corpus version):
 
     token_store/<fingerprint>/
-      meta.json          fingerprint, tokenizer kind and size, dtype, counts, bos/eos
+      meta.json          fingerprint, tokenizer kind and size, dtype, counts, bos/eos, and
+                         each array file's size and crc32 (checked on open, with every id
+                         below the vocabulary: a damaged store is rebuilt, saying why)
       tokenizer/         the tokenizer that wrote it
       <split>.ids.npy    every document's ids, concatenated (with <s>/</s> as configured);
                          the smallest unsigned dtype that holds the vocabulary
@@ -31,6 +33,7 @@ import shutil
 import sys
 import time
 import uuid
+import zlib
 
 import numpy as np
 
@@ -233,9 +236,58 @@ def _valid(key: StoreKey) -> str:
   if meta.get("fingerprint") != key.fingerprint or meta.get("format") != FORMAT:
     return (f"its fingerprint {str(meta.get('fingerprint'))[:12]} is not this tokenizer and corpus's "
             f"{key.fingerprint[:12]}")
-  missing = [f"{s}.{k}.npy" for s in meta.get("splits", {}) for k in ("ids", "nbytes", "docs")
+  missing = [f"{s}.{k}.npy" for s in meta.get("splits", {}) for k in KINDS
              if not (key.folder / f"{s}.{k}.npy").exists()]
-  return f"files are missing ({', '.join(missing)})" if missing else ""
+  if missing:
+    return f"files are missing ({', '.join(missing)})"
+  # Checked once per process while the files are untouched (a run reopens its store at
+  # every evaluation; a multi-GB store would be read in full each time).
+  stamp = (str(key.folder), *((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                              for p in sorted(key.folder.glob("*.npy"))), meta_path.stat().st_mtime_ns)
+  if stamp in _VERIFIED:
+    return ""
+  problem = _damage(key.folder, meta)
+  if not problem:
+    _VERIFIED.add(stamp)
+  return problem
+
+
+_VERIFIED: set = set()
+
+
+KINDS = ("ids", "nbytes", "docs")
+
+
+def _file_record(path: pathlib.Path) -> dict:
+  """What meta.json records of one array file: its size and a crc32 of its bytes."""
+  crc = 0
+  with open(path, "rb") as f:
+    while chunk := f.read(1 << 24):
+      crc = zlib.crc32(chunk, crc)
+  return {"bytes": path.stat().st_size, "crc32": f"{crc:08x}"}
+
+
+def _damage(folder: pathlib.Path, meta: dict) -> str:
+  """'' when every array file has the size and checksum meta.json recorded and every id is
+  inside the vocabulary; else what is wrong."""
+  files = meta.get("files")
+  if not files:
+    return "it was written before stores recorded their files' sizes and checksums"
+  for split in meta["splits"]:
+    for kind in KINDS:
+      name = f"{split}.{kind}.npy"
+      want, path = files.get(name), folder / name
+      if want is None:
+        return f"meta.json records nothing of {name}"
+      if path.stat().st_size != want["bytes"]:
+        return f"{name} is {path.stat().st_size:,} bytes, not the {want['bytes']:,} written (truncated?)"
+      if _file_record(path)["crc32"] != want["crc32"]:
+        return f"{name} does not match its checksum (the file was changed or damaged)"
+    ids = np.load(folder / f"{split}.ids.npy", mmap_mode="r")
+    top = int(ids.max(initial=0)) if ids.size else 0
+    if top >= meta["vocab_size"]:
+      return f"{split}.ids.npy holds id {top:,}, outside the vocabulary of {meta['vocab_size']:,}"
+  return ""
 
 
 def ensure(builder, tokenizer, splits: tuple[str, ...], *, add_bos: bool, add_eos: bool,
@@ -285,6 +337,8 @@ def _build(key: StoreKey, tokenizer, splits, documents, add_bos, add_eos, worker
                                "dtype": str(ids.dtype), "tokenize_s": seconds, "workers": workers}
       say(f"token store: {split}: {len(texts):,} documents, {ids.size:,} tokens ({ids.dtype}) in "
           f"{seconds:.1f} s ({text_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s on {workers} workers)")
+    meta["files"] = {f"{split}.{kind}.npy": _file_record(tmp / f"{split}.{kind}.npy")
+                     for split in splits for kind in KINDS}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     if key.folder.exists():
       shutil.rmtree(key.folder)
