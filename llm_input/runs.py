@@ -271,6 +271,27 @@ class RunFolder:
       return []
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
+  def state(self) -> str:
+    """What the run is, in words a report can print: 'untrained (only its step-0 checkpoint)',
+    'diverged at step N (last good checkpoint: step M)', 'trained to step N of T (unfinished)'
+    or 'trained to step N (finished)'."""
+    steps = self.checkpoint_steps()
+    last = steps[-1] if steps else None
+    summary = self.read_summary()
+    if summary.get("status") == "finished":
+      return f"trained to step {summary.get('table', {}).get('steps', last)} (finished)"
+    diverged = [r["step"] for r in self.read_metrics() if r.get("split") == "diverged"]
+    if diverged and (last is None or diverged[-1] > last):
+      where = f"last good checkpoint: step {last}" if last is not None else "no checkpoint"
+      return f"diverged at step {diverged[-1]} ({where})"
+    if last is None:
+      return "untrained (no checkpoint)"
+    if last == 0:
+      return "untrained (only its step-0 checkpoint)"
+    train = self.read_config_dict().get("train", {}) if self.has_config() else {}
+    total = None if train.get("flops_budget") else train.get("steps")  # a budget sets its own
+    return f"trained to step {last}" + (f" of {total}" if total else "") + " (unfinished)"
+
 
 class RunLock:
   """An OS lock (flock) on RUN/.lock for the trainer's lifetime. The kernel releases it when

@@ -172,3 +172,26 @@ def test_bpe_report_header_equals_summary_and_words_group_their_pieces(trained_b
   scores[:tok.num_special_ids] = -np.inf
   assert got["neighbours"][0][0] == tok.id_to_piece(int(np.argmax(scores)))
   assert f"mean of its {len(ids)} pieces" in out.read_text()
+
+
+def test_the_report_says_what_the_run_is_untrained_diverged_or_trained(tmp_path):
+  from llm_input.runs import RunFolder
+
+  corpus = make_text_corpus(tmp_path / "texts")
+  quiet = lambda *a: None  # noqa: E731
+  diverged = tmp_path / "diverged"
+  with pytest.raises(CheckpointError, match="step 2"):
+    loop.train(small_config(corpus, tmp_path / "cache", "train.on_nonfinite=stop"), diverged,
+               say=quiet, inject_nonfinite=(2,))
+  assert RunFolder(diverged).state() == "diverged at step 2 (last good checkpoint: step 0)"
+  page = report.run_report(diverged).read_text()
+  assert "This run is <b>diverged at step 2 (last good checkpoint: step 0)</b>" in page
+  assert "(trained)" not in page and "no step-0 checkpoint" not in page
+  assert "every section shows the model at initialisation" in page
+  partial = tmp_path / "partial"
+  loop.train(small_config(corpus, tmp_path / "cache"), partial, say=quiet, stop_after=3)
+  assert RunFolder(partial).state() == "untrained (only its step-0 checkpoint)"
+  loop.train(small_config(corpus, tmp_path / "cache"), partial, say=quiet, stop_after=6)
+  assert RunFolder(partial).state() == "trained to step 5 of 20 (unfinished)"
+  loop.train(small_config(corpus, tmp_path / "cache"), partial, say=quiet)
+  assert RunFolder(partial).state() == "trained to step 20 (finished)"

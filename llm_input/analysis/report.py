@@ -96,11 +96,15 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   probes = list(probes or DEFAULT_PROBES)
   tokenizer = final.tokenizer
   notes: list[str] = []
-  if initial is None:
+  state = run.state()
+  if final.step == 0:
+    notes.append(f"This run is {state}: every section shows the model at initialisation, "
+                 "before any training step.")
+  elif initial is None:
     notes.append("This run folder has no step-0 checkpoint, so the embedding sections show the "
                  "trained model only (train with checkpoint.save_step0=True to compare).")
 
-  data: dict = {"run": str(workdir), "step": final.step, "notes": notes}
+  data: dict = {"run": str(workdir), "step": final.step, "state": state, "notes": notes}
   sections = []
 
   # -- header ------------------------------------------------------------------------------
@@ -108,6 +112,7 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   m = final.model_cfg
   data["summary"] = table
   header = [f"<h1>llm_input report: {html.escape(workdir.name)}</h1>",
+            f"<p>This run is <b>{html.escape(state)}</b>.</p>",
             f"<p>Checkpoint step {final.step}; tokenizer <b>{tokenizer.kind}</b> with "
             f"{tokenizer.vocab_size:,} ids; model {m.num_layers} layers × {m.d_model} wide, "
             f"{m.num_heads} heads of {m.d_head}, positions <b>{m.positions}</b>, MLP {m.mlp}.</p>"]
@@ -144,7 +149,8 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
       _img(tokenization_lib.figure(rows), "tokens per word"))
 
   # -- embeddings --------------------------------------------------------------------------
-  checkpoints = {"step 0 (initialisation)": initial, f"step {final.step} (trained)": final}
+  checkpoints = {"step 0 (initialisation)": initial,
+                 f"step {final.step} ({'trained' if final.step else 'initialisation'})": final}
   checkpoints = {k: v for k, v in checkpoints.items() if v is not None}
   pipe = pipeline.PipelineConfig.from_config(final.config)
   frequencies = embeddings_lib.token_frequencies(tokenizer, list(pipeline.documents(pipe, "validation")))

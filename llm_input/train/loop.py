@@ -440,6 +440,7 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
             config_written = True
         except _Diverged as err:
           if cfg.train.on_nonfinite == "stop" or rollbacks >= MAX_ROLLBACKS:
+            writer.write(err.step, "diverged", {"rollbacks": rollbacks})  # what report says
             checkpointer.wait()
             good = checkpointer.steps()
             where = (f"the last good checkpoint is step {good[-1]} in {checkpointer.directory}"
