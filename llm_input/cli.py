@@ -368,6 +368,11 @@ def cmd_sample(args, overrides) -> int:
   run = run_lib.load_run(args.run, step=args.step)
   if not _is_lead():
     return 0  # every process joins the job; process 0 samples and prints
+  unknown = run.tokenizer.unknown_parts(args.prompt)
+  if unknown:
+    print(f"note: {len(unknown)} part(s) of the prompt are outside the {run.tokenizer.kind} "
+          f"vocabulary and become <unk>: {', '.join(repr(u) for u in unknown[:8])}"
+          + (" ..." if len(unknown) > 8 else ""), file=sys.stderr)
   prompt_tokens = len(run.prompt_ids(args.prompt))
   if run.sampler.kept_prompt(prompt_tokens) < prompt_tokens:
     print(f"note: the prompt is {prompt_tokens} tokens; the model keeps its last "

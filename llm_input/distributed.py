@@ -82,7 +82,24 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     raise ConfigError(f"process {process_id} of {num_processes} could not join the job at "
                       f"{coordinator} within {timeout} s ({first}); start every process (process "
                       "0 hosts the coordinator) and check the address") from None
+  _check_same_count(num_processes)
   return True
+
+
+def _check_same_count(num_processes: int) -> None:
+  """The job's size is process 0's --num-processes: a process started with another number
+  would be silently overruled, so every process refuses."""
+  import jax  # noqa: PLC0415
+  import numpy as np  # noqa: PLC0415
+  from jax.experimental import multihost_utils  # noqa: PLC0415
+
+  every = np.asarray(multihost_utils.process_allgather(np.int32(num_processes))).reshape(-1)
+  differ = {i: int(n) for i, n in enumerate(every) if n != jax.process_count()}
+  if differ:
+    shown = ", ".join(f"process {i}: {n}" for i, n in differ.items())
+    raise ConfigError(f"the job has {jax.process_count()} processes but some were started with "
+                      f"another --num-processes ({shown}); start every process with the same "
+                      "--num-processes")
 
 
 def _reachable(address: str, timeout: float) -> bool:

@@ -455,3 +455,9 @@ def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_
   _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints")
   assert seconds < 100
   assert "Event loop is closed" not in proc.stderr
+
+
+def test_a_prompt_outside_the_vocabulary_gets_a_note(trained, capsys):
+  assert cli.main(["sample", "--run", str(trained), "--prompt", "the Ω bank", "--max-new-tokens", "2"]) == 0
+  err = capsys.readouterr().err
+  assert "note: 1 part(s) of the prompt are outside the char vocabulary and become <unk>: 'Ω'" in err

@@ -229,3 +229,17 @@ def test_processes_with_different_configs_are_refused(corpus, tmp_path):
   assert [p.returncode for p in procs] == [2, 2]
   assert all("processes [1] were started with a config different from process 0's" in e for e in errs)
   assert not (tmp_path / "run").exists()
+
+
+def test_a_process_started_with_another_num_processes_is_refused_by_every_process(corpus, tmp_path):
+  port = free_port()
+  procs = [subprocess.Popen([sys.executable, "-m", "llm_input.cli", *train_args(corpus, tmp_path / "run")],
+                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env_for(2, LLM_INPUT_COORDINATOR=f"localhost:{port}",
+                                        LLM_INPUT_NUM_PROCESSES=n, LLM_INPUT_PROCESS_ID=i))
+           for i, n in ((0, 2), (1, 3))]
+  errs = [p.communicate(timeout=300)[1] for p in procs]
+  assert [p.returncode for p in procs] == [2, 2], errs
+  assert all("the job has 2 processes but some were started with another --num-processes "
+             "(process 1: 3)" in e for e in errs), errs
+  assert not (tmp_path / "run").exists()

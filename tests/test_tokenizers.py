@@ -75,6 +75,10 @@ def test_unknown_characters_and_words(trained):
   known = word.encode("Hello world")
   assert word.unk_id not in known
   assert word.decode(typo) == "<unk> <unk>"
+  # what became <unk>, read back from the text (the note `sample` prints for a prompt)
+  assert char.unknown_parts("Hello Ω and ΩΩ") == ["Ω", "Ω", "Ω"]
+  assert word.unknown_parts("Hello wrold, Helo world") == ["wrold", "Helo"]
+  assert word.unknown_parts("Hello world") == [] and trained["byte"].unknown_parts("Ω") == []
 
 
 def test_byte_never_produces_unknowns(trained):

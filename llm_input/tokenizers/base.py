@@ -93,6 +93,19 @@ class Tokenizer(abc.ABC):
   def pieces(self, text: str) -> list[tuple[str, int]]:
     return [(self.id_to_piece(i), i) for i in self.encode(text)]
 
+  def unknown_parts(self, text: str) -> list[str]:
+    """The parts of `text` that become <unk> (characters or words outside the vocabulary),
+    read back from each token's byte count; [] for kinds that never produce an unknown."""
+    if self.unk_id is None:
+      return []
+    ids, counts = self.encode_with_byte_counts(text)
+    data, at, out = text.encode("utf-8"), 0, []
+    for token, count in zip(ids, counts):
+      if token == self.unk_id:
+        out.append(data[at:at + count].decode("utf-8", "replace").strip())
+      at += count
+    return out
+
   def word_ids(self, word: str) -> list[int]:
     """The ids `word` gets where it appears after a space in running text (the pieces that
     make up one word, for word vectors and word-level views)."""
