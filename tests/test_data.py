@@ -531,3 +531,27 @@ def test_validation_glob_that_matches_nothing_or_overlaps_is_refused(corpus, tmp
     pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path),
                             validation_corpus=f"text:{folder}/doc0*.txt").builder()
   assert not list(tmp_path.iterdir())  # refused before any work
+
+
+def test_prepare_leaves_nothing_in_tmpdir_or_the_data_folder_failed_or_not(tmp_path):
+  import os
+  import subprocess
+  import sys
+
+  good = make_text_corpus(tmp_path / "good")
+  bad = tmp_path / "bad"
+  bad.mkdir()
+  (bad / "a.txt").write_text("fine\n")
+  (bad / "b.txt").write_bytes(b"\xff\xfe not utf-8\n")
+  tmpdir, data_dir = tmp_path / "tmp", tmp_path / "data"
+  tmpdir.mkdir()
+  codes = []
+  for corpus in (f"text:{good}/*.txt", f"text:{bad}/*.txt"):
+    proc = subprocess.run([sys.executable, "-m", "llm_input.cli", "data", "prepare", "--corpus", corpus,
+                           "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(tmpdir)})
+    codes.append((proc.returncode, proc.stderr[-300:]))
+  assert [c for c, _ in codes] == [0, 2], codes
+  assert list(tmpdir.iterdir()) == []  # TFDS's tmp*tfds folders went with our own temporary folder
+  builds = list((data_dir / "llm_input_text").iterdir())
+  assert len(builds) == 1 and any(builds[0].iterdir())  # the good corpus only, no empty files_<hash>

@@ -7,12 +7,15 @@ so an interrupted prepare leaves nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import pathlib
+import shutil
 import socket
+import tempfile
 import threading
 
 import tensorflow_datasets as tfds
@@ -124,6 +127,12 @@ def text_config(pattern: str, doc_split: str, validation_pattern: str = "",
 
 def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file",
                 validation_corpus: str = "", validation_percent: float = corpora.VALIDATION_PERCENT):
+  """The TFDS builder of `corpus` (prepared or not)."""
+  with _own_tempdir():  # an unprepared builder's DatasetInfo makes a temporary folder
+    return _builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent)
+
+
+def _builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent):
   root = str(corpora.data_dir(data_dir))
   if validation_corpus and not (corpus.startswith("text:") and validation_corpus.startswith("text:")):
     raise DataError(f"data.validation_corpus={validation_corpus!r} needs a text: corpus and a "
@@ -175,12 +184,32 @@ def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file",
   downloads = corpora.data_dir(data_dir) / "downloads"
   existed = downloads.exists()
   try:
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=corpus.startswith("tfds:")))
+    with _own_tempdir():
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(try_download_gcs=corpus.startswith("tfds:")))
+  except BaseException:
+    _remove_empty_tree(pathlib.Path(builder.data_dir).parent)  # files_<hash>/ of a failed build
+    raise
   finally:
     if not existed:
       _remove_empty_tree(downloads)  # TFDS makes downloads/extracted even for local builders
   return builder
+
+
+@contextlib.contextmanager
+def _own_tempdir():
+  """TFDS makes temporary folders it never removes (`tempfile.mkdtemp("tfds")` in its
+  DatasetInfo): while a corpus is prepared, Python's temporary folder is one of ours,
+  removed afterwards, so nothing is left in TMPDIR (DatasetInfo.initialize_from_bucket, when a
+  builder is made for a corpus not yet prepared)."""
+  folder = tempfile.mkdtemp(prefix="llm_input-prepare-")
+  previous = tempfile.tempdir
+  tempfile.tempdir = folder
+  try:
+    yield
+  finally:
+    tempfile.tempdir = previous
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_empty_tree(folder: pathlib.Path) -> None:
