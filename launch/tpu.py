@@ -103,6 +103,21 @@ STEPS = {"create": create, "copy": copy, "setup": setup, "run": start, "logs": l
          "collect": collect, "delete": delete, "all": everything, "sweep": sweep}
 
 
+def hosts(accelerator: str) -> int:
+  """Host VMs of a slice type: v2/v3/v4/v5p count TensorCores (8 per host; v4/v5p have 2 per
+  chip and 4 chips per host), v5e/v6e count chips (up to 8 on one host, then 4 per host)."""
+  kind, _, size = accelerator.rpartition("-")
+  if not size.isdigit():
+    raise SystemExit(f"tpu.py: --accelerator {accelerator!r} is not TYPE-SIZE, e.g. v4-32")
+  n = int(size)
+  if kind.startswith(("v5litepod", "v5e", "v6e")):
+    return 1 if n <= 8 else n // 4
+  return max(1, n // 8)
+
+
+LOCAL_PREFIXES = ("/tmp/", "/home/", "/root/", "runs/", "./", "~")
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("step", choices=sorted(STEPS))
@@ -113,7 +128,8 @@ def main(argv=None) -> int:
   parser.add_argument("--queued", action="store_true", help="use queued-resources create/delete")
   parser.add_argument("--spot", action="store_true", help="preemptible capacity (SIGTERM -> save)")
   parser.add_argument("--config", default="configs/gpt2_small.py")
-  parser.add_argument("--workdir", default="/tmp/runs/tpu", help="shared by all hosts on multi-host")
+  parser.add_argument("--workdir", default="/tmp/runs/tpu",
+                      help="shared by all hosts on multi-host (e.g. a Cloud Storage FUSE mount)")
   parser.add_argument("--corpus", default="shakespeare")
   parser.add_argument("--local-dir", default="runs/", help="collect: where the run folder lands")
   parser.add_argument("--sweep", default=None, help="sweep: experiments/NAME/sweep.py")
@@ -126,6 +142,12 @@ def main(argv=None) -> int:
   if bad:
     parser.error(f"unrecognised arguments {bad} (config overrides look like --config.a.b=value)")
   args.overrides = overrides
+  if (args.step in ("run", "all") and hosts(args.accelerator) > 1
+      and (args.workdir.startswith(LOCAL_PREFIXES) or not args.workdir.startswith("/"))):
+    parser.error(f"--workdir {args.workdir} is on each host's own disk, but {args.accelerator} has "
+                 f"{hosts(args.accelerator)} hosts: every process would write its checkpoint shards "
+                 "to its own disk and no host would hold a restorable checkpoint. Give a folder "
+                 "every host mounts, e.g. --workdir /gcs/BUCKET/runs/NAME (Cloud Storage FUSE)")
   STEPS[args.step](args, Runner(args.dry_run))
   return 0
 

@@ -137,6 +137,48 @@ def any_process(flag: bool) -> bool:
   return bool(np.asarray(multihost_utils.process_allgather(np.int32(bool(flag)))).any())
 
 
+def check_shared_folder(folder, flag: str = "--workdir") -> None:
+  """Refuses a multi-process run whose folder is not one folder for every process (each
+  host's own disk): process 0 writes a nonce there, every process reads it back after a
+  barrier. Orbax writes each process's checkpoint shards into the run folder, so otherwise no
+  host would hold a restorable checkpoint. A folder this check created is removed again."""
+  import pathlib  # noqa: PLC0415
+
+  import jax  # noqa: PLC0415
+
+  if jax.process_count() == 1:
+    return
+  import numpy as np  # noqa: PLC0415
+  from jax.experimental import multihost_utils  # noqa: PLC0415
+
+  folder = pathlib.Path(folder)
+  nonce = int(multihost_utils.broadcast_one_to_all(
+      np.int32(int.from_bytes(os.urandom(4), "little") >> 1)))
+  marker = folder / f".shared-check-{nonce:08x}"
+  created = False
+  if jax.process_index() == 0:
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(nonce))
+  barrier("llm_input: shared-folder marker written")
+  try:
+    seen = marker.read_text() == str(nonce)
+  except OSError:
+    seen = False
+  every = np.asarray(multihost_utils.process_allgather(np.int32(seen))).reshape(-1)
+  barrier("llm_input: shared-folder marker read")
+  if jax.process_index() == 0:
+    marker.unlink(missing_ok=True)
+  blind = [i for i, ok in enumerate(every) if not ok]
+  if blind:
+    if created and jax.process_index() == 0 and not any(folder.iterdir()):
+      folder.rmdir()
+    raise ConfigError(f"{flag} {folder} is not one folder for every process: process(es) {blind} "
+                      "do not see what process 0 writes there (each host's own disk?). Give every "
+                      "process a folder they all mount, e.g. a Cloud Storage FUSE (gcsfuse) or NFS "
+                      f"path, as {flag}")
+
+
 def check_same_config(config_json: str) -> None:
   """Refuses to start when the processes were launched with different configs."""
   import jax  # noqa: PLC0415

@@ -67,3 +67,16 @@ def test_sharded_sweep_dry_runs():
   gpu = dry_run("gpu.py", "sweep", "--sweep", "experiments/positions/sweep.py", "--shard", "2/3")
   assert gpu == ["bash -c 'nohup .venv/bin/llm-input sweep experiments/positions/sweep.py --shard 2/3 "
                  "--root runs/sweeps > sweep-2-of-3.log 2>&1 &'"]
+
+
+def test_tpu_multihost_refuses_a_workdir_on_each_hosts_own_disk():
+  for workdir in (None, "runs/x", "/home/me/runs"):
+    extra = [] if workdir is None else ["--workdir", workdir]
+    out = subprocess.run([sys.executable, str(ROOT / "launch" / "tpu.py"), "run", "--name", "llm", "--zone",
+                          "z", "--accelerator", "v4-32", *extra, "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "is on each host's own disk, but v4-32 has 4 hosts" in out.stderr
+    assert "Cloud Storage FUSE" in out.stderr
+  # one host: a local folder is fine
+  assert dry_run("tpu.py", "run", "--name", "llm", "--zone", "z", "--accelerator", "v4-8")
+  assert dry_run("tpu.py", "run", "--name", "llm", "--zone", "z", "--accelerator", "v5litepod-8")

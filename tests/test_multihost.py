@@ -243,3 +243,23 @@ def test_a_process_started_with_another_num_processes_is_refused_by_every_proces
   assert all("the job has 2 processes but some were started with another --num-processes "
              "(process 1: 3)" in e for e in errs), errs
   assert not (tmp_path / "run").exists()
+
+
+def test_a_workdir_that_is_not_one_folder_for_every_process_is_refused_by_every_process(corpus, tmp_path):
+  if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+    pytest.skip("no mount namespaces here (unshare -rm failed)")
+  port = free_port()
+  work = tmp_path / "work"
+  work.mkdir()
+  args = [sys.executable, "-m", "llm_input.cli", *train_args(corpus, work / "run")]
+  env = lambda i: env_for(2, LLM_INPUT_COORDINATOR=f"localhost:{port}",  # noqa: E731
+                          LLM_INPUT_NUM_PROCESSES=2, LLM_INPUT_PROCESS_ID=i)
+  # process 1 sees its own empty disk at work/: a host whose --workdir is local
+  own_disk = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs tmpfs {work} && exec "$@"', "sh", *args]
+  procs = [subprocess.Popen(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(i))
+           for i, cmd in ((0, args), (1, own_disk))]
+  errs = [p.communicate(timeout=300)[1] for p in procs]
+  assert [p.returncode for p in procs] == [2, 2], errs
+  assert all(f"--workdir {work / 'run'} is not one folder for every process: process(es) [1] do not "
+             "see what process 0 writes there" in e for e in errs), errs
+  assert not (work / "run").exists()  # nothing left behind: the check made the folder and removed it

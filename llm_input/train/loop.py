@@ -294,6 +294,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   distributed.check_same_config(cfg.to_json_best_effort())
   if jax.process_index() != 0:
     say = _quiet  # process 0 speaks for the job
+  distributed.check_shared_folder(workdir)
   changes = _config_changes(run, cfg, allow_config_change)
   lock = run.lock().acquire() if jax.process_index() == 0 else None
   try:
