@@ -449,15 +449,16 @@ def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_
   (workdir / "checkpoints").mkdir(parents=True)
   cmd = train_cmd(corpus, workdir, "--config.train.steps=100000", "--config.checkpoint.every_steps=150",
                   "--config.train.eval_every=100000", f"--config.checkpoint.async_save={async_save}")
-  # room for the step-0 checkpoint (~250 KB) and not for a second
+  sample = [sys.executable, "-m", "llm_input.cli", "sample", "--run", str(workdir), "--max-new-tokens", "2"]
+  # room for the step-0 checkpoint (~250 KB) and not for a second; after the failure, `sample`
+  # restores (and verifies) step 0 from the same full disk, inside the same namespace
   proc, seconds = _in_own_mounts(f"mount -t tmpfs -o size=400k tmpfs {workdir}/checkpoints\n"
-                                 f"exec {_shell(cmd)}")
+                                 f"set +e\n{_shell(cmd)} 2> {tmp_path}/train.err\ncode=$?\n"
+                                 f"{_shell(sample)} > {tmp_path}/sample.out 2>&1\n"
+                                 f"echo \"sample exit $?\" >> {tmp_path}/sample.out\n"
+                                 f"cat {tmp_path}/train.err >&2\nexit $code")
   _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints")
-  assert seconds < 100
+  assert seconds < 120
   assert "Event loop is closed" not in proc.stderr
-
-
-def test_a_prompt_outside_the_vocabulary_gets_a_note(trained, capsys):
-  assert cli.main(["sample", "--run", str(trained), "--prompt", "the Ω bank", "--max-new-tokens", "2"]) == 0
-  err = capsys.readouterr().err
-  assert "note: 1 part(s) of the prompt are outside the char vocabulary and become <unk>: 'Ω'" in err
+  sampled = (tmp_path / "sample.out").read_text()
+  assert sampled.endswith("sample exit 0\n"), sampled[-2000:]
