@@ -5,6 +5,17 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+# One on-disk compilation cache for the whole test session: its xdist workers and every
+# subprocess a test starts (they inherit the environment) compile the same small models again
+# and again; a compile of a program already compiled in this session becomes a file read. The
+# folder is made fresh per session (pytest_configure, below, on the controller) and removed at
+# its end, so no test depends on a cache left by an earlier run.
+CACHE_ENV = "LLM_INPUT_TEST_COMPILATION_CACHE"
+if os.environ.get(CACHE_ENV) and "MUTANT_UNDER_TEST" not in os.environ:
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ[CACHE_ENV])
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 if "MUTANT_UNDER_TEST" in os.environ:
   # Under mutmut every mutant runs in a fresh fork that would recompile every jitted function.
   # JAX's on-disk compilation cache (keyed by the HLO, so a mutant that changes the program
@@ -15,6 +26,28 @@ if "MUTANT_UNDER_TEST" in os.environ:
   jax.config.update("jax_compilation_cache_dir", os.path.abspath("jax-compilation-cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_configure(config):
+  """On the controller (not an xdist worker): a fresh compilation cache folder for the session."""
+  import tempfile  # noqa: PLC0415
+
+  if hasattr(config, "workerinput") or os.environ.get(CACHE_ENV) or "MUTANT_UNDER_TEST" in os.environ:
+    return
+  folder = tempfile.mkdtemp(prefix="llm_input-test-jax-cache-")
+  os.environ[CACHE_ENV] = folder
+  config._llm_input_cache = folder
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", folder)  # a run without xdist
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+def pytest_unconfigure(config):
+  import shutil  # noqa: PLC0415
+
+  folder = getattr(config, "_llm_input_cache", None)
+  if folder:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

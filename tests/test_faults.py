@@ -450,13 +450,18 @@ def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_
   cmd = train_cmd(corpus, workdir, "--config.train.steps=100000", "--config.checkpoint.every_steps=150",
                   "--config.train.eval_every=100000", f"--config.checkpoint.async_save={async_save}")
   sample = [sys.executable, "-m", "llm_input.cli", "sample", "--run", str(workdir), "--max-new-tokens", "2"]
-  # room for the step-0 checkpoint (~250 KB) and not for a second; after the failure, `sample`
-  # restores (and verifies) step 0 from the same full disk, inside the same namespace
-  proc, seconds = _in_own_mounts(f"mount -t tmpfs -o size=400k tmpfs {workdir}/checkpoints\n"
-                                 f"set +e\n{_shell(cmd)} 2> {tmp_path}/train.err\ncode=$?\n"
-                                 f"{_shell(sample)} > {tmp_path}/sample.out 2>&1\n"
-                                 f"echo \"sample exit $?\" >> {tmp_path}/sample.out\n"
-                                 f"cat {tmp_path}/train.err >&2\nexit $code")
+  # the disk fills once the step-0 checkpoint is complete (its folder is renamed into place
+  # last); after the failure, `sample` restores (and verifies) step 0 from the same full disk
+  proc, seconds = _in_own_mounts(
+      f"mount -t tmpfs -o size=4m tmpfs {workdir}/checkpoints\nset +e\n"
+      f"{_shell(cmd)} 2> {tmp_path}/train.err &\nP=$!\n"
+      f"while [ ! -d {workdir}/checkpoints/0 ]; do sleep 0.05; done\n"
+      f"free=$(df --output=avail -B1 {workdir}/checkpoints | tail -1)\n"
+      f"fallocate -l $((free - 16384)) {workdir}/checkpoints/.filler\n"
+      "wait $P\ncode=$?\n"
+      f"{_shell(sample)} > {tmp_path}/sample.out 2>&1\n"
+      f"echo \"sample exit $?\" >> {tmp_path}/sample.out\n"
+      f"cat {tmp_path}/train.err >&2\nexit $code")
   _one_line(proc, f"disk full: no space left on device while writing {workdir}/checkpoints")
   assert seconds < 120
   assert "Event loop is closed" not in proc.stderr
