@@ -712,14 +712,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr, flush=True)
       sys.stdout.flush()
       os._exit(3)
+    import errno  # noqa: PLC0415
+
     from llm_input import fileio  # noqa: PLC0415
 
     failed = fileio.write_failure(err)
     if failed is None:
       raise
-    what, path = failed
+    code, path = failed
+    what, path = fileio.WRITE_FAILURES[code], path or "the run folder"
     label, fix = (("read-only", "make it writable (or use another --workdir)")
-                  if what == "read-only file system" else ("disk full", "free space"))
+                  if code == errno.EROFS else ("disk full", "free space"))
     print(f"llm-input: {label}: {what} while writing {path}; {fix} and rerun the same command "
           "(earlier checkpoints are intact)", file=sys.stderr)
     return 2

@@ -3,6 +3,7 @@ by glob and read as UTF-8 with an error that names the file and the byte offset.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import pathlib
@@ -49,24 +50,23 @@ def write_text_atomic(path: pathlib.Path, text: str) -> None:
 
 # errno of a write that fails because of where it writes (not what): the fix is the same
 # whatever was being written, and names the folder.
-WRITE_FAILURES = {28: "no space left on device", 122: "disk quota exceeded",
-                  30: "read-only file system"}
+WRITE_FAILURES = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                  errno.EROFS: "read-only file system"}
 
 
-def write_failure(err: BaseException | None) -> tuple[str, str] | None:
-  """(what failed, the path) when `err` or an exception it came from is a write that failed
-  on a full disk, a quota or a read-only file system; else None."""
+def write_failure(err: BaseException | None) -> tuple[int, str | None] | None:
+  """(errno, the path when known) when `err` or an exception it came from is a write that
+  failed on a full disk, a quota or a read-only file system (WRITE_FAILURES); else None."""
   seen = set()
   while err is not None and id(err) not in seen:
     seen.add(id(err))
     if isinstance(err, OSError) and err.errno in WRITE_FAILURES:
-      return WRITE_FAILURES[err.errno], str(err.filename or "the run folder")
+      return err.errno, err.filename and str(err.filename)
     text = str(err)
     for code, what in WRITE_FAILURES.items():
       if f"[Errno {code}]" in text or f"os_error_code='{code}'" in text or what in text.lower():
         # tensorstore's and orbax's messages quote the file: name the step folder it was in
         quoted = re.search(r"[\"'](/[^\"']+)[\"']", text)
-        path = quoted.group(1) if quoted else "the run folder"
-        return what, re.sub(r"(\.orbax-checkpoint-tmp)/.*", r"\1", path)
+        return code, quoted and re.sub(r"(\.orbax-checkpoint-tmp)/.*", r"\1", quoted.group(1))
     err = err.__cause__ or err.__context__
   return None

@@ -148,9 +148,9 @@ class Checkpointer:
     OSError that names the folder written (orbax's and tensorstore's messages may not)."""
     self.failed = True
     failure = fileio.write_failure(err)
-    if failure is not None and failure[1] == "the run folder":
-      code = next(c for c, what in fileio.WRITE_FAILURES.items() if what == failure[0])
-      raise OSError(code, failure[0], str(self.directory)) from err
+    if failure is not None and failure[1] is None:
+      code = failure[0]
+      raise OSError(code, fileio.WRITE_FAILURES[code], str(self.directory)) from err
     raise err
 
   def check(self) -> None:
