@@ -66,16 +66,20 @@ class Sweep:
         out.append((name, overrides if seed is None else {**overrides, "seed": seed}, seed))
     return out
 
-  def expand(self, shard: tuple[int, int] | None = None) -> list[tuple[str, list[str]]]:
+  def expand(self, shard: tuple[int, int] | None = None,
+             validate: bool = True) -> list[tuple[str, list[str]]]:
     """(run folder, override strings) per run (only shard K of N's runs, if given). Every
-    run's config is loaded and validated as `train` validates it, so a bad arm is refused,
-    by name, before the first arm trains."""
+    run's config is loaded and (unless `validate=False`, for readers of finished folders)
+    validated as `train` validates it, so a bad arm is refused, by name, before the first arm
+    trains."""
     out, seen = [], set()
     for name, overrides, _ in self.arms():
       values = {**self.common, **overrides}
       items = [f"{k}={v}" for k, v in values.items()]
       try:
-        config_lib.validate(config_lib.load(self.base, items))
+        cfg = config_lib.load(self.base, items)
+        if validate:
+          config_lib.validate(cfg)
       except UserError as err:
         raise ConfigError(f"sweep {self.name}, run {name} ({' '.join(items)}): {err}; nothing "
                           "was trained: fix that arm and rerun") from None
@@ -144,7 +148,7 @@ def run_all(sweep: Sweep, say=print, refresh: bool = False,
 def collect(sweep: Sweep) -> list[dict]:
   """One row per finished run: its arm, seed, overrides and final metrics (summary.json)."""
   rows = []
-  for (folder, _), (name, overrides, seed) in zip(sweep.expand(), sweep.arms()):
+  for (folder, _), (name, overrides, seed) in zip(sweep.expand(validate=False), sweep.arms()):
     run = RunFolder(folder)
     if not run.finished():
       continue
@@ -160,7 +164,7 @@ def missing(sweep: Sweep) -> list[str]:
   """'run: why' for every run of the sweep that is not in `collect` (not started, failed, or
   unfinished), so a table never passes off the finished arms as the whole sweep."""
   out = []
-  for (folder, _), (name, _, _) in zip(sweep.expand(), sweep.arms()):
+  for (folder, _), (name, _, _) in zip(sweep.expand(validate=False), sweep.arms()):
     run = RunFolder(folder)
     if run.finished():
       continue
