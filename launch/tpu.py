@@ -115,7 +115,8 @@ def hosts(accelerator: str) -> int:
   return max(1, n // 8)
 
 
-LOCAL_PREFIXES = ("/tmp/", "/home/", "/root/", "runs/", "./", "~")
+# Absolute paths on a host's own disk (a relative path is local too).
+LOCAL_PREFIXES = ("/tmp/", "/home/", "/root/")
 
 
 def main(argv=None) -> int:
@@ -142,10 +143,11 @@ def main(argv=None) -> int:
   if bad:
     parser.error(f"unrecognised arguments {bad} (config overrides look like --config.a.b=value)")
   args.overrides = overrides
-  if (args.step in ("run", "all") and hosts(args.accelerator) > 1
+  host_count = hosts(args.accelerator)
+  if (args.step in ("run", "all") and host_count > 1
       and (args.workdir.startswith(LOCAL_PREFIXES) or not args.workdir.startswith("/"))):
     parser.error(f"--workdir {args.workdir} is on each host's own disk, but {args.accelerator} has "
-                 f"{hosts(args.accelerator)} hosts: every process would write its checkpoint shards "
+                 f"{host_count} hosts: every process would write its checkpoint shards "
                  "to its own disk and no host would hold a restorable checkpoint. Give a folder "
                  "every host mounts, e.g. --workdir /gcs/BUCKET/runs/NAME (Cloud Storage FUSE)")
   STEPS[args.step](args, Runner(args.dry_run))

@@ -242,8 +242,9 @@ def _valid(key: StoreKey) -> str:
     return f"files are missing ({', '.join(missing)})"
   # Checked once per process while the files are untouched (a run reopens its store at
   # every evaluation; a multi-GB store would be read in full each time).
-  stamp = (str(key.folder), *((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                              for p in sorted(key.folder.glob("*.npy"))), meta_path.stat().st_mtime_ns)
+  stamp = (str(key.folder), *((p.name, st.st_size, st.st_mtime_ns)
+                              for p in sorted(key.folder.glob("*.npy")) for st in [p.stat()]),
+           meta_path.stat().st_mtime_ns)
   if stamp in _VERIFIED:
     return ""
   problem = _damage(key.folder, meta)
@@ -279,8 +280,9 @@ def _damage(folder: pathlib.Path, meta: dict) -> str:
       want, path = files.get(name), folder / name
       if want is None:
         return f"meta.json records nothing of {name}"
-      if path.stat().st_size != want["bytes"]:
-        return f"{name} is {path.stat().st_size:,} bytes, not the {want['bytes']:,} written (truncated?)"
+      size = path.stat().st_size
+      if size != want["bytes"]:
+        return f"{name} is {size:,} bytes, not the {want['bytes']:,} written (truncated?)"
       if _file_record(path)["crc32"] != want["crc32"]:
         return f"{name} does not match its checksum (the file was changed or damaged)"
     ids = np.load(folder / f"{split}.ids.npy", mmap_mode="r")

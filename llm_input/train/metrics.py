@@ -32,8 +32,12 @@ class MetricWriter:
     self.run = run
     self.events = None
     if enabled and tensorboard:
+      from tensorboardX import summary  # noqa: PLC0415
       from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
       from tensorboardX.proto.event_pb2 import Event, SessionLog  # noqa: PLC0415
+
+      self._scalar_event = lambda step, tag, value, now: Event(  # noqa: E731
+          wall_time=now, step=step, summary=summary.scalar(tag, value))
 
       run.tensorboard_dir.mkdir(parents=True, exist_ok=True)
       # The file is named by the second and the host and opened with "wb": a unique suffix
@@ -52,14 +56,10 @@ class MetricWriter:
     self.run.append_metrics({"step": int(step), "split": split, "time": time.time(),
                              **{k: float(v) for k, v in values.items()}})
     if self.events is not None:
-      from tensorboardX import summary  # noqa: PLC0415
-      from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
-
       now = time.time()
       try:
         for key, value in values.items():
-          self.events.write_event(Event(wall_time=now, step=int(step),
-                                        summary=summary.scalar(f"{split}/{key}", float(value))))
+          self.events.write_event(self._scalar_event(int(step), f"{split}/{key}", float(value), now))
         self.events.flush()
       except OSError as err:  # name the file: a failed write() or fsync() carries no filename
         raise OSError(err.errno, err.strerror, str(self.run.tensorboard_dir)) from err
