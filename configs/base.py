@@ -29,6 +29,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.norm = "layernorm"  # layernorm | rmsnorm.
   m.norm_eps = 1e-5  # Added to the variance in every norm.
   m.use_bias = True  # Biases in every linear layer.
+  m.qkv_bias = ml_collections.FieldReference(None, field_type=bool)  # Q/K/V biases alone (Qwen2); None: = use_bias.
   m.tie_embeddings = True  # Output head = embedding table transposed.
   m.scale_embeddings = False  # Multiply token vectors by sqrt(d_model).
   m.causal = True  # Causal mask (False only for analysis).

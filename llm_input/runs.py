@@ -10,7 +10,8 @@
       checkpoints/     orbax checkpoints, one folder per step
       samples.txt      generated text at the end of training
       report.html      `llm-input report` (and report.json, every number on the page)
-      run.json         what the config does not say: the tokenizer's fingerprint
+      run.json         what the config does not say: the tokenizer's fingerprint, and for a
+                       model imported from Hugging Face (`llm-input import-hf`) where it came from
       config_changes.jsonl  every accepted change of settings on resume: (step, fields)
       .lock            held (flock) by the one trainer writing this folder
       .config.pending.json  the config of a start that has not finished its first step
@@ -198,6 +199,14 @@ class RunFolder:
       return {}
     return json.loads(self.run_json_path.read_text(encoding="utf-8"))
 
+  def write_run_json(self, record: dict) -> None:
+    """Adds `record`'s keys to run.json (e.g. `imported`: where an imported model came from)."""
+    write_text_atomic(self.run_json_path, json.dumps({**self.read_run_json(), **record}, indent=1) + "\n")
+
+  def imported(self) -> dict:
+    """{from, architecture, family, dtype, files} of a model imported from Hugging Face; {} else."""
+    return self.read_run_json().get("imported") or {}
+
   def record_tokenizer(self) -> str:
     fingerprint = directory_fingerprint(self.tokenizer_dir)
     write_text_atomic(self.run_json_path, json.dumps(
@@ -277,6 +286,9 @@ class RunFolder:
     or 'trained to step N (finished)'."""
     steps = self.checkpoint_steps()
     last = steps[-1] if steps else None
+    imported = self.imported()
+    if imported:
+      return f"imported from Hugging Face ({imported['architecture']}, {imported['from']})"
     summary = self.read_summary()
     if summary.get("status") == "finished":
       return f"trained to step {summary.get('table', {}).get('steps', last)} (finished)"

@@ -125,10 +125,11 @@ class Attention(nnx.Module):
     self.k_kernel = param(rngs, init, (d, k, dh), ("embed", "kv_heads", "head_dim"))
     self.v_kernel = param(rngs, init, (d, k, dh), ("embed", "kv_heads", "head_dim"))
     self.o_kernel = param(rngs, out_init, (h, dh, d), ("heads", "head_dim", "embed"))
-    if cfg.use_bias:
+    if cfg.has_qkv_bias:
       self.q_bias = param(rngs, zeros, (h, dh), ("heads", "head_dim"))
       self.k_bias = param(rngs, zeros, (k, dh), ("kv_heads", "head_dim"))
       self.v_bias = param(rngs, zeros, (k, dh), ("kv_heads", "head_dim"))
+    if cfg.use_bias:
       self.o_bias = param(rngs, zeros, (d,), ("embed",))
 
   @jax.named_scope("attention")
@@ -156,7 +157,7 @@ class Attention(nnx.Module):
     q_BxLxHxDh = project(self.q_kernel[...], "heads")
     k_BxLxKxDh = project(self.k_kernel[...], "kv_heads")
     v_BxLxKxDh = project(self.v_kernel[...], "kv_heads")
-    if cfg.use_bias:
+    if cfg.has_qkv_bias:
       q_BxLxHxDh = q_BxLxHxDh + self.q_bias[...].astype(dtype)
       k_BxLxKxDh = k_BxLxKxDh + self.k_bias[...].astype(dtype)
       v_BxLxKxDh = v_BxLxKxDh + self.v_bias[...].astype(dtype)

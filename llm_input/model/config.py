@@ -38,6 +38,7 @@ class ModelConfig:
   norm: str = "layernorm"
   norm_eps: float = 1e-5
   use_bias: bool = True
+  qkv_bias: bool | None = None  # Biases on Q, K, V only (Qwen2); None: = use_bias.
   tie_embeddings: bool = True
   scale_embeddings: bool = False  # Multiply token vectors by sqrt(d_model) (Vaswani et al.).
   causal: bool = True  # False only for analysis (e.g. the permutation-invariance check).
@@ -88,6 +89,10 @@ class ModelConfig:
   @property
   def d_head(self) -> int:
     return self.d_model // self.num_heads
+
+  @property
+  def has_qkv_bias(self) -> bool:
+    return self.use_bias if self.qkv_bias is None else bool(self.qkv_bias)
 
   @property
   def kv_heads(self) -> int:

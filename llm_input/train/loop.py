@@ -42,7 +42,7 @@ FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
 GUARDED_SECTIONS = ("optimizer", "schedule", "train")
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
-ADDED_FIELDS = {"tokenizer.path": ""}
+ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None}
 ON_NONFINITE = config_lib.ON_NONFINITE
 MAX_ROLLBACKS = 3
 
@@ -290,6 +290,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   workdir = run.path
   if workdir.exists() and not workdir.is_dir():
     raise ConfigError(f"--workdir {str(workdir)!r} is a file, not a folder; choose a folder path")
+  if run.imported():
+    # Its checkpoint holds parameters only (no optimizer or data state to resume from).
+    raise ConfigError(f"{workdir} holds a model imported from Hugging Face "
+                      f"({run.imported()['architecture']}); training it is not supported: sample, "
+                      "report or export-hf it, and train new models in a new --workdir")
   sections = config_lib.validate(cfg, device_count)
   distributed.check_same_config(cfg.to_json_best_effort())
   if jax.process_index() != 0:
