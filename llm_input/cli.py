@@ -457,6 +457,51 @@ def cmd_sweep(args, overrides) -> int:
   return 0
 
 
+def cmd_import_hf(args, overrides) -> int:
+  from llm_input.interop import huggingface
+
+  huggingface.import_hf(getattr(args, "from"), args.out, overrides, tokenizer_path=args.tokenizer)
+  return 0
+
+
+def cmd_export_hf(args, overrides) -> int:
+  from llm_input.interop import huggingface
+
+  huggingface.export_hf(args.run, args.out, step=args.step, dtype=args.dtype)
+  return 0
+
+
+def cmd_check_hf(args, overrides) -> int:
+  import pathlib
+
+  from llm_input.errors import ConfigError
+  from llm_input.interop import huggingface
+
+  sentences = None
+  if args.sentences:
+    path = pathlib.Path(args.sentences)
+    if not path.is_file():
+      raise ConfigError(f"--sentences {args.sentences!r} is not a file; give a text file with one "
+                        "sentence per line")
+    sentences = [s for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+  result = huggingface.check_hf(args.run, getattr(args, "from"), sentences, args.tolerance)
+  if args.json:
+    print(json.dumps(result))
+  else:
+    print(f"{'sentence':<56} {'tokens':>6} {'max |dlogit|':>12} {'relative':>10} {'KL mean':>10} "
+          f"{'KL max':>10} {'top-1 agree':>11}")
+    for r in result["rows"]:
+      print(f"{r['sentence'][:56]:<56} {r['tokens']:>6} {r['max_abs_diff']:>12.3g} "
+            f"{r['max_rel_diff']:>10.3g} {r['kl_mean']:>10.3g} {r['kl_max']:>10.3g} "
+            f"{r['top1_agree']:>11.0%}")
+    verdict = "same model" if result["ok"] else "DIFFERENT"
+    print(f"{verdict}: largest difference {result['max_abs_diff']:.3g} ({result['max_rel_diff']:.3g} "
+          f"of the largest logit; tolerance {result['tolerance']:g}), KL(HF || ours) "
+          f"{result['kl_mean']:.3g} nats per token on average, {result['kl_max']:.3g} at most "
+          f"(transformers {result['transformers']}, torch {result['torch']})")
+  return 0 if result["ok"] else 1
+
+
 def cmd_report(args, overrides) -> int:
   import pathlib
 
@@ -673,6 +718,33 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--root", default=None, help="--sweep: parent of the run folders")
   distributed.add_arguments(p)
   p.set_defaults(func=cmd_report)
+
+  p = sub.add_parser("import-hf", help="a local Hugging Face model folder (GPT-2, Llama, Mistral, "
+                     "Qwen2) as a run folder that sample, report and export-hf read")
+  p.add_argument("--from", required=True, help="folder with config.json, model.safetensors (or "
+                 "a sharded index) and the tokenizer files; nothing is downloaded")
+  p.add_argument("--out", required=True, help="the run folder to write (new or empty)")
+  p.add_argument("--tokenizer", default=None, help="tokenizer files elsewhere than --from")
+  p.set_defaults(func=cmd_import_hf, takes_overrides=True)
+
+  p = sub.add_parser("export-hf", help="a run as a Hugging Face folder that "
+                     "transformers.AutoModelForCausalLM.from_pretrained reads")
+  p.add_argument("--run", required=True, help="run folder")
+  p.add_argument("--out", required=True, help="the folder to write (new or empty)")
+  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+  p.add_argument("--dtype", default=None, choices=("float32", "bfloat16"),
+                 help="stored dtype (default: an imported model's own, else float32)")
+  p.set_defaults(func=cmd_export_hf)
+
+  p = sub.add_parser("check-hf", help="compare a run's logits with transformers' for a Hugging "
+                     "Face folder (needs the hf extra: torch, transformers)")
+  p.add_argument("--run", required=True, help="run folder")
+  p.add_argument("--from", required=True, help="the Hugging Face folder it should equal")
+  p.add_argument("--sentences", default=None, help="file with one sentence per line")
+  p.add_argument("--tolerance", type=float, default=1e-4,
+                 help="largest logit difference, relative to the largest logit (exit 1 above it)")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(func=cmd_check_hf)
 
   p = sub.add_parser("launch-local", help="run a command as N JAX processes on this machine "
                      "(the multi-host rehearsal): launch-local --processes 2 -- train ...")

@@ -584,7 +584,7 @@ def hf_config(family: str, m: ModelConfig, context: int, specials: dict, dtype: 
     return {**common, "activation_function": "gelu_new", "add_cross_attention": False,
             "attn_pdrop": 0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0,
             "layer_norm_epsilon": m.norm_eps, "model_type": "gpt2", "n_embd": m.d_model,
-            "n_head": m.num_heads, "n_inner": m.mlp_width, "n_layer": m.num_layers,
+            "n_head": m.num_heads, "n_inner": None if m.mlp_width == 4 * m.d_model else m.mlp_width, "n_layer": m.num_layers,
             "n_positions": m.max_len, "reorder_and_upcast_attn": False,
             "scale_attn_by_inverse_layer_idx": False, "scale_attn_weights": True,
             "summary_activation": None, "summary_first_dropout": 0.0,
@@ -597,6 +597,8 @@ def hf_config(family: str, m: ModelConfig, context: int, specials: dict, dtype: 
          "rope_parameters": {"rope_theta": m.rope_base, "rope_type": "default"}}
   if family == "llama":
     out.update({"attention_bias": False, "head_dim": m.d_head, "mlp_bias": False, "pretraining_tp": 1})
+  elif family == "mistral":  # no window here: exact for sequences up to max_position_embeddings
+    out.update({"head_dim": m.d_head, "sliding_window": None})
   else:  # qwen2
     out.update({"layer_types": ["full_attention"] * m.num_layers, "max_window_layers": m.num_layers,
                 "sliding_window": None, "use_sliding_window": False})
@@ -647,20 +649,30 @@ def export_hf(workdir, out, step: int | None = None, dtype: str | None = None,
   run's logits. Refuses (before writing) a run without a Hugging Face equivalent."""
   from safetensors.numpy import save_file  # noqa: PLC0415
 
+  from llm_input import config as config_lib  # noqa: PLC0415
+  from llm_input import tokenizers  # noqa: PLC0415
+  from llm_input.model.config import context_length  # noqa: PLC0415
+  from llm_input.runs import RunFolder  # noqa: PLC0415
   from llm_input.train import run as run_lib  # noqa: PLC0415
 
   out = pathlib.Path(out)
   _fresh_out(out)
-  loaded = run_lib.load_run(workdir, step=step)
-  m = loaded.model_cfg
-  family = family_of(m)
-  text, names = _tokenizer_files(loaded.tokenizer)
-  imported = loaded.folder.read_run_json().get("imported") or {}
-  dtype = dtype or imported.get("dtype", "float32")
-  if dtype not in DTYPES.values():
+  if dtype is not None and dtype not in DTYPES.values():
     raise HFError(f"--dtype {dtype!r}: choose float32 or bfloat16")
-  from llm_input.model.config import context_length  # noqa: PLC0415
-
+  # Refusals first, from the config and the tokenizer alone (no parameters read yet).
+  folder = RunFolder(workdir)
+  cfg = folder.read_config()
+  if not folder.checkpoint_steps():
+    raise HFError(f"{folder} has no checkpoints yet; train it first")
+  tokenizer = tokenizers.load(folder.tokenizer_dir)
+  m = config_lib.model_config(cfg, tokenizer.vocab_size)
+  family = family_of(m)
+  text, names = _tokenizer_files(tokenizer)
+  imported = folder.imported()
+  if family == "llama" and imported.get("family") == "mistral":
+    family = "mistral"  # the same computation; written back as the architecture it came as
+  dtype = dtype or imported.get("dtype", "float32")
+  loaded = run_lib.load_run(workdir, step=step)
   context = context_length(m, loaded.config.data.seq_len)
   specials = loaded.tokenizer.special_ids
   tensors = hf_tensors(jax_to_numpy(loaded.params), family, m, dtype)
@@ -691,3 +703,65 @@ def jax_to_numpy(params: dict) -> dict:
   import jax  # noqa: PLC0415
 
   return jax.tree.map(np.asarray, jax.device_get(params))
+
+
+# -- the logit check ------------------------------------------------------------------------
+CHECK_SENTENCES = ("Hello world.", "The bank by the river",
+                   "The king and the queen walked by the river at night.")
+
+
+def check_hf(workdir, source, sentences=None, tolerance: float = 1e-4) -> dict:
+  """The run's logits against `transformers`' for the HF folder `source`, on a few sentences:
+  the largest absolute and relative difference, the KL divergence KL(HF || ours) per token
+  (nats) and how often the two agree on the most likely next token. Needs torch and
+  transformers (`pip install -e '.[hf]'`)."""
+  try:
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+  except ImportError as err:
+    raise HFError(f"check-hf runs the model in transformers, which needs torch and transformers "
+                  f"({err}); install them with `pip install -e '.[hf]'` (torch's CPU wheel: "
+                  "--index-url https://download.pytorch.org/whl/cpu)") from None
+  import jax.numpy as jnp  # noqa: PLC0415
+
+  from llm_input.train import run as run_lib  # noqa: PLC0415
+
+  read_hf_config(source)  # a clear error for a folder that is not a HF model
+  run = run_lib.load_run(workdir)
+  theirs_model = transformers.AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32)
+  theirs_model.eval()
+  ours_model = run.model()
+  rows = []
+  for sentence in sentences or CHECK_SENTENCES:
+    ids = run.prompt_ids(sentence)
+    ours = np.asarray(ours_model(jnp.asarray([ids], jnp.int32))[0], np.float64)
+    with torch.no_grad():
+      theirs = theirs_model(torch.tensor([ids], dtype=torch.long)).logits[0].double().numpy()
+    width = min(ours.shape[-1], theirs.shape[-1])
+    ours, theirs = ours[:, :width], theirs[:, :width]
+    log_p = theirs - _logsumexp(theirs)
+    log_q = ours - _logsumexp(ours)
+    kl = (np.exp(log_p) * (log_p - log_q)).sum(-1)
+    diff = np.abs(ours - theirs)
+    rows.append({"sentence": sentence, "tokens": len(ids), "max_abs_diff": float(diff.max()),
+                 "max_rel_diff": float(diff.max() / max(np.abs(theirs).max(), 1e-30)),
+                 "kl_mean": float(kl.mean()), "kl_max": float(kl.max()),
+                 "top1_agree": float((ours.argmax(-1) == theirs.argmax(-1)).mean())})
+  worst = max(r["max_rel_diff"] for r in rows)
+  return {"run": str(run.folder), "from": str(source), "rows": rows,
+          "max_abs_diff": max(r["max_abs_diff"] for r in rows), "max_rel_diff": worst,
+          "kl_mean": float(np.mean([r["kl_mean"] for r in rows])),
+          "kl_max": max(r["kl_max"] for r in rows),
+          "top1_agree": float(np.mean([r["top1_agree"] for r in rows])),
+          "tolerance": tolerance, "ok": worst <= tolerance,
+          "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+  top = x.max(-1, keepdims=True)
+  return top + np.log(np.exp(x - top).sum(-1, keepdims=True))
+
+
+def jax_to_numpy_flat(params: dict) -> dict[str, np.ndarray]:
+  """{"blocks/attention/q_kernel": array, ...}: a parameter tree as flat numpy arrays."""
+  return _flatten(jax_to_numpy(params))
