@@ -349,12 +349,57 @@ def test_architectures_without_a_hugging_face_equivalent_are_named(field, value,
 
 def test_export_refuses_a_run_without_an_equivalent_before_writing(tmp_path, capsys):
   corpus = make_text_corpus(tmp_path / "corpus", files=40)
-  for name, extra, needle in (("sin", ("model.positions=sinusoidal", "tokenizer.kind=byte"), "model.positions"),
-                              ("word", ("tokenizer.kind=word",), "tokenizer.kind='word'")):
-    loop.train(small_config(corpus, tmp_path / "data", "train.steps=1", "train.eval_every=1",
-                            "train.eval_batches=1", "model.d_model=16", "data.seq_len=16",
-                            "model.max_len=16", *extra), tmp_path / name, say=lambda *_: None)
-    capsys.readouterr()  # the training's progress bars
-    _refused(capsys, ["export-hf", "--run", str(tmp_path / name), "--out", str(tmp_path / "out")],
-             needle, "nothing was written")
-    _nothing_written(tmp_path)
+  loop.train(small_config(corpus, tmp_path / "data", "train.steps=1", "train.eval_every=1",
+                          "train.eval_batches=1", "model.d_model=16", "data.seq_len=16",
+                          "model.max_len=16", "model.positions=sinusoidal", "tokenizer.kind=byte"),
+             tmp_path / "sin", say=lambda *_: None)
+  capsys.readouterr()  # the training's progress bars
+  _refused(capsys, ["export-hf", "--run", str(tmp_path / "sin"), "--out", str(tmp_path / "out")],
+           "model.positions='sinusoidal'", "nothing was written")
+  _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ("char", "word", "bpe"))
+def test_export_names_tokenizers_it_cannot_write(kind):
+  from llm_input import tokenizers  # noqa: PLC0415
+
+  from test_tokenizers import CORPUS  # noqa: PLC0415
+
+  tokenizer = tokenizers.train(kind, 400, CORPUS.splitlines())
+  with pytest.raises(hf.HFError, match=f"tokenizer.kind='{kind}'.*nothing was written"):
+    hf._tokenizer_files(tokenizer)
+
+
+# -- the analysis reads imported models ------------------------------------------------------
+def test_report_and_claims_read_an_imported_model(tmp_path):
+  import subprocess  # noqa: PLC0415
+  import sys  # noqa: PLC0415
+
+  from helpers import ROOT  # noqa: PLC0415
+
+  corpus = make_text_corpus(tmp_path / "corpus", files=40)
+  run = tmp_path / "gpt2"
+  import_cli(FIXTURES / "gpt2", run, f"--config.data.corpus=text:{corpus}",
+             f"--config.data.data_dir={tmp_path / 'data'}")
+  assert run_lib.load_run(run).config.data.corpus == f"text:{corpus}"
+  assert cli.main(["report", "--run", str(run)]) == 0
+  data = json.loads((run / "report.json").read_text())
+  assert data["state"].startswith("imported from Hugging Face (GPT2LMHeadModel")
+  assert list(data["embeddings"]) == ["imported"]
+  assert "imported from Hugging Face" in data["notes"][0]
+  rows = np.asarray(data["attention"]["row_sums"])
+  np.testing.assert_allclose(rows, 1.0, atol=1e-5)
+  done = subprocess.run([sys.executable, str(ROOT / "experiments/claims/claims.py"), "--run", str(run),
+                         "--out", str(tmp_path / "claims.json")], capture_output=True, text=True,
+                        cwd=ROOT, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "| without positions, attention is permutation-invariant |" in done.stdout
+  claims = json.loads((tmp_path / "claims.json").read_text())
+  assert claims["permutation"]["none_bidirectional"] < 1e-4 < claims["permutation"]["own"]
+  assert claims["hello"]["Hello"]["ids"] == run_lib.load_run(run).tokenizer.encode("Hello")
+
+
+def test_import_refuses_overrides_of_the_model_section(tmp_path, capsys):
+  _refused(capsys, ["import-hf", "--from", str(FIXTURES / "gpt2"), "--out", str(tmp_path / "out"),
+                    "--config.model.d_model=32"], "override data, sample or other sections only")
+  _nothing_written(tmp_path)

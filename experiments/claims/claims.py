@@ -174,13 +174,16 @@ SENTENCES = {"river": "The bank by the river", "road": "The bank by the road",
              "house": "The house by the river"}
 
 
+WORD_STARTS = ("\u2581", "\u0120", " ")  # SentencePiece's ▁, byte-level BPE's Ġ, a plain space
+
+
 def _word_spans(pieces: list[str]) -> list[list[int]]:
-  """Token positions of each word (a SentencePiece piece starting with '▁' begins one)."""
+  """Token positions of each word (a piece starting with ▁, Ġ or a space begins one)."""
   spans: list[list[int]] = []
   for i, piece in enumerate(pieces):
     if piece.startswith("<"):
       continue
-    if piece.startswith("\u2581") or not spans:
+    if piece.startswith(WORD_STARTS) or not spans:
       spans.append([i])
     else:
       spans[-1].append(i)
@@ -361,9 +364,123 @@ def table(r: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+# -- the claims on one model (an imported Hugging Face model or any run) ---------------------
+def _text_ids(run, rows: int = 4, length: int = 128) -> np.ndarray:
+  """`rows` windows of `length` tokens of modern English (no corpus needed)."""
+  context = run.sampler.context
+  length = min(length, context)
+  ids = [i for text in modern_english()[:200] for i in run.tokenizer.encode(text)]
+  return np.asarray(ids[: rows * length], np.int32).reshape(rows, length)
+
+
+def _without_positions(run):
+  cfg = dataclasses.replace(run.model_cfg, positions="none", causal=False, attention_impl="reference")
+  params = {k: v for k, v in run.params.items() if k != "positions"}
+  return dataclasses.replace(run, model_cfg=cfg, params=params).model()
+
+
+def one_run(workdir) -> dict:
+  """Every claim that one model can speak to, measured on it."""
+  from llm_input.analysis import attention  # noqa: PLC0415
+
+  run = run_lib.load_run(workdir)
+  tok = run.tokenizer
+  out: dict = {"run": str(run.folder), "state": run.folder.state(), "tokenizer": tok.kind,
+               "vocab_size": tok.vocab_size, "d_model": run.model_cfg.d_model,
+               "d_head": run.model_cfg.d_head, "python": platform.python_version()}
+  out["modern_english"] = stats_lib.compute(tok, modern_english()).to_dict()
+  out["hello"] = {w: {"ids": tok.encode(w), "pieces": [tok.id_to_piece(i) for i in tok.encode(w)]}
+                  for w in ("Hello", "hello", " Hello", " hello")}
+  table = np.asarray(run.params["embedding"]["table"], np.float64)[: tok.vocab_size]
+  cosines = embeddings.random_pair_cosines(table, count=20000, seed=0)
+  out["random_pairs"] = {"mean": float(cosines.mean()), "std": float(cosines.std())}
+  out["pairs"] = [{**row, "percentile": float((cosines < row["cosine"]).mean() * 100)
+                   if row["cosine"] is not None else None}
+                  for row in embeddings.pair_similarities(table, tok, PAIRS + (("bank", "river"),))]
+  # permutation: up to 64 ids shuffled, with the model's own positions and causal mask, and
+  # without both
+  rng = np.random.default_rng(0)
+  n = min(64, run.sampler.context)
+  ids = rng.integers(0, tok.vocab_size, size=(1, n)).astype(np.int32)
+  perm = rng.permutation(n)
+  out["permutation_tokens"] = n
+  for name, model in (("own", run.model()), ("none_bidirectional", _without_positions(run))):
+    logits = np.asarray(model(jnp.asarray(ids)))
+    permuted = np.asarray(model(jnp.asarray(ids[:, perm])))
+    out.setdefault("permutation", {})[name] = float(np.abs(permuted - logits[:, perm]).max())
+  out["permutation"]["logit_scale"] = float(np.abs(logits).max())
+  # sqrt(d_k): the model's scores and the same scores times sqrt(d_head)
+  text = _text_ids(run)
+  factor = math.sqrt(run.model_cfg.d_head)
+  params = jax.tree.map(lambda x: x, run.params)
+  attn = params["blocks"]["attention"]
+  attn["q_kernel"] = attn["q_kernel"] * factor
+  if "q_bias" in attn:
+    attn["q_bias"] = attn["q_bias"] * factor
+  out["scaling"] = {"scaled": _attention_stats(run.model(), text),
+                    "unscaled": _attention_stats(dataclasses.replace(run, params=params).model(), text),
+                    "tokens": list(text.shape)}
+  # "The bank by the river": weight from the last piece of the last word to the second word
+  model = run.model()
+  for name, sentence in SENTENCES.items():
+    maps = attention.attention_maps(model, tok, sentence, bool(run.config.data.add_bos))
+    spans = _word_spans(maps["tokens"])
+    query, keys = spans[-1][-1], spans[1]
+    w = maps["weights"][:, :, query, keys].sum(-1)
+    layer, head = np.unravel_index(int(np.argmax(w)), w.shape)
+    out.setdefault("bank_river", {})[name] = {
+        "tokens": maps["tokens"], "max_head": float(w.max()), "best": [int(layer), int(head)],
+        "mean_heads": float(w.mean()), "uniform": len(keys) / (query + 1)}
+  return out
+
+
+def table_one(r: dict) -> str:
+  """The claims table of one model: figures, no verdict across seeds (there is one model)."""
+  me = r["modern_english"]
+  pairs = "; ".join(f"{p['a']}/{p['b']} {p['cosine']:.3f} (percentile {p['percentile']:.0f} of random pairs)"
+                    if p["cosine"] is not None else f"{p['a']}/{p['b']}: {p['note']}" for p in r["pairs"])
+  sc, perm, br = r["scaling"], r["permutation"], r["bank_river"]
+  rows = [
+      ("~1.3 tokens per English word with a ~50k vocabulary",
+       f"{me['tokens_per_word']:.3f} tokens per word on modern English (CPython {r['python']}'s "
+       f"`pydoc_data.topics`, {me['words']:,} words) with this {r['vocab_size']:,}-id {r['tokenizer']} tokenizer"),
+      ('"Hello" as numbers',
+       "; ".join(f"{w!r} -> {v['ids']} {v['pieces']}" for w, v in r["hello"].items())),
+      ("similar words are close in embedding space",
+       f"{pairs}; random pairs {r['random_pairs']['mean']:+.3f} ± {r['random_pairs']['std']:.3f} "
+       f"(d_model {r['d_model']})"),
+      ("without positions, attention is permutation-invariant",
+       f"max |logits(shuffled) - shuffled(logits)| over {r['permutation_tokens']} random ids: "
+       f"{perm['none_bidirectional']:.1e} "
+       f"with positions and the causal mask removed; {perm['own']:.3f} with them (logits up to "
+       f"{perm['logit_scale']:.1f})"),
+      ("dividing by sqrt(d_k) keeps the softmax from saturating",
+       f"attention entropy over {sc['tokens'][0]}x{sc['tokens'][1]} tokens of modern English "
+       f"{sc['scaled']['entropy']:.2f} nats scaled vs {sc['unscaled']['entropy']:.2f} unscaled "
+       f"(uniform {sc['scaled']['uniform_entropy']:.2f}); rows with a weight > 0.9: "
+       f"{100 * sc['scaled']['rows_over_0.9']:.1f}% vs {100 * sc['unscaled']['rows_over_0.9']:.1f}%"),
+      ('"bank" and "river" ("The bank by the river")',
+       "strongest head from the last word's last piece to the second word: "
+       + "; ".join(f"{name} {v['max_head']:.2f} (layer {v['best'][0]}, head {v['best'][1]}; mean over "
+                   f"heads {v['mean_heads']:.2f}, uniform {v['uniform']:.2f})" for name, v in br.items())),
+  ]
+  lines = [f"Claims measured on `{r['run']}` ({r['state']}); "
+           "`python experiments/claims/claims.py --run RUN`", "",
+           "| claim | measured on this model |", "|---|---|"]
+  lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+  return "\n".join(lines) + "\n"
+
+
 def main() -> None:
   import sys  # noqa: PLC0415
 
+  if "--run" in sys.argv:  # one model: python claims.py --run RUN [--out FILE.json]
+    args = sys.argv[1:]
+    result = one_run(args[args.index("--run") + 1])
+    if "--out" in args:
+      pathlib.Path(args[args.index("--out") + 1]).write_text(json.dumps(result, indent=1, default=float))
+    print(table_one(result))
+    return
   path = HERE / "claims.json"
   if "--table-only" in sys.argv and path.exists():
     results = json.loads(path.read_text())

@@ -97,7 +97,13 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   tokenizer = final.tokenizer
   notes: list[str] = []
   state = run.state()
-  if final.step == 0:
+  imported = run.imported()
+  if imported:
+    initial = None
+    notes.append(f"This model was imported from Hugging Face ({imported['architecture']}, "
+                 f"{imported['dtype']}) from {imported['from']}: it was trained elsewhere, so there "
+                 "is no untrained checkpoint to compare with and no training curve.")
+  elif final.step == 0:
     notes.append(f"This run is {state}: every section shows the model at initialisation, "
                  "before any training step.")
   elif initial is None:
@@ -149,8 +155,9 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
       _img(tokenization_lib.figure(rows), "tokens per word"))
 
   # -- embeddings --------------------------------------------------------------------------
-  checkpoints = {"step 0 (initialisation)": initial,
-                 f"step {final.step} ({'trained' if final.step else 'initialisation'})": final}
+  final_label = ("imported" if imported else
+                 f"step {final.step} ({'trained' if final.step else 'initialisation'})")
+  checkpoints = {"step 0 (initialisation)": initial, final_label: final}
   checkpoints = {k: v for k, v in checkpoints.items() if v is not None}
   pipe = pipeline.PipelineConfig.from_config(final.config)
   frequencies = embeddings_lib.token_frequencies(tokenizer, list(pipeline.documents(pipe, "validation")))

@@ -300,6 +300,10 @@ class Tensors:
   def names(self) -> set[str]:
     return set(self.where)
 
+  def close(self) -> None:
+    """Unmaps the files: their pages, read once, stop counting toward this process's memory."""
+    self._files.clear()
+
   def shape(self, name: str) -> tuple[int, ...]:
     return tuple(self._files[self.where[name]].get_slice(name).get_shape())
 
@@ -495,10 +499,12 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   try:
     cfg.tokenizer.path = str(out.resolve() / "tokenizer")
     params = read_params(tensors, spec.family, m, prefix)
+    files = sorted(set(tensors.where.values()))
+    tensors.close()
     _write_run(tmp, cfg, tokenizer, params, m, {
         "imported": {"from": str(source.resolve()), "architecture": spec.arch,
                      "family": spec.family, "dtype": dtype,
-                     "files": sorted(set(tensors.where.values()))}})
+                     "files": files}})
     _publish(tmp, out)
   finally:
     if tmp.exists():
@@ -528,7 +534,7 @@ def _write_run(folder: pathlib.Path, cfg, tokenizer, params: dict, m: ModelConfi
                                       async_save=False)
   try:
     saver.save(0, state, {}, {"param_shapes": checkpoint_lib.param_shapes(state), **record},
-               force=True)
+               force=True, on_host=True)
   finally:
     saver.close()
   del m

@@ -19,6 +19,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
@@ -102,6 +103,31 @@ def state_checksums(state) -> tuple[dict[str, str], bool]:
           bool(finite))
 
 
+_CHUNK = 1 << 22  # elements per piece of a host-side checksum (bounds its temporaries)
+
+
+def host_checksums(state) -> tuple[dict[str, str], bool]:
+  """`state_checksums` computed on the host, a piece of one array at a time, for numpy arrays
+  that should not be copied to a device whole (an imported model); the same 16 hex digits."""
+  out, finite = {}, True
+  for key, leaf in _flat_keys(state).items():
+    flat = np.ascontiguousarray(leaf).reshape(-1)
+    if flat.dtype.itemsize not in (1, 2, 4):
+      raise ValueError(f"host_checksums handles 1-, 2- and 4-byte dtypes, not {flat.dtype}")
+    words = flat.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[flat.dtype.itemsize])
+    total = mixed_total = 0  # sums mod 2**32, as the device's wrapping uint32 sums
+    for start in range(0, words.size, _CHUNK):
+      bits = words[start:start + _CHUNK].astype(np.uint32)
+      index = np.arange(start, start + bits.size, dtype=np.uint32)
+      mixed = (bits ^ (bits >> np.uint32(15))) * (index * np.uint32(0x9E3779B1) | np.uint32(1))
+      total = (total + int(bits.sum(dtype=np.uint32))) & 0xFFFFFFFF
+      mixed_total = (mixed_total + int(mixed.sum(dtype=np.uint32))) & 0xFFFFFFFF
+      if key.startswith("params/") and np.issubdtype(flat.dtype, np.floating):
+        finite = finite and bool(np.isfinite(flat[start:start + _CHUNK]).all())
+    out[key] = f"{int(total):08x}{int(mixed_total):08x}"
+  return out, finite
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
   every_steps: int = 500
@@ -173,14 +199,15 @@ class Checkpointer:
   def will_save(self, step: int) -> bool:
     return self.manager.should_save(step)
 
-  def save(self, step: int, state: dict, iterator_state: dict, meta: dict, *, force: bool = False) -> bool:
+  def save(self, step: int, state: dict, iterator_state: dict, meta: dict, *, force: bool = False,
+           on_host: bool = False) -> bool:
     """`meta` should include `param_shapes(state)` so a resume can check shapes cheaply.
 
-    Adds the arrays' checksums to `meta`; raises NonFiniteError (writing nothing) when a
-    parameter is not finite."""
+    Adds the arrays' checksums to `meta` (`on_host`: computed on the host, for numpy arrays);
+    raises NonFiniteError (writing nothing) when a parameter is not finite."""
     if not (force or self.manager.should_save(step)):
       return False
-    checksums, finite = state_checksums(state)
+    checksums, finite = host_checksums(state) if on_host else state_checksums(state)
     if not finite:
       raise NonFiniteError(f"refusing to save step {step}: its parameters are not finite")
     # The data iterator's state is global (the next batch number, the same on every process),
