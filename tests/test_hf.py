@@ -403,3 +403,17 @@ def test_import_refuses_overrides_of_the_model_section(tmp_path, capsys):
   _refused(capsys, ["import-hf", "--from", str(FIXTURES / "gpt2"), "--out", str(tmp_path / "out"),
                     "--config.model.d_model=32"], "override data, sample or other sections only")
   _nothing_written(tmp_path)
+
+
+def test_host_checksums_equal_the_device_checksums(monkeypatch):
+  from llm_input.train import checkpoint  # noqa: PLC0415
+
+  monkeypatch.setattr(checkpoint, "_CHUNK", 7)  # many pieces per array, one partial
+  rng = np.random.default_rng(0)
+  state = {"params": {"a": rng.normal(size=(5, 11)).astype(np.float32),
+                      "b": rng.normal(size=(23,)).astype(ml_dtypes.bfloat16),
+                      "c": np.arange(9, dtype=np.int32)}}
+  assert checkpoint.host_checksums(state) == checkpoint.state_checksums(state)
+  state["params"]["a"][2, 3] = np.inf
+  assert checkpoint.host_checksums(state) == checkpoint.state_checksums(state)
+  assert checkpoint.host_checksums(state)[1] is False
