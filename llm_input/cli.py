@@ -457,6 +457,51 @@ def cmd_sweep(args, overrides) -> int:
   return 0
 
 
+def cmd_baseline_ngram(args, overrides) -> int:
+  import dataclasses
+
+  from llm_input import tokenizers
+  from llm_input.analysis import ngram
+  from llm_input.data import pipeline
+  from llm_input.errors import ConfigError
+
+  if args.run:
+    if args.corpus or args.tokenizer:
+      raise ConfigError("give --run (its corpus, tokenizer and seq_len) or --corpus with "
+                        "--tokenizer, not both")
+    from llm_input.runs import RunFolder
+
+    run = RunFolder(args.run)
+    cfg = pipeline.PipelineConfig.from_config(run.read_config())
+    tokenizer = tokenizers.load(run.tokenizer_dir)
+    if args.seq_len:
+      cfg = dataclasses.replace(cfg, seq_len=args.seq_len)
+  else:
+    if not (args.corpus and args.tokenizer):
+      raise ConfigError("baseline ngram needs --run RUN, or --corpus C and --tokenizer FOLDER")
+    tokenizer = tokenizers.load(args.tokenizer)
+    cfg = pipeline.PipelineConfig(corpus=args.corpus, data_dir=args.data_dir,
+                                  seq_len=args.seq_len or 256)
+  cfg.validate()
+  if not isinstance(args.order, int) or not 1 <= args.order <= ngram.MAX_ORDER:
+    raise ConfigError(f"--order must be an integer from 1 to {ngram.MAX_ORDER}, got {args.order}")
+  ngram.KneserNey(args.order, tokenizer.vocab_size, args.discount)  # checks --discount first
+  say = (lambda *_: None) if args.json else print
+  rows = ngram.baselines(cfg, tokenizer, range(1, args.order + 1), args.discount, say=say)
+  if args.json:
+    print(json.dumps({"corpus": cfg.corpus, "tokenizer": tokenizer.kind,
+                      "vocab_size": tokenizer.vocab_size, "seq_len": cfg.seq_len, "rows": rows}))
+    return 0
+  print(f"interpolated Kneser-Ney (discount {args.discount}) on {cfg.corpus}'s validation split, "
+        f"{tokenizer.kind} tokenizer ({tokenizer.vocab_size:,} ids), the evaluation's targets at "
+        f"seq_len {cfg.seq_len}:")
+  for r in rows:
+    print(f"  order {r['order']}: {r['bits_per_byte']:.4f} bits per byte, {r['nats_per_token']:.4f} "
+          f"nats per token ({r['targets']:,} targets, {r['target_bytes']:,} bytes; "
+          f"{r['train_tokens']:,} training tokens)")
+  return 0
+
+
 def cmd_import_hf(args, overrides) -> int:
   from llm_input.interop import huggingface
 
@@ -718,6 +763,21 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--root", default=None, help="--sweep: parent of the run folders")
   distributed.add_arguments(p)
   p.set_defaults(func=cmd_report)
+
+  base = sub.add_parser("baseline", help="count-model baselines on a corpus and tokenizer")
+  base_sub = base.add_subparsers(dest="baseline_command", required=True)
+  b = base_sub.add_parser("ngram", help="interpolated Kneser-Ney bits per byte of orders 1..N on "
+                          "the validation split, with the model's accounting")
+  b.add_argument("--run", default=None, help="a run folder: its corpus, tokenizer and seq_len")
+  b.add_argument("--corpus", default=None, help="shakespeare | text:GLOB | tfds:NAME (with --tokenizer)")
+  b.add_argument("--tokenizer", default=None, help="a tokenizer folder")
+  b.add_argument("--order", type=int, default=3, help="highest order (1-5); every order up to it is scored")
+  b.add_argument("--discount", type=float, default=0.75)
+  b.add_argument("--seq-len", type=int, default=None, help="evaluation windows (default: the "
+                 "run's data.seq_len, else 256)")
+  b.add_argument("--data-dir", default=None)
+  b.add_argument("--json", action="store_true")
+  b.set_defaults(func=cmd_baseline_ngram)
 
   p = sub.add_parser("import-hf", help="a local Hugging Face model folder (GPT-2, Llama, Mistral, "
                      "Qwen2) as a run folder that sample, report and export-hf read")
