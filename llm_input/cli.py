@@ -446,6 +446,15 @@ def cmd_sweep(args, overrides) -> int:
     print("\n".join(sweep.commands(shard)))
     return 0
   if args.table:
+    if args.baselines:  # each finished run's Kneser-Ney baselines, once per set of tokens
+      from llm_input.analysis import ngram
+      from llm_input.runs import RunFolder
+
+      cache: dict = {}
+      for folder, _ in sweep.expand(validate=False):
+        run = RunFolder(folder)
+        if run.finished() and not run.read_baselines():
+          ngram.run_baselines(folder, cache=cache, say=lambda *_: None)
     rows = sweep_lib.collect(sweep)
     out = args.out or str(pathlib.Path(args.file).parent)
     paths = sweep_lib.write_table(sweep, rows, out, x=args.x, y=args.y)
@@ -458,24 +467,20 @@ def cmd_sweep(args, overrides) -> int:
 
 
 def cmd_baseline_ngram(args, overrides) -> int:
-  import dataclasses
-
   from llm_input import tokenizers
   from llm_input.analysis import ngram
   from llm_input.data import pipeline
   from llm_input.errors import ConfigError
 
   if args.run:
-    if args.corpus or args.tokenizer:
+    if args.corpus or args.tokenizer or args.seq_len:
       raise ConfigError("give --run (its corpus, tokenizer and seq_len) or --corpus with "
-                        "--tokenizer, not both")
+                        "--tokenizer [--seq-len], not both")
     from llm_input.runs import RunFolder
 
     run = RunFolder(args.run)
     cfg = pipeline.PipelineConfig.from_config(run.read_config())
     tokenizer = tokenizers.load(run.tokenizer_dir)
-    if args.seq_len:
-      cfg = dataclasses.replace(cfg, seq_len=args.seq_len)
   else:
     if not (args.corpus and args.tokenizer):
       raise ConfigError("baseline ngram needs --run RUN, or --corpus C and --tokenizer FOLDER")
@@ -487,7 +492,10 @@ def cmd_baseline_ngram(args, overrides) -> int:
     raise ConfigError(f"--order must be an integer from 1 to {ngram.MAX_ORDER}, got {args.order}")
   ngram.KneserNey(args.order, tokenizer.vocab_size, args.discount)  # checks --discount first
   say = (lambda *_: None) if args.json else print
-  rows = ngram.baselines(cfg, tokenizer, range(1, args.order + 1), args.discount, say=say)
+  if args.run:  # written to the run folder, where tables and the report read them
+    rows = ngram.run_baselines(args.run, args.order, args.discount, say=say)["rows"]
+  else:
+    rows = ngram.baselines(cfg, tokenizer, range(1, args.order + 1), args.discount, say=say)
   if args.json:
     print(json.dumps({"corpus": cfg.corpus, "tokenizer": tokenizer.kind,
                       "vocab_size": tokenizer.vocab_size, "seq_len": cfg.seq_len, "rows": rows}))
@@ -742,6 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--root", default=None, help="parent of the run folders (default runs/sweeps)")
   p.add_argument("--print", action="store_true", help="one `llm-input train` command per run")
   p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
+  p.add_argument("--baselines", action="store_true", help="--table: first compute each finished "
+                 "run's Kneser-Ney baselines (baselines.json; once per set of tokens), shown as "
+                 "kn1_ and kn_best_ columns")
   p.add_argument("--refresh", action="store_true",
                  help="also reopen finished runs to rewrite their summary.json (no training)")
   p.add_argument("--seeds", type=int, default=None, help="run every arm with seeds 0..N-1 "
@@ -773,8 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
   b.add_argument("--tokenizer", default=None, help="a tokenizer folder")
   b.add_argument("--order", type=int, default=3, help="highest order (1-5); every order up to it is scored")
   b.add_argument("--discount", type=float, default=0.75)
-  b.add_argument("--seq-len", type=int, default=None, help="evaluation windows (default: the "
-                 "run's data.seq_len, else 256)")
+  b.add_argument("--seq-len", type=int, default=None, help="--corpus: evaluation windows "
+                 "(default 256); --run uses the run's data.seq_len")
   b.add_argument("--data-dir", default=None)
   b.add_argument("--json", action="store_true")
   b.set_defaults(func=cmd_baseline_ngram)

@@ -9,6 +9,7 @@
       tokenizer/       the run's tokenizer (a checkpoint is never separated from its vocabulary)
       checkpoints/     orbax checkpoints, one folder per step
       samples.txt      generated text at the end of training
+      baselines.json   Kneser-Ney n-gram bits per byte on the same targets (`llm-input baseline ngram`)
       report.html      `llm-input report` (and report.json, every number on the page)
       run.json         what the config does not say: the tokenizer's fingerprint, and for a
                        model imported from Hugging Face (`llm-input import-hf`) where it came from
@@ -123,6 +124,23 @@ class RunFolder:
   @property
   def samples_path(self) -> pathlib.Path:
     return self.path / "samples.txt"
+
+  @property
+  def baselines_path(self) -> pathlib.Path:
+    return self.path / "baselines.json"
+
+  def read_baselines(self) -> dict:
+    """{"discount", "seq_len", "rows": [{order, bits_per_byte, ...}]}, or {} when not computed."""
+    if not self.baselines_path.exists():
+      return {}
+    try:
+      return json.loads(self.baselines_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+      _warn(f"{self.baselines_path} is damaged; recompute it with `llm-input baseline ngram --run {self.path}`")
+      return {}
+
+  def write_baselines(self, record: dict) -> None:
+    write_text_atomic(self.baselines_path, json.dumps(record, indent=1) + "\n")
 
   @property
   def report_path(self) -> pathlib.Path:

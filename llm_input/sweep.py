@@ -156,7 +156,9 @@ def collect(sweep: Sweep) -> list[dict]:
     row = {"run": run.name, "arm": sweep.run_name(arm), **arm}
     if seed is not None:
       row["seed"] = seed
-    rows.append({**row, **run.read_summary()["table"]})
+    from llm_input.analysis.ngram import table_columns  # noqa: PLC0415
+
+    rows.append({**row, **run.read_summary()["table"], **table_columns(run.read_baselines())})
   return rows
 
 

@@ -151,6 +151,17 @@ def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   from llm_input.analysis import report
   page = report.sweep_report(str(sweep_file)).read_text()
   assert "Per arm over seeds (mean ± std)" in page and "positions-rope" in page
+  # --baselines: each run's Kneser-Ney figures beside the model, in the table and the report
+  assert cli.main(["sweep", str(sweep_file), "--table", "--baselines"]) == 0
+  table = (sweep_file.parent / "results.md").read_text()
+  assert "kn1_bits_per_byte" in table.splitlines()[0] and "kn_best_bits_per_byte" in table
+  one = tmp_path / "runs/seeds/positions-rope_seed-0"
+  record = json.loads((one / "baselines.json").read_text())
+  assert [r["order"] for r in record["rows"]] == [1, 2, 3, 4, 5]
+  summary = json.loads((one / "summary.json").read_text())["table"]
+  assert record["rows"][0]["target_bytes"] > 0 and summary["val_bits_per_byte"] > 0
+  data = json.loads(report.run_report(one).with_suffix(".json").read_text())
+  assert data["baselines"]["rows"] == record["rows"]
   # a run that did not finish is named, never silently left out
   (tmp_path / "runs/seeds/positions-rope_seed-1/summary.json").unlink()
   assert cli.main(["sweep", str(sweep_file), "--table"]) == 0

@@ -15,7 +15,9 @@ def curves(workdir) -> dict:
   return out
 
 
-def figure(data: dict):
+def figure(data: dict, baselines: dict | None = None):
+  """Loss and bits per byte against steps; `baselines` (a run's baselines.json) adds each
+  Kneser-Ney order's validation bits per byte as a horizontal line."""
   import matplotlib.pyplot as plt  # noqa: PLC0415
 
   fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=110)
@@ -23,6 +25,11 @@ def figure(data: dict):
     for split, style in (("train", "-"), ("validation", "o-")):
       if data[split]["step"]:
         ax.plot(data[split]["step"], data[split][key], style, label=split, ms=4)
+    if key == "bits_per_byte":
+      for row in (baselines or {}).get("rows", []):
+        ax.axhline(row["bits_per_byte"], ls=":", lw=1, color="0.4")
+        ax.annotate(f"KN-{row['order']}", (1.0, row["bits_per_byte"]), xycoords=("axes fraction", "data"),
+                    fontsize=6, color="0.3", ha="right", va="bottom")
     ax.set_xlabel("step")
     ax.set_ylabel(key.replace("_", " "))
     ax.legend(fontsize=8)

@@ -153,3 +153,41 @@ def baselines(cfg, tokenizer, orders: Sequence[int], discount: float = 0.75, say
     rows.append({**evaluate(model, validation, cfg.seq_len), "discount": discount,
                  "train_tokens": train.num_tokens, "vocab_size": vocab})
   return rows
+
+
+def run_baselines(workdir, max_order: int = 5, discount: float = 0.75, say=print, cache=None) -> dict:
+  """The baselines of a run folder's corpus, tokenizer and seq_len, written to its
+  baselines.json (`cache`: {key: record} shared across runs with the same tokens)."""
+  from llm_input import tokenizers  # noqa: PLC0415
+  from llm_input.data import pipeline  # noqa: PLC0415
+  from llm_input.data.store import tokenizer_fingerprint  # noqa: PLC0415
+  from llm_input.runs import RunFolder  # noqa: PLC0415
+
+  run = RunFolder(workdir)
+  cfg = pipeline.PipelineConfig.from_config(run.read_config())
+  tokenizer = tokenizers.load(run.tokenizer_dir)
+  key = (tokenizer_fingerprint(tokenizer), cfg.corpus, cfg.data_dir, cfg.seq_len, cfg.add_bos,
+         cfg.add_eos, cfg.validation_corpus, cfg.validation_percent, cfg.doc_split, max_order, discount)
+  if cache is not None and key in cache:
+    record = cache[key]
+  else:
+    rows = baselines(cfg, tokenizer, range(1, max_order + 1), discount, say=say)
+    record = {"kind": "interpolated Kneser-Ney", "discount": discount, "seq_len": cfg.seq_len,
+              "corpus": cfg.corpus, "rows": rows}
+    if cache is not None:
+      cache[key] = record
+  run.write_baselines(record)
+  return record
+
+
+def table_columns(record: dict) -> dict:
+  """The columns a sweep table shows beside a run: the unigram's and the best order's figure."""
+  rows = record.get("rows") or []
+  if not rows:
+    return {}
+  best = min(rows, key=lambda r: r["bits_per_byte"])
+  unigram = next((r for r in rows if r["order"] == 1), None)
+  out = {"kn_best_bits_per_byte": best["bits_per_byte"], "kn_best_order": best["order"]}
+  if unigram is not None:
+    out = {"kn1_bits_per_byte": unigram["bits_per_byte"], **out}
+  return out

@@ -129,6 +129,17 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
                            _fmt(table.get("val_perplexity"), 1), _fmt(table.get("steps")),
                            f"{table.get('train_flops', 0):.3g}", _fmt(table.get("tokens_per_word")),
                            _fmt(table.get("bytes_per_token"))]]))
+  baselines = run.read_baselines()
+  data["baselines"] = baselines
+  if baselines.get("rows"):
+    rows_kn = baselines["rows"]
+    header.append("<p>Count baselines on the same validation targets and bytes (interpolated "
+                  f"Kneser-Ney, discount {baselines['discount']}; <code>llm-input baseline ngram</code>):</p>"
+                  + _table(["order"] + [str(r["order"]) for r in rows_kn],
+                           [["bits per byte"] + [_fmt(r["bits_per_byte"]) for r in rows_kn]]))
+  else:
+    header.append("<p class=note>No count baseline yet: <code>llm-input baseline ngram --run "
+                  f"{html.escape(str(workdir))}</code> puts the n-gram figures beside this one.</p>")
   changes = run.read_config_changes()
   data["config_changes"] = changes
   if changes:
@@ -223,7 +234,7 @@ def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   curve = curves_lib.curves(workdir)
   if curve["train"]["step"]:
     sections.append("<h2>4. Learning from next-token prediction</h2>" +
-                    _img(curves_lib.figure(curve), "training curves"))
+                    _img(curves_lib.figure(curve, baselines), "training curves"))
   config_json = run.config_text()
   sections.append(f"<h2>Config</h2><details><summary>config.json</summary><pre>"
                   f"{html.escape(config_json)}</pre></details>")
