@@ -80,8 +80,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   o.grad_accum_steps = 1  # Micro-batches per step (batch_size must divide evenly).
 
   cfg.schedule = ml_collections.ConfigDict()
-  cfg.schedule.kind = "cosine"  # cosine | linear | constant, after linear warmup.
+  cfg.schedule.kind = "cosine"  # cosine | linear | constant | wsd (warmup-stable-decay), after linear warmup.
   cfg.schedule.warmup_steps = 100  # Linear warmup steps.
+  cfg.schedule.warmup_fraction = 0.0  # > 0: warmup = this share of the run's steps (replaces warmup_steps).
+  cfg.schedule.decay_fraction = 0.2  # wsd: the last share of the run's steps decays linearly.
   cfg.schedule.final_lr_fraction = 0.1  # Decay to this fraction of the peak.
 
   cfg.train = ml_collections.ConfigDict()

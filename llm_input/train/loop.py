@@ -42,7 +42,8 @@ FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
 GUARDED_SECTIONS = ("optimizer", "schedule", "train")
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
-ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None}
+ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,
+                "schedule.decay_fraction": 0.2}
 ON_NONFINITE = config_lib.ON_NONFINITE
 MAX_ROLLBACKS = 3
 

@@ -1,0 +1,64 @@
+"""Learning-rate schedules by hand: warmup as a share of the run, warmup-stable-decay."""
+
+import numpy as np
+import pytest
+
+from llm_input import config as config_lib
+from llm_input.errors import ConfigError
+from llm_input.train import optim
+
+from helpers import ROOT
+
+
+def lr(cfg, steps):
+  schedule = optim.learning_rate_schedule(cfg)
+  return np.asarray([float(schedule(s)) for s in steps])
+
+
+@pytest.mark.parametrize("total,fraction,want", [(1000, 0.05, 50), (39, 0.05, 2), (10, 0.05, 1),
+                                                 (200, 0.25, 50), (7, 0.5, 4)])
+def test_warmup_fraction_scales_with_the_run(total, fraction, want):
+  cfg = optim.OptimConfig(learning_rate=1.0, total_steps=total, warmup_steps=100, warmup_fraction=fraction)
+  assert cfg.warmup == want
+  values = lr(cfg, range(total + 1))
+  np.testing.assert_allclose(values[0], 1.0 / want, rtol=1e-6)
+  np.testing.assert_allclose(values[want], 1.0, rtol=1e-6)  # the peak, where the warmup ends
+  assert want == 1 or np.all(np.diff(values[:want + 1]) > 0)
+  assert np.all(np.diff(values[want:]) <= 1e-7)
+  np.testing.assert_allclose(values[total], 0.1, rtol=1e-5)  # cosine to final_lr_fraction
+
+
+def test_fixed_warmup_steps_still_work():
+  cfg = optim.OptimConfig(learning_rate=2.0, total_steps=100, warmup_steps=10)
+  assert cfg.warmup == 10
+  np.testing.assert_allclose(lr(cfg, [0, 5, 10]), [0.2, 2.0 * (0.1 + 0.9 * 5 / 10), 2.0], rtol=1e-6)
+
+
+def test_warmup_stable_decay_by_hand():
+  # 10 steps, warmup 2, the last 30% (3 steps) decay linearly from 1.0 to 0.1
+  cfg = optim.OptimConfig(learning_rate=1.0, total_steps=10, warmup_steps=2, schedule="wsd",
+                          decay_fraction=0.3, final_lr_fraction=0.1)
+  assert cfg.decay_start == 7
+  want = [0.5, 0.75, 1, 1, 1, 1, 1, 1, 1 - 0.9 / 3, 1 - 1.8 / 3, 0.1]
+  np.testing.assert_allclose(lr(cfg, range(11)), want, rtol=1e-6)
+
+
+def test_wsd_does_not_depend_on_the_run_length_before_its_decay():
+  """What lets a shorter budget's cooldown branch from a longer run's checkpoint."""
+  short, long = (optim.OptimConfig(learning_rate=3e-3, total_steps=t, warmup_steps=5, schedule="wsd",
+                                   decay_fraction=0.25) for t in (40, 160))
+  assert short.decay_start == 30
+  np.testing.assert_array_equal(lr(short, range(31)), lr(long, range(31)))
+  assert lr(short, [40])[0] == pytest.approx(3e-4) and lr(long, [40])[0] == pytest.approx(3e-3)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("schedule.warmup_fraction=1.5", "schedule.warmup_fraction must be in [0, 1)"),
+    ("schedule.decay_fraction=0.0", "schedule.decay_fraction must be in (0, 1]"),
+    ("schedule.kind=wsd", "do not fit in 20 steps"),
+])
+def test_bad_schedules_are_refused_before_training(override, needle):
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["train.steps=20", "schedule.decay_fraction=0.9",
+                                                         override])
+  with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+    config_lib.validate(cfg)
