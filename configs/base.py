@@ -121,6 +121,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   cfg.checkpoint.keep = 3  # Keep the last k checkpoints.
   cfg.checkpoint.async_save = True  # Write in the background while training continues.
   cfg.checkpoint.save_step0 = True  # Keep the untrained model (the analysis compares against it).
+  cfg.checkpoint.keep_steps = ()  # Steps always saved and kept, e.g. the branch points of wsd cooldowns.
 
   cfg.sample = ml_collections.ConfigDict()
   cfg.sample.prompts = ("ROMEO:", "The bank by the river", "Hello")  # Written to samples.txt.

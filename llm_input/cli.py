@@ -339,6 +339,14 @@ def cmd_train(args, overrides) -> int:
   from llm_input.train import loop
 
   cfg = config_lib.load(args.config, overrides)
+  if args.branch_from:
+    from llm_input.train import branch
+
+    from llm_input import distributed
+
+    if _is_lead():
+      branch.prepare_branch(cfg, args.workdir, args.branch_from)
+    distributed.barrier("llm_input: cooldown branch prepared")
   result = loop.train(cfg, args.workdir, allow_config_change=args.allow_config_change)
   if result["status"] == "preempted" or not _is_lead():
     return 0
@@ -711,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
   distributed.add_arguments(p)
   p.add_argument("--allow-config-change", action="store_true",
                  help="resume with changed optimizer/schedule/train settings (recorded in the run)")
+  p.add_argument("--branch-from", default=None, help="a longer wsd run: start from its checkpoint "
+                 "where this run's decay begins (a cooldown branch; see llm_input/train/branch.py)")
   p.set_defaults(func=cmd_train, takes_overrides=True)
 
   p = sub.add_parser("sample", help="generate text from a run's latest checkpoint")

@@ -62,3 +62,45 @@ def test_bad_schedules_are_refused_before_training(override, needle):
                                                          override])
   with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
     config_lib.validate(cfg)
+
+
+def test_a_wsd_cooldown_branch_equals_the_run_trained_straight_to_its_budget(tmp_path, capsys):
+  import json  # noqa: PLC0415
+
+  from llm_input import cli  # noqa: PLC0415
+  from llm_input.runs import RunFolder  # noqa: PLC0415
+
+  from helpers import make_text_corpus, small_overrides  # noqa: PLC0415
+
+  corpus = make_text_corpus(tmp_path / "corpus", files=40)
+  common = [f"--config.{o}" for o in small_overrides(
+      corpus, tmp_path / "data", "model.d_model=16", "data.seq_len=16", "model.max_len=16",
+      "schedule.kind=wsd", "schedule.decay_fraction=0.25", "schedule.warmup_steps=2",
+      "train.eval_batches=1", "sample.prompts=()", "checkpoint.every_steps=100",
+      "checkpoint.async_save=False")]
+
+  def train(workdir, steps, *extra):
+    argv = ["train", "--config", str(ROOT / "configs/tiny.py"), "--workdir", str(tmp_path / workdir),
+            *common, f"--config.train.steps={steps}", f"--config.train.eval_every={steps}", *extra]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    return RunFolder(tmp_path / workdir)
+
+  straight = train("straight", 8)  # decays over steps 6-8
+  long = train("long", 16, "--config.checkpoint.keep_steps=(6,)")  # decays from 12; keeps 6
+  assert 6 in long.checkpoint_steps()
+  branch = train("branch", 8, "--branch-from", str(tmp_path / "long"))
+  assert json.loads(branch.run_json_path.read_text())["branched_from"]["step"] == 6
+  losses = lambda run: [(r["step"], r["loss"]) for r in run.read_metrics() if r["split"] == "train"]  # noqa: E731
+  assert losses(branch) == losses(straight)  # the same 8 steps, bit for bit
+  assert losses(long)[:6] == losses(straight)[:6]  # the stable phase is shared
+  assert branch.read_summary()["table"]["val_loss"] == straight.read_summary()["table"]["val_loss"]
+  # refusals, each before anything is written
+  for argv, needle in (
+      (["--config.optimizer.learning_rate=0.02"], "differs in optimizer.learning_rate"),
+      (["--config.train.steps=4"], "no checkpoint at step 3"),
+      (["--config.train.steps=40"], "branch from a longer run")):
+    assert cli.main(["train", "--config", str(ROOT / "configs/tiny.py"), "--workdir",
+                     str(tmp_path / "bad"), *common, "--branch-from", str(tmp_path / "long"),
+                     *argv]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

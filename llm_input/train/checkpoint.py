@@ -135,6 +135,7 @@ class CheckpointConfig:
   keep: int = 3
   async_save: bool = True
   save_step0: bool = True
+  keep_steps: tuple[int, ...] = ()  # always saved and never deleted (e.g. wsd branch points)
 
   def __post_init__(self):
     if not isinstance(self.every_steps, int) or self.every_steps < 1:
@@ -143,25 +144,31 @@ class CheckpointConfig:
       raise ConfigError(f"checkpoint.keep must be an integer >= 1, got {self.keep!r}")
     if self.every_minutes < 0:
       raise ConfigError(f"checkpoint.every_minutes must be >= 0 (0 = off), got {self.every_minutes!r}")
+    if not all(isinstance(s, int) and s >= 0 for s in self.keep_steps):
+      raise ConfigError(f"checkpoint.keep_steps must be step numbers >= 0, got {self.keep_steps!r}")
 
   @classmethod
   def from_config(cls, cfg) -> "CheckpointConfig":
     c = cfg.checkpoint
     return cls(every_steps=c.every_steps, every_minutes=c.every_minutes, keep=c.keep,
-               async_save=c.async_save, save_step0=c.save_step0)
+               async_save=c.async_save, save_step0=c.save_step0,
+               keep_steps=tuple(c.get("keep_steps", ())))
 
 
 class Checkpointer:
   def __init__(self, directory: str | pathlib.Path, *, every_steps: int, every_minutes: float,
-               keep: int, async_save: bool = True):
-    CheckpointConfig(every_steps=every_steps, every_minutes=every_minutes, keep=keep)  # checks
+               keep: int, async_save: bool = True, keep_steps: tuple[int, ...] = ()):
+    CheckpointConfig(every_steps=every_steps, every_minutes=every_minutes, keep=keep,
+                     keep_steps=tuple(keep_steps))  # checks
     self.directory = pathlib.Path(directory).resolve()
     save_policies = [policies.FixedIntervalPolicy(every_steps)]
+    if keep_steps:
+      save_policies.append(policies.SpecificStepsPolicy(list(keep_steps)))
     if every_minutes > 0:
       save_policies.append(policies.ContinuousCheckpointingPolicy(
           minimum_interval_secs=max(1, int(every_minutes * 60))))
-    # Keep the last k, and step 0 (the untrained model the analysis compares against).
-    preserve = pp.AnyPreservationPolicy([pp.LatestN(keep), pp.CustomSteps([0])])
+    # Keep the last k, step 0 (the untrained model the analysis compares against) and keep_steps.
+    preserve = pp.AnyPreservationPolicy([pp.LatestN(keep), pp.CustomSteps([0, *keep_steps])])
     options = ocp.CheckpointManagerOptions(
         enable_async_checkpointing=async_save, create=True,
         save_decision_policy=policies.AnySavePolicy(save_policies), preservation_policy=preserve)

@@ -43,7 +43,7 @@ GUARDED_SECTIONS = ("optimizer", "schedule", "train")
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
 ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,
-                "schedule.decay_fraction": 0.2}
+                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": []}
 ON_NONFINITE = config_lib.ON_NONFINITE
 MAX_ROLLBACKS = 3
 
@@ -342,7 +342,7 @@ def _train(cfg, run: RunFolder, sections, changes: dict, say, stop_after, inject
   c = sections.checkpoint
   checkpointer = checkpoint_lib.Checkpointer(run.checkpoints_dir, every_steps=c.every_steps,
                                              every_minutes=c.every_minutes, keep=c.keep,
-                                             async_save=c.async_save)
+                                             async_save=c.async_save, keep_steps=c.keep_steps)
   base_meta = {"model": json.loads(cfg.model.to_json_best_effort()), "vocab_size": tokenizer.vocab_size,
                "param_shapes": checkpoint_lib.param_shapes(trainer.abstract_state)}
   started = time.time()
