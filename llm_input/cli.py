@@ -26,10 +26,22 @@ def _split_overrides(rest: list[str]) -> list[str]:
 
 def cmd_params(args, overrides) -> int:
   from llm_input import config as config_lib
+  from llm_input.errors import ConfigError
   from llm_input.model import transformer
 
-  cfg = config_lib.load(args.config, overrides)
-  model_cfg = config_lib.model_config(cfg)
+  if bool(args.config) == bool(args.run):
+    raise ConfigError("params needs --config configs/NAME.py or --run RUN (a run folder, trained "
+                      "or imported), one of them")
+  if args.run:
+    from llm_input import tokenizers
+    from llm_input.runs import RunFolder
+
+    folder = RunFolder(args.run)
+    cfg = config_lib.load_like(folder.read_config(), overrides)
+    model_cfg = config_lib.model_config(cfg, tokenizers.read_metadata(folder.tokenizer_dir)["vocab_size"])
+  else:
+    cfg = config_lib.load(args.config, overrides)
+    model_cfg = config_lib.model_config(cfg)
   rows = transformer.param_table(model_cfg)
   total = sum(r[3] for r in rows)
   if args.compile:
@@ -605,8 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--json", action="store_true")
   p.set_defaults(func=cmd_info)
 
-  p = sub.add_parser("params", help="parameter table and count of a config (abstract, no allocation)")
-  p.add_argument("--config", required=True, help="configs/NAME.py[:arg]")
+  p = sub.add_parser("params", help="parameter table and count of a config or a run folder "
+                     "(abstract, no allocation)")
+  p.add_argument("--config", default=None, help="configs/NAME.py[:arg]")
+  p.add_argument("--run", default=None, help="a run folder (trained or imported): its config.json "
+                 "and tokenizer")
   p.add_argument("--json", action="store_true")
   p.add_argument("--devices", type=int, default=0,
                  help="also estimate training memory per device for the config's mesh on N devices")

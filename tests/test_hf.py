@@ -426,3 +426,9 @@ def test_host_checksums_equal_the_device_checksums(monkeypatch):
   state["params"]["a"][2, 3] = np.inf
   assert checkpoint.host_checksums(state) == checkpoint.state_checksums(state)
   assert checkpoint.host_checksums(state)[1] is False
+
+
+def test_params_reads_an_imported_run(imported, capsys):
+  assert cli.main(["params", "--run", str(imported / "llama"), "--json"]) == 0
+  counted = json.loads(capsys.readouterr().out)["params"]
+  assert counted == json.loads((FIXTURES / "llama" / "golden.json").read_text())["num_parameters"]
