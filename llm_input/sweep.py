@@ -216,18 +216,12 @@ def aggregate(rows: list[dict], keys: tuple[str, ...] = ()) -> list[dict]:
 
 
 def compare(a: list[float], b: list[float], alpha: float = 0.05) -> dict:
-  """Welch's t-test on two arms' per-seed values: is the difference of their means larger than
-  their seed-to-seed spread explains? `distinguishable` needs >= 2 seeds each and p < alpha."""
-  from scipy import stats as scipy_stats  # noqa: PLC0415
+  """Welch's t-test on two arms' per-seed values (unpaired; `analysis.stats.compare` pairs
+  them): is the difference of their means larger than their seed-to-seed spread explains?
+  `distinguishable` needs >= 2 seeds each and p < alpha."""
+  from llm_input.analysis import stats  # noqa: PLC0415
 
-  mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-  result = {"mean_a": mean_a, "mean_b": mean_b, "diff": mean_a - mean_b, "n_a": len(a), "n_b": len(b),
-            "t": None, "p": None, "distinguishable": False}
-  if len(a) >= 2 and len(b) >= 2:
-    test = scipy_stats.ttest_ind(a, b, equal_var=False)
-    result.update(t=float(test.statistic), p=float(test.pvalue),
-                  distinguishable=bool(test.pvalue < alpha))
-  return result
+  return stats.compare(a, b, paired=False, alpha=alpha)
 
 
 def verdict(a: list[float], b: list[float], names=("a", "b"), alpha: float = 0.05) -> str:
@@ -242,43 +236,35 @@ def verdict(a: list[float], b: list[float], names=("a", "b"), alpha: float = 0.0
 
 
 def pairwise(rows: list[dict], y: str = "val_bits_per_byte", alpha: float = 0.05) -> list[dict]:
-  """Every pair of arms compared on `y` (Welch's t-test over seeds), with Holm's correction
-  for making all those comparisons at once: `distinguishable` when the Holm-adjusted p-value
-  is below alpha. Sorted by that p-value."""
-  values: dict[str, list[float]] = {}
+  """Every pair of arms compared on `y` over seeds (`analysis.stats.pairwise`: paired t when
+  both arms ran the same seeds, whose initialisation and data order they then share; Welch
+  otherwise), with Holm's correction for making all those comparisons at once:
+  `distinguishable` when the Holm-adjusted p-value is below alpha. Sorted by that p-value."""
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  values: dict[str, list[tuple]] = {}
   for row in rows:
     if row.get(y) is not None:
-      values.setdefault(row["arm"], []).append(float(row[y]))
-  names = list(values)
-  out = []
-  for i, a in enumerate(names):
-    for b in names[i + 1:]:
-      c = compare(values[a], values[b], alpha)
-      out.append({"a": a, "b": b, **c})
-  tested = sorted((r for r in out if r["p"] is not None), key=lambda r: r["p"])
-  running = 0.0
-  for rank, r in enumerate(tested):  # Holm: p_(k) x (m - k), made monotone
-    running = max(running, min(1.0, r["p"] * (len(tested) - rank)))
-    r["p_holm"] = running
-  for r in out:
-    r.setdefault("p_holm", None)
-    r["distinguishable"] = bool(r.get("p_holm") is not None and r["p_holm"] < alpha)
-  return sorted(out, key=lambda r: (r["p_holm"] is None, r["p_holm"] or 0.0))
+      values.setdefault(row["arm"], []).append((row.get("seed"), float(row[y])))
+  return stats.pairwise(values, alpha)
 
 
 def pairwise_markdown(rows: list[dict], y: str = "val_bits_per_byte", alpha: float = 0.05) -> str:
-  lines = [f"| {y}: arm a | arm b | mean a - mean b | Welch p | Holm p | verdict |",
-           "|---|---|---|---|---|---|"]
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  lines = [f"| {y}: arm a | arm b | mean a - mean b | 95% CI | effect size | test | p | Wilcoxon p "
+           "| Holm p | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+  fmt = lambda v, spec=".2g": "" if v is None else format(v, spec)  # noqa: E731
   for r in pairwise(rows, y, alpha):
-    p = "" if r["p"] is None else f"{r['p']:.2g}"
-    holm = "" if r["p_holm"] is None else f"{r['p_holm']:.2g}"
-    if r["distinguishable"]:
-      verdict_text = f"{r['a'] if r['diff'] < 0 else r['b']} lower"
-    else:
-      verdict_text = "not distinguishable at this budget"
-    lines.append(f"| {r['a']} | {r['b']} | {r['diff']:+.4f} | {p} | {holm} | {verdict_text} |")
-  lines.append(f"\nWelch's t-test per pair over seeds; Holm's correction over the {len(lines) - 2} "
-               f"pairs; distinguishable when the Holm p < {alpha}.")
+    ci = "" if r["ci_low"] is None else f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
+    lines.append(f"| {r['a']} | {r['b']} | {r['diff']:+.4f} | {ci} | {fmt(r['effect_size'], '.2f')} | "
+                 f"{r['test'] or ''} | {fmt(r['p'])} | {fmt(r['p_wilcoxon'])} | {fmt(r['p_holm'])} | "
+                 f"{stats.describe(r)} |")
+  lines.append(f"\nPer pair over seeds: paired t-test (and Wilcoxon's signed-rank test) when both arms "
+               f"ran the same seeds, Welch's t-test otherwise; effect size d_z (paired) or Cohen's d; "
+               f"Holm's correction over the {len(lines) - 2} pairs; distinguishable when the Holm p < "
+               f"{alpha}; a difference not detected comes with the smallest one this design detects "
+               "with 80% power.")
   return "\n".join(lines) + "\n"
 
 
