@@ -52,19 +52,51 @@ class Sweep:
   common: dict = dataclasses.field(default_factory=dict)  # overrides shared by every run
   root: str = "runs/sweeps"  # run folders: ROOT/NAME/RUN
   seeds: list = dataclasses.field(default_factory=list)  # [] = the config's seed, one run per arm
+  # train.steps of each budget of a loss-vs-compute curve (schedule.kind=wsd): per arm and
+  # seed the longest budget trains in full and keeps its branch points; each shorter budget is
+  # a cooldown branch of it (llm_input/train/branch.py), so a curve costs one long run.
+  budgets: list = dataclasses.field(default_factory=list)
 
   def run_name(self, overrides: dict) -> str:
     parts = [f"{key.split('.')[-1]}-{value}" for key, value in overrides.items()]
     return "_".join(parts).replace("/", "-") or "base"
 
   def arms(self) -> list[tuple[str, dict, int | None]]:
-    """(run name, overrides, seed) of every run: each arm once per seed."""
+    """(run name, overrides, seed) of every run: each arm once per seed (and per budget, the
+    longest first)."""
     out = []
     for overrides in self.runs:
       for seed in self.seeds or [None]:
-        name = self.run_name(overrides) + (f"_seed-{seed}" if seed is not None else "")
-        out.append((name, overrides if seed is None else {**overrides, "seed": seed}, seed))
+        for budget in sorted({int(b) for b in self.budgets}, reverse=True) or [None]:
+          arm = overrides if budget is None else {**overrides, "train.steps": budget}
+          name = self.run_name(arm) + (f"_seed-{seed}" if seed is not None else "")
+          out.append((name, arm if seed is None else {**arm, "seed": seed}, seed))
     return out
+
+  def branches(self) -> dict[str, str]:
+    """{run folder of a shorter budget: run folder of the longest budget it branches from}."""
+    if not self.budgets:
+      return {}
+    longest = max(int(b) for b in self.budgets)
+    out = {}
+    for name, overrides, _ in self.arms():
+      if overrides["train.steps"] != longest:
+        source = {**overrides, "train.steps": longest}
+        seed = source.pop("seed", None)
+        out[self._folder(name)] = self._folder(
+            self.run_name(source) + (f"_seed-{seed}" if seed is not None else ""))
+    return out
+
+  def _folder(self, name: str) -> str:
+    return str(pathlib.Path(self.root) / self.name / name)
+
+  def _keep_steps(self, items: list[str]) -> str | None:
+    """checkpoint.keep_steps of the longest budget's run: every shorter budget's branch point."""
+    from llm_input.train import branch  # noqa: PLC0415
+
+    cfg = config_lib.load(self.base, items)
+    shorter = [int(b) for b in self.budgets if int(b) < cfg.train.steps]
+    return f"checkpoint.keep_steps={tuple(branch.branch_steps(cfg, shorter))}" if shorter else None
 
   def expand(self, shard: tuple[int, int] | None = None,
              validate: bool = True) -> list[tuple[str, list[str]]]:
@@ -73,27 +105,41 @@ class Sweep:
     validated as `train` validates it, so a bad arm is refused, by name, before the first arm
     trains."""
     out, seen = [], set()
+    branches = self.branches()
     for name, overrides, _ in self.arms():
       values = {**self.common, **overrides}
       items = [f"{k}={v}" for k, v in values.items()]
       try:
+        if self.budgets and self._folder(name) not in branches:
+          keep = self._keep_steps(items)
+          items += [keep] if keep else []
         cfg = config_lib.load(self.base, items)
         if validate:
           config_lib.validate(cfg)
+          if self.budgets:
+            from llm_input.train import branch  # noqa: PLC0415
+
+            branch.branch_step(cfg)  # wsd, warmup in steps, no flops budget
       except UserError as err:
         raise ConfigError(f"sweep {self.name}, run {name} ({' '.join(items)}): {err}; nothing "
                           "was trained: fix that arm and rerun") from None
-      folder = str(pathlib.Path(self.root) / self.name / name)
+      folder = self._folder(name)
       if folder in seen:
         raise ConfigError(f"sweep {self.name}: two runs share the folder {folder}")
       seen.add(folder)
-      if shard is None or in_shard(name, *shard):
+      # a budget's branch goes to the shard of the long run it branches from
+      shard_name = pathlib.Path(branches.get(folder, folder)).name
+      if shard is None or in_shard(shard_name, *shard):
         out.append((folder, items))
     return out
 
   def commands(self, shard: tuple[int, int] | None = None) -> list[str]:
+    """One `llm-input train` per run; a budget's branch (after the long run it branches from,
+    which must have reached the branch point) with --branch-from."""
+    branches = self.branches()
     return [" ".join(["llm-input", "train", "--config", shlex.quote(self.base), "--workdir",
-                      shlex.quote(folder)] + [shlex.quote(f"--config.{i}") for i in items])
+                      shlex.quote(folder)] + [shlex.quote(f"--config.{i}") for i in items]
+                     + (["--branch-from", shlex.quote(branches[folder])] if folder in branches else []))
             for folder, items in self.expand(shard)]
 
 
@@ -136,12 +182,18 @@ def run_all(sweep: Sweep, say=print, refresh: bool = False,
   from llm_input.train import loop  # noqa: PLC0415
 
   results = []
+  branches = sweep.branches()
   for folder, items in sweep.expand(shard):
     if RunFolder(folder).finished() and not refresh:
       say(f"[{sweep.name}] {folder}: finished, skipped")
       continue
     say(f"[{sweep.name}] {folder}: training ({' '.join(items)})")
-    results.append(loop.train(config_lib.load(sweep.base, items), folder, say=say))
+    cfg = config_lib.load(sweep.base, items)
+    if folder in branches:
+      from llm_input.train import branch  # noqa: PLC0415
+
+      branch.prepare_branch(cfg, folder, branches[folder], say=say)
+    results.append(loop.train(cfg, folder, say=say))
   return results
 
 

@@ -197,3 +197,35 @@ def get_sweep(arg=None):
                runs=product(("model.positions", ["none", "rope"])), seeds={seeds or []!r})
 ''')
   return sweep_file
+
+
+def test_a_sweep_with_budgets_trains_one_long_run_per_arm_and_branches_the_rest(tmp_path, capsys):
+  corpus = make_text_corpus(tmp_path / "texts")
+  sweep_file = tmp_path / "exp" / "curve" / "sweep.py"
+  sweep_file.parent.mkdir(parents=True)
+  sweep_file.write_text(f'''
+from llm_input.sweep import Sweep, product
+
+def get_sweep(arg=None):
+  return Sweep(name="curve", base={str(ROOT / "configs/tiny.py")!r}, root={str(tmp_path / "runs")!r},
+               common={{"data.corpus": "text:{corpus}", "data.data_dir": "{tmp_path / "cache"}",
+                        "tokenizer.kind": "char", "tokenizer.vocab_size": 64, "model.d_model": 16,
+                        "model.num_layers": 1, "model.num_heads": 2, "data.seq_len": 16,
+                        "model.max_len": 16, "data.batch_size": 8, "train.eval_batches": 1,
+                        "train.eval_every": 100, "schedule.kind": "wsd", "schedule.warmup_steps": 1,
+                        "schedule.decay_fraction": 0.25, "checkpoint.every_steps": 100,
+                        "sample.prompts": (), "logging.progress_bar": False,
+                        "logging.tensorboard": False}},
+               runs=product(("model.positions", ["rope"])), seeds=[0], budgets=[4, 8])
+''')
+  assert cli.main(["sweep", str(sweep_file), "--print"]) == 0
+  commands = capsys.readouterr().out.strip().splitlines()
+  assert len(commands) == 2 and "steps-8" in commands[0] and "--branch-from" not in commands[0]
+  assert "--config.checkpoint.keep_steps=(3,)" in commands[0]  # 4 - round(0.25 x 4)
+  assert commands[1].endswith("--branch-from " + str(tmp_path / "runs/curve/positions-rope_steps-8_seed-0"))
+  assert cli.main(["sweep", str(sweep_file)]) == 0
+  short = tmp_path / "runs/curve/positions-rope_steps-4_seed-0"
+  assert json.loads((short / "run.json").read_text())["branched_from"]["step"] == 3
+  assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
+  rows = (sweep_file.parent / "results.csv").read_text().splitlines()
+  assert len(rows) == 3 and "positions-rope_steps-4" in rows[2] and "positions-rope_steps-8" in rows[1]
