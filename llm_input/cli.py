@@ -530,6 +530,24 @@ def cmd_baseline_ngram(args, overrides) -> int:
   return 0
 
 
+def cmd_explore(args, overrides) -> int:
+  from llm_input.explore import server
+
+  explorer = server.Explorer(args.run, args.tokenizer or [])
+  for r in explorer.runs.values():
+    print(f"{r.name}: {r.error or r.run.folder.state()}")
+  httpd = server.make_server(explorer, args.port)
+  url = f"http://127.0.0.1:{httpd.server_address[1]}/?" + "&".join(f"run={n}" for n in list(explorer.runs)[:2])
+  print(f"explorer: {url}  (Ctrl-C stops it)", flush=True)
+  try:
+    httpd.serve_forever()
+  except KeyboardInterrupt:
+    pass
+  finally:
+    httpd.server_close()
+  return 0
+
+
 def cmd_import_hf(args, overrides) -> int:
   from llm_input.interop import huggingface
 
@@ -814,6 +832,13 @@ def build_parser() -> argparse.ArgumentParser:
   b.add_argument("--data-dir", default=None)
   b.add_argument("--json", action="store_true")
   b.set_defaults(func=cmd_baseline_ngram)
+
+  p = sub.add_parser("explore", help="a local page (127.0.0.1) over run folders: tokens, "
+                     "predictions, attention, neighbours, logit lens, updated as you type")
+  p.add_argument("--run", action="append", required=True, help="a run folder (repeat for side by side)")
+  p.add_argument("--tokenizer", action="append", help="another tokenizer folder to compare (repeatable)")
+  p.add_argument("--port", type=int, default=8765)
+  p.set_defaults(func=cmd_explore)
 
   p = sub.add_parser("import-hf", help="a local Hugging Face model folder (GPT-2, Llama, Mistral, "
                      "Qwen2) as a run folder that sample, report and export-hf read")
