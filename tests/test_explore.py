@@ -177,3 +177,139 @@ def test_the_page_in_headless_chromium(explorer, tmp_path, capsys):
     for rank, (i, p) in enumerate(shown_top[5 * q:5 * q + 5]):
       assert i == int(np.argsort(-probs[q])[rank]) and p == pytest.approx(probs[q, i], rel=1e-5)
   assert page.find("neighbours") and page.find("lens")
+
+
+class DevTools:
+  """A minimal Chrome DevTools Protocol client over a WebSocket (RFC 6455), standard library
+  only: enough to type into a page, click it, and read its DOM and network requests."""
+
+  def __init__(self, ws_url: str):
+    import base64  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    url = urllib.parse.urlsplit(ws_url)
+    self.sock = socket.create_connection((url.hostname, url.port), timeout=120)
+    key = base64.b64encode(os.urandom(16)).decode()
+    self.sock.sendall((f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+      response += self.sock.recv(4096)
+    assert b" 101 " in response.split(b"\r\n")[0], response[:200]
+    self.buffer = response.split(b"\r\n\r\n", 1)[1]
+    self.next_id = 0
+    self.events: list[dict] = []
+
+  def _exactly(self, n: int) -> bytes:
+    while len(self.buffer) < n:
+      chunk = self.sock.recv(1 << 16)
+      if not chunk:
+        raise EOFError("DevTools closed the connection")
+      self.buffer += chunk
+    data, self.buffer = self.buffer[:n], self.buffer[n:]
+    return data
+
+  def _message(self) -> dict:
+    import struct  # noqa: PLC0415
+
+    parts = []
+    while True:
+      head = self._exactly(2)
+      size = head[1] & 0x7F
+      if size == 126:
+        size = struct.unpack(">H", self._exactly(2))[0]
+      elif size == 127:
+        size = struct.unpack(">Q", self._exactly(8))[0]
+      parts.append(self._exactly(size))  # a server's frames are not masked
+      if head[0] & 0x80:
+        return json.loads(b"".join(parts))
+
+  def call(self, method: str, **params) -> dict:
+    import os  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    self.next_id += 1
+    data = json.dumps({"id": self.next_id, "method": method, "params": params}).encode()
+    size = len(data)
+    header = bytes([0x81]) + (bytes([0x80 | size]) if size < 126 else
+                              bytes([0x80 | 126]) + struct.pack(">H", size) if size < 1 << 16 else
+                              bytes([0x80 | 127]) + struct.pack(">Q", size))
+    mask = os.urandom(4)
+    self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    while True:
+      message = self._message()
+      if message.get("id") == self.next_id:
+        if "error" in message:
+          raise RuntimeError(f"{method}: {message['error']}")
+        return message.get("result", {})
+      self.events.append(message)
+
+  def evaluate(self, expression: str):
+    return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+  def wait_for(self, expression: str, timeout: float = 60.0):
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      value = self.evaluate(expression)
+      if value:
+        return value
+      time.sleep(0.1)
+    raise TimeoutError(f"the page never satisfied {expression!r}")
+
+  def click(self, selector: str) -> None:
+    box = self.evaluate(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    for kind in ("mousePressed", "mouseReleased"):
+      self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (make test "
+                    "installs it with apt-get where it can; without it the browser check cannot run)")
+def test_typing_and_clicking_in_the_page(explorer, tmp_path):
+  """Keystrokes through DevTools (Input.insertText, as typing does), a mouse click on a token,
+  and every request the page made, read back from the browser."""
+  import re  # noqa: PLC0415
+  import time  # noqa: PLC0415
+
+  e, base, root = explorer
+  browser = subprocess.Popen([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                              "--remote-debugging-port=0", "--window-size=1200,1600",
+                              base + "/?run=gpt2&run=llama&text=Hello"],
+                             stderr=subprocess.PIPE, text=True)
+  try:
+    port = None
+    deadline = time.monotonic() + 60
+    while port is None and time.monotonic() < deadline:
+      line = browser.stderr.readline()
+      found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+      port = found and int(found.group(1))
+    assert port, "chromium did not start its DevTools endpoint"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as r:
+      page = next(t for t in json.loads(r.read()) if t["type"] == "page")
+    tools = DevTools(page["webSocketDebuggerUrl"])
+    tools.call("Network.enable")
+    tools.call("Runtime.enable")
+    tools.wait_for("document.body.dataset.ready === '1' && document.querySelectorAll('.pieces').length === 2")
+    tools.evaluate("document.getElementById('text').focus(); document.getElementById('text').select()")
+    tools.call("Input.insertText", text=TEXT)  # replaces the selection, firing input events
+    tools.wait_for(f"document.body.dataset.ready === '1' && location.search.includes('text=The+bank')"
+                   " && document.querySelector('.pieces .piece[data-pos=\"4\"]') !== null")
+    run = run_lib.load_run(root / "gpt2")
+    shown = tools.evaluate("[...document.querySelectorAll('.pieces[data-run=\"gpt2\"] .piece')].map(p => +p.dataset.id)")
+    assert shown == run.prompt_ids(TEXT)
+    tools.click('.pieces[data-run="gpt2"] .piece[data-pos="2"]')
+    tools.wait_for("document.body.dataset.ready === '1' && location.search.includes('sel=2')"
+                   " && document.querySelector('table.lens') !== null")
+    sums = tools.evaluate("[...document.querySelectorAll('tr.attends')].map(r => +r.dataset.sum)")
+    assert len(sums) == 2 * 2 * 4 and all(abs(s - 1) < 1e-4 for s in sums)
+    assert tools.evaluate("document.querySelector('.pieces[data-run=\"gpt2\"] .piece.sel').dataset.pos") == "2"
+    requests = [ev["params"]["request"]["url"] for ev in tools.events
+                if ev.get("method") == "Network.requestWillBeSent"]
+    assert requests and all(u.startswith(base + "/") for u in requests), requests
+  finally:
+    browser.kill()
+    browser.wait()

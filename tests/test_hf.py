@@ -355,6 +355,7 @@ def test_architectures_without_a_hugging_face_equivalent_are_named(field, value,
   assert hf.family_of(ModelConfig(**{**llama.__dict__, "qkv_bias": True})) == "qwen2"
 
 
+@pytest.mark.slow  # trains a run; the refusals themselves are the unit tests around it
 def test_export_refuses_a_run_without_an_equivalent_before_writing(tmp_path, capsys):
   corpus = make_text_corpus(tmp_path / "corpus", files=40)
   loop.train(small_config(corpus, tmp_path / "data", "train.steps=1", "train.eval_every=1",
@@ -380,12 +381,7 @@ def test_export_names_tokenizers_it_cannot_write(kind):
 
 
 # -- the analysis reads imported models ------------------------------------------------------
-def test_report_and_claims_read_an_imported_model(tmp_path):
-  import subprocess  # noqa: PLC0415
-  import sys  # noqa: PLC0415
-
-  from helpers import ROOT  # noqa: PLC0415
-
+def test_report_reads_an_imported_model(tmp_path):
   corpus = make_text_corpus(tmp_path / "corpus", files=40)
   run = tmp_path / "gpt2"
   import_cli(FIXTURES / "gpt2", run, f"--config.data.corpus=text:{corpus}",
@@ -398,6 +394,17 @@ def test_report_and_claims_read_an_imported_model(tmp_path):
   assert "imported from Hugging Face" in data["notes"][0]
   rows = np.asarray(data["attention"]["row_sums"])
   np.testing.assert_allclose(rows, 1.0, atol=1e-5)
+
+
+@pytest.mark.slow  # a subprocess that imports everything again
+def test_the_claims_script_reads_an_imported_model(tmp_path):
+  import subprocess  # noqa: PLC0415
+  import sys  # noqa: PLC0415
+
+  from helpers import ROOT  # noqa: PLC0415
+
+  run = tmp_path / "gpt2"
+  import_cli(FIXTURES / "gpt2", run)
   done = subprocess.run([sys.executable, str(ROOT / "experiments/claims/claims.py"), "--run", str(run),
                          "--out", str(tmp_path / "claims.json")], capture_output=True, text=True,
                         cwd=ROOT, timeout=300)

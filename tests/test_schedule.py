@@ -85,19 +85,19 @@ def test_a_wsd_cooldown_branch_equals_the_run_trained_straight_to_its_budget(tmp
     assert cli.main(argv) == 0, capsys.readouterr().err
     return RunFolder(tmp_path / workdir)
 
-  straight = train("straight", 8)  # decays over steps 6-8
-  long = train("long", 16, "--config.checkpoint.keep_steps=(6,)")  # decays from 12; keeps 6
-  assert 6 in long.checkpoint_steps()
-  branch = train("branch", 8, "--branch-from", str(tmp_path / "long"))
-  assert json.loads(branch.run_json_path.read_text())["branched_from"]["step"] == 6
+  straight = train("straight", 4)  # decays over its last step (3 -> 4)
+  long = train("long", 8, "--config.checkpoint.keep_steps=(3,)")  # decays from 6; keeps 3
+  assert 3 in long.checkpoint_steps()
+  branch = train("branch", 4, "--branch-from", str(tmp_path / "long"))
+  assert json.loads(branch.run_json_path.read_text())["branched_from"]["step"] == 3
   losses = lambda run: [(r["step"], r["loss"]) for r in run.read_metrics() if r["split"] == "train"]  # noqa: E731
-  assert losses(branch) == losses(straight)  # the same 8 steps, bit for bit
-  assert losses(long)[:6] == losses(straight)[:6]  # the stable phase is shared
+  assert losses(branch) == losses(straight)  # the same 4 steps, bit for bit
+  assert losses(long)[:3] == losses(straight)[:3]  # the stable phase is shared
   assert branch.read_summary()["table"]["val_loss"] == straight.read_summary()["table"]["val_loss"]
   # refusals, each before anything is written
   for argv, needle in (
       (["--config.optimizer.learning_rate=0.02"], "differs in optimizer.learning_rate"),
-      (["--config.train.steps=4"], "no checkpoint at step 3"),
+      (["--config.train.steps=2"], "no checkpoint at step 1"),
       (["--config.train.steps=40"], "branch from a longer run")):
     assert cli.main(["train", "--config", str(ROOT / "configs/tiny.py"), "--workdir",
                      str(tmp_path / "bad"), *common, "--branch-from", str(tmp_path / "long"),

@@ -199,7 +199,7 @@ def get_sweep(arg=None):
   return sweep_file
 
 
-def test_a_sweep_with_budgets_trains_one_long_run_per_arm_and_branches_the_rest(tmp_path, capsys):
+def _budget_sweep(tmp_path):
   corpus = make_text_corpus(tmp_path / "texts")
   sweep_file = tmp_path / "exp" / "curve" / "sweep.py"
   sweep_file.parent.mkdir(parents=True)
@@ -218,11 +218,21 @@ def get_sweep(arg=None):
                         "logging.tensorboard": False}},
                runs=product(("model.positions", ["rope"])), seeds=[0], budgets=[4, 8])
 ''')
+  return sweep_file
+
+
+def test_a_sweep_with_budgets_prints_one_long_run_per_arm_and_branches_for_the_rest(tmp_path, capsys):
+  sweep_file = _budget_sweep(tmp_path)
   assert cli.main(["sweep", str(sweep_file), "--print"]) == 0
   commands = capsys.readouterr().out.strip().splitlines()
   assert len(commands) == 2 and "steps-8" in commands[0] and "--branch-from" not in commands[0]
   assert "--config.checkpoint.keep_steps=(3,)" in commands[0]  # 4 - round(0.25 x 4)
   assert commands[1].endswith("--branch-from " + str(tmp_path / "runs/curve/positions-rope_steps-8_seed-0"))
+
+
+@pytest.mark.slow  # trains; the branch itself is tested in test_schedule.py
+def test_a_sweep_with_budgets_trains_one_long_run_per_arm_and_branches_the_rest(tmp_path):
+  sweep_file = _budget_sweep(tmp_path)
   assert cli.main(["sweep", str(sweep_file)]) == 0
   short = tmp_path / "runs/curve/positions-rope_steps-4_seed-0"
   assert json.loads((short / "run.json").read_text())["branched_from"]["step"] == 3
