@@ -97,7 +97,7 @@ def test_a_wsd_cooldown_branch_equals_the_run_trained_straight_to_its_budget(tmp
   # refusals, each before anything is written
   for argv, needle in (
       (["--config.optimizer.learning_rate=0.02"], "differs in optimizer.learning_rate"),
-      (["--config.train.steps=2"], "no checkpoint at step 1"),
+      (["--config.train.steps=3"], "no checkpoint at step 2"),
       (["--config.train.steps=40"], "branch from a longer run")):
     assert cli.main(["train", "--config", str(ROOT / "configs/tiny.py"), "--workdir",
                      str(tmp_path / "bad"), *common, "--branch-from", str(tmp_path / "long"),
