@@ -105,3 +105,29 @@ def test_memory_estimate_by_hand():
   assert remat["activation_bytes"] == pytest.approx(2 * kept + per_layer)
   # Data parallel only: nothing is gathered.
   assert metrics.memory_per_device(cfg, 8, 32, {"data": 8, "fsdp": 1, "tensor": 1}, 8)["gathered_bytes"] == 0
+
+
+def test_typed_config_defaults_are_the_defaults_of_configs_base_py():
+  """A room's typed config built from configs/base.py equals its dataclass defaults, so code
+  that builds one directly (a notebook, a command) means what a config file means."""
+  import dataclasses  # noqa: PLC0415
+
+  from llm_input.data.pipeline import PipelineConfig  # noqa: PLC0415
+  from llm_input.model.config import ModelConfig  # noqa: PLC0415
+  from llm_input.tokenizers.options import TokenizerOptions  # noqa: PLC0415
+  from llm_input.train.checkpoint import CheckpointConfig  # noqa: PLC0415
+  from llm_input.train.optim import OptimConfig  # noqa: PLC0415
+  from llm_input.train.sample import SampleConfig  # noqa: PLC0415
+
+  base = config_lib.load(str(ROOT / "configs/base.py"))
+  built = {PipelineConfig: PipelineConfig.from_config(base), OptimConfig: OptimConfig.from_config(base),
+           CheckpointConfig: CheckpointConfig.from_config(base), SampleConfig: SampleConfig.from_config(base),
+           TokenizerOptions: TokenizerOptions.from_config(base.tokenizer, base.seed)}
+  differ = [f"{cls.__name__}.{f.name}: {getattr(cls(), f.name)!r} vs base.py {getattr(value, f.name)!r}"
+            for cls, value in built.items() for f in dataclasses.fields(cls)
+            if getattr(cls(), f.name) != getattr(value, f.name)]
+  model = base.model.to_dict()
+  differ += [f"ModelConfig.{f.name}: {f.default!r} vs base.py {model[f.name]!r}"
+             for f in dataclasses.fields(ModelConfig)
+             if f.default is not dataclasses.MISSING and f.name in model and f.default != model[f.name]]
+  assert not differ, differ

@@ -34,7 +34,7 @@ FEATURES = ("inputs", "targets", "segment_ids", "positions", "loss_mask", "targe
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   corpus: str = "shakespeare"
-  seq_len: int = 256
+  seq_len: int = 1024  # the defaults equal configs/base.py's (tests/test_config_cli.py checks)
   batch_size: int = 8  # global batch, over all processes
   seed: int = 0
   add_bos: bool = True

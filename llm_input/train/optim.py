@@ -16,7 +16,7 @@ from llm_input.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-  learning_rate: float = 3e-4
+  learning_rate: float = 6e-4  # the defaults equal configs/base.py's (tests/test_config_cli.py checks)
   b1: float = 0.9
   b2: float = 0.95
   eps: float = 1e-8

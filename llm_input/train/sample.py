@@ -22,7 +22,7 @@ from llm_input.model.config import ModelConfig
 class SampleConfig:
   """How to sample: the config's `sample` section, or `llm-input sample`'s flags."""
 
-  prompts: tuple[str, ...] = ()
+  prompts: tuple[str, ...] = ("ROMEO:", "The bank by the river", "Hello")  # as configs/base.py
   max_new_tokens: int = 200
   temperature: float = 0.8
   top_k: int = 0
