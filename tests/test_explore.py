@@ -307,6 +307,17 @@ def test_typing_and_clicking_in_the_page(explorer, tmp_path):
     sums = tools.evaluate("[...document.querySelectorAll('tr.attends')].map(r => +r.dataset.sum)")
     assert len(sums) == 2 * 2 * 4 and all(abs(s - 1) < 1e-4 for s in sums)
     assert tools.evaluate("document.querySelector('.pieces[data-run=\"gpt2\"] .piece.sel').dataset.pos") == "2"
+    # the top-k shown after each prefix are the model's softmax, computed directly
+    ids = run.prompt_ids(TEXT)
+    logits = np.asarray(run.model()(jnp.asarray([ids], jnp.int32))[0], np.float64)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    shown_top = tools.evaluate("[...document.querySelectorAll('.col:first-child table.predictions tr[data-pos]')]"
+                               ".map(r => [...r.querySelectorAll('.top')].map(t => [+t.dataset.id, +t.dataset.p]))")
+    assert len(shown_top) == len(ids)
+    for q, row in enumerate(shown_top):
+      assert [i for i, _ in row] == list(np.argsort(-probs[q])[:5])
+      np.testing.assert_allclose([p for _, p in row], np.sort(probs[q])[::-1][:5], rtol=1e-5)
     requests = [ev["params"]["request"]["url"] for ev in tools.events
                 if ev.get("method") == "Network.requestWillBeSent"]
     assert requests and all(u.startswith(base + "/") for u in requests), requests
