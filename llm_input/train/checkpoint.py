@@ -40,6 +40,11 @@ class _FailedWriteFilter(logging.Filter):
         OSError(record.getMessage())) is None
 
 
+class _ReadOnlyNotice(logging.Filter):
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Given directory is read only")
+
+
 def _orphaned_callback(exc_type, exc) -> bool:
   """tensorstore's completion callbacks of writes still in flight when orbax's event loop
   closed on a failed save: each prints `RuntimeError: Event loop is closed` through
@@ -363,7 +368,17 @@ def restore_params(directory: str | pathlib.Path, step: int, abstract_params, pa
   the optimizer state, whatever its structure, is never read)."""
   directory = pathlib.Path(directory).resolve()
   target = {"params": abstract_arrays(abstract_params, param_shardings)}
-  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  # Read-only, with the options orbax would otherwise "correct" with a warning each; its
+  # remaining notice ("Given directory is read only") says what we asked for, so it is dropped.
+  options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0, create=False,
+                                         max_to_keep=None, cleanup_tmp_directories=False)
+  absl = logging.getLogger("absl")
+  notice = _ReadOnlyNotice()
+  absl.addFilter(notice)
+  try:
+    manager = ocp.CheckpointManager(directory, options=options)
+  finally:
+    absl.removeFilter(notice)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.PyTreeRestore(
