@@ -562,20 +562,26 @@ def cmd_export_hf(args, overrides) -> int:
   return 0
 
 
-def cmd_check_hf(args, overrides) -> int:
+def _sentences(arg: str | None) -> list[str] | None:
+  """The non-blank lines of `--sentences FILE` (None without the flag)."""
   import pathlib
 
   from llm_input.errors import ConfigError
+  from llm_input.tokenizers import training
+
+  if not arg:
+    return None
+  path = pathlib.Path(arg)
+  if not path.is_file():
+    raise ConfigError(f"--sentences {arg!r} is not a file; give a text file with one sentence per line")
+  return [s for s in training.read_text(path).splitlines() if s.strip()]
+
+
+def cmd_check_hf(args, overrides) -> int:
   from llm_input.interop import huggingface
 
-  sentences = None
-  if args.sentences:
-    path = pathlib.Path(args.sentences)
-    if not path.is_file():
-      raise ConfigError(f"--sentences {args.sentences!r} is not a file; give a text file with one "
-                        "sentence per line")
-    sentences = [s for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-  result = huggingface.check_hf(args.run, getattr(args, "from"), sentences, args.tolerance)
+  result = huggingface.check_hf(args.run, getattr(args, "from"), _sentences(args.sentences),
+                                args.tolerance)
   if args.json:
     print(json.dumps(result))
   else:
@@ -608,15 +614,7 @@ def cmd_report(args, overrides) -> int:
     path = pathlib.Path(args.sweep)
     out = report.sweep_report(str(path / "sweep.py" if path.is_dir() else path), args.arg, args.root)
   else:
-    sentences = None
-    if args.sentences:
-      from llm_input.tokenizers import training
-
-      path = pathlib.Path(args.sentences)
-      if not path.is_file():
-        raise ConfigError(f"--sentences {args.sentences!r} is not a file; give a text file with one "
-                          "sentence per line")
-      sentences = [s for s in training.read_text(path).splitlines() if s.strip()]
+    sentences = _sentences(args.sentences)
     probes = args.probes.split(",") if args.probes else None
     out = report.run_report(args.run, sentences=sentences, probes=probes)
   print(f"report: {out}")
