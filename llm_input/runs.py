@@ -46,6 +46,17 @@ def _warn(message: str) -> None:
   print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+def _read_json_or_empty(path: pathlib.Path, if_damaged: str) -> dict:
+  """A JSON file of the run folder, or {} when it is missing or damaged (saying `if_damaged`)."""
+  if not path.exists():
+    return {}
+  try:
+    return json.loads(path.read_text(encoding="utf-8"))
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    _warn(f"{path} is damaged; {if_damaged}")
+    return {}
+
+
 def read_json_lines(path: pathlib.Path) -> list[dict]:
   """JSON lines of `path`; a partial last line (a crash or a full disk mid-write) is dropped
   with a warning, any other bad line is an error naming the file and line."""
@@ -131,13 +142,8 @@ class RunFolder:
 
   def read_baselines(self) -> dict:
     """{"discount", "seq_len", "rows": [{order, bits_per_byte, ...}]}, or {} when not computed."""
-    if not self.baselines_path.exists():
-      return {}
-    try:
-      return json.loads(self.baselines_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-      _warn(f"{self.baselines_path} is damaged; recompute it with `llm-input baseline ngram --run {self.path}`")
-      return {}
+    return _read_json_or_empty(self.baselines_path, "recompute it with `llm-input baseline ngram "
+                               f"--run {self.path}`")
 
   def write_baselines(self, record: dict) -> None:
     write_text_atomic(self.baselines_path, json.dumps(record, indent=1) + "\n")
@@ -253,13 +259,7 @@ class RunFolder:
   # -- summary -----------------------------------------------------------------------------
   def read_summary(self) -> dict:
     """summary.json, or {} when the run has not finished yet (or the file is damaged)."""
-    if not self.summary_path.exists():
-      return {}
-    try:
-      return json.loads(self.summary_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-      _warn(f"{self.summary_path} is damaged; treating the run as unfinished")
-      return {}
+    return _read_json_or_empty(self.summary_path, "treating the run as unfinished")
 
   def write_summary(self, table: dict) -> None:
     summary = {"status": "finished", "table": table}

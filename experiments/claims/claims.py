@@ -144,6 +144,19 @@ def _attention_stats(model, ids) -> dict:
           "max_weight": float(w.max(-1).mean()), "rows_over_0.9": float((w.max(-1) > 0.9).mean())}
 
 
+def _scaled_and_unscaled(run, ids) -> tuple[dict, dict]:
+  """Attention statistics with the model's 1/sqrt(d_head) and without it (the query kernel
+  and bias times sqrt(d_head), which RoPE's rotation commutes with)."""
+  factor = math.sqrt(run.model_cfg.d_head)
+  params = jax.tree.map(lambda x: x, run.params)
+  attn = params["blocks"]["attention"]
+  attn["q_kernel"] = attn["q_kernel"] * factor
+  if "q_bias" in attn:
+    attn["q_bias"] = attn["q_bias"] * factor
+  return (_attention_stats(run.model(), ids),
+          _attention_stats(dataclasses.replace(run, params=params).model(), ids))
+
+
 def scaling() -> dict:
   """Attention with the model's 1/sqrt(d_head) and without it (scores x sqrt(d_head), done by
   scaling the query kernel and bias, which RoPE's rotation commutes with)."""
@@ -153,15 +166,9 @@ def scaling() -> dict:
       scaled, unscaled = [], []
       for seed in SEEDS:
         run = run_lib.load_run(POSITIONS / f"positions-{arm}_seed-{seed}", step)
-        ids = _validation_ids(run)
-        factor = math.sqrt(run.model_cfg.d_head)
-        params = jax.tree.map(lambda x: x, run.params)
-        attn = params["blocks"]["attention"]
-        attn["q_kernel"] = attn["q_kernel"] * factor
-        if "q_bias" in attn:
-          attn["q_bias"] = attn["q_bias"] * factor
-        scaled.append(_attention_stats(run.model(), ids))
-        unscaled.append(_attention_stats(dataclasses.replace(run, params=params).model(), ids))
+        with_scale, without = _scaled_and_unscaled(run, _validation_ids(run))
+        scaled.append(with_scale)
+        unscaled.append(without)
       out[f"{arm}_step{step}"] = {
           "d_head": run.model_cfg.d_head,
           "scaled": {k: mean_std([s[k] for s in scaled]) for k in scaled[0]},
@@ -411,15 +418,8 @@ def one_run(workdir) -> dict:
   out["permutation"]["logit_scale"] = float(np.abs(logits).max())
   # sqrt(d_k): the model's scores and the same scores times sqrt(d_head)
   text = _text_ids(run)
-  factor = math.sqrt(run.model_cfg.d_head)
-  params = jax.tree.map(lambda x: x, run.params)
-  attn = params["blocks"]["attention"]
-  attn["q_kernel"] = attn["q_kernel"] * factor
-  if "q_bias" in attn:
-    attn["q_bias"] = attn["q_bias"] * factor
-  out["scaling"] = {"scaled": _attention_stats(run.model(), text),
-                    "unscaled": _attention_stats(dataclasses.replace(run, params=params).model(), text),
-                    "tokens": list(text.shape)}
+  scaled, unscaled = _scaled_and_unscaled(run, text)
+  out["scaling"] = {"scaled": scaled, "unscaled": unscaled, "tokens": list(text.shape)}
   # "The bank by the river": weight from the last piece of the last word to the second word
   model = run.model()
   for name, sentence in SENTENCES.items():
