@@ -149,6 +149,18 @@ def _parse_like(old, raw: str, key: str):
                     f"cannot set it to {raw!r}")
 
 
+def flatten(tree: dict | None, prefix: str = "") -> dict:
+  """{"model.d_model": 768, ...}: a config's JSON dict, one entry per field."""
+  out = {}
+  for key, value in (tree or {}).items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(flatten(value, name + "."))
+    else:
+      out[name] = value
+  return out
+
+
 def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) -> ModelConfig:
   """The typed model config of the `model` section.
 

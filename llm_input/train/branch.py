@@ -24,16 +24,6 @@ FREE = ("train.steps", "train.eval_every", "train.eval_batches", "train.log_ever
         "logging.", "sample.")
 
 
-def _flat(tree, prefix=""):
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f"{prefix}{key}."))
-    else:
-      out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-  return out
-
-
 def branch_step(cfg) -> int:
   """The step where a wsd run of cfg's length leaves the stable phase (its branch point)."""
   if cfg.schedule.kind != "wsd":
@@ -70,7 +60,7 @@ def prepare_branch(cfg, workdir, source, say=print) -> int:
   if run.path.exists() and any(run.path.iterdir()):
     raise ConfigError(f"--workdir {run} is not empty; a branch starts in a new folder")
   src_cfg = src.read_config()
-  want, have = _flat(json_dict(cfg)), _flat(json_dict(src_cfg))
+  want, have = config_lib.flatten(json_dict(cfg)), config_lib.flatten(json_dict(src_cfg))
   differ = sorted(k for k in set(want) | set(have)
                   if want.get(k) != have.get(k) and not k.startswith(FREE))
   if differ:

@@ -48,17 +48,6 @@ ON_NONFINITE = config_lib.ON_NONFINITE
 MAX_ROLLBACKS = 3
 
 
-def _flatten(tree, prefix: str = "") -> dict:
-  out = {}
-  for key, value in (tree or {}).items():
-    name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      out.update(_flatten(value, name + "."))
-    else:
-      out[name] = value
-  return out
-
-
 def _config_changes(run: RunFolder, cfg, allow_change: bool) -> dict:
   """{field: [saved, now]} of a resumed run's settings; raises for the ones not allowed."""
   if not run.has_config():
@@ -73,7 +62,7 @@ def _config_changes(run: RunFolder, cfg, allow_change: bool) -> dict:
   if frozen:
     raise ConfigError(f"{run} holds a run with a different {', '.join(frozen)} config; resume "
                       "it with the config in its config.json, or use a new --workdir")
-  before, after = _flatten(saved), _flatten(now)
+  before, after = config_lib.flatten(saved), config_lib.flatten(now)
   changes = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
              if before.get(k) != after.get(k)}
   guarded = [k for k in changes if k.split(".")[0] in GUARDED_SECTIONS]
