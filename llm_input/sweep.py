@@ -90,11 +90,11 @@ class Sweep:
   def _folder(self, name: str) -> str:
     return str(pathlib.Path(self.root) / self.name / name)
 
-  def _keep_steps(self, items: list[str]) -> str | None:
-    """checkpoint.keep_steps of the longest budget's run: every shorter budget's branch point."""
+  def _keep_steps(self, cfg) -> str | None:
+    """checkpoint.keep_steps of the longest budget's run (`cfg`): every shorter budget's
+    branch point."""
     from llm_input.train import branch  # noqa: PLC0415
 
-    cfg = config_lib.load(self.base, items)
     shorter = [int(b) for b in self.budgets if int(b) < cfg.train.steps]
     return f"checkpoint.keep_steps={tuple(branch.branch_steps(cfg, shorter))}" if shorter else None
 
@@ -110,10 +110,11 @@ class Sweep:
       values = {**self.common, **overrides}
       items = [f"{k}={v}" for k, v in values.items()]
       try:
-        if self.budgets and self._folder(name) not in branches:
-          keep = self._keep_steps(items)
-          items += [keep] if keep else []
         cfg = config_lib.load(self.base, items)
+        keep = self.budgets and self._folder(name) not in branches and self._keep_steps(cfg)
+        if keep:
+          items.append(keep)
+          cfg = config_lib.load_like(cfg, [keep])
         if validate:
           config_lib.validate(cfg)
           if self.budgets:
