@@ -501,7 +501,7 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
     params = read_params(tensors, spec.family, m, prefix)
     files = sorted(set(tensors.where.values()))
     tensors.close()
-    _write_run(tmp, cfg, tokenizer, params, m, {
+    _write_run(tmp, cfg, tokenizer, params, {
         "imported": {"from": str(source.resolve()), "architecture": spec.arch,
                      "family": spec.family, "dtype": dtype,
                      "files": files}})
@@ -519,7 +519,7 @@ def count(params: dict) -> int:
   return sum(int(np.asarray(v).size) for v in _flatten(params).values())
 
 
-def _write_run(folder: pathlib.Path, cfg, tokenizer, params: dict, m: ModelConfig, record: dict) -> None:
+def _write_run(folder: pathlib.Path, cfg, tokenizer, params: dict, record: dict) -> None:
   """A run folder as training leaves it: config.json, tokenizer/, run.json and a verified
   checkpoint at step 0 (no optimizer state: the analysis restores parameters alone)."""
   from llm_input.runs import RunFolder  # noqa: PLC0415
@@ -537,7 +537,6 @@ def _write_run(folder: pathlib.Path, cfg, tokenizer, params: dict, m: ModelConfi
                force=True, on_host=True)
   finally:
     saver.close()
-  del m
   run.write_config(cfg)
 
 
