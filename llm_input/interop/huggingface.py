@@ -458,6 +458,7 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   from llm_input import config as config_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.errors import TokenizerError  # noqa: PLC0415
+  from llm_input.tokenizers import pretrained  # noqa: PLC0415
 
   start = time.perf_counter()
   source, out = pathlib.Path(source), pathlib.Path(out)
@@ -475,13 +476,7 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   if tokenizer.vocab_size > m.vocab_size:
     raise HFError(f"the tokenizer has {tokenizer.vocab_size:,} ids but the model only "
                   f"{m.vocab_size:,} embedding rows; they are not one model's")
-  tok_config = source / "tokenizer_config.json"
-  add_bos = spec.add_bos
-  if tok_config.is_file():
-    try:
-      add_bos = bool(json.loads(tok_config.read_text(encoding="utf-8")).get("add_bos_token", add_bos))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-      pass
+  add_bos = bool(pretrained.tokenizer_config(source).get("add_bos_token", spec.add_bos))
   cfg = config_lib.load(str(_base_config_path()))
   for key, value in spec.fields.items():
     cfg.model[key] = value

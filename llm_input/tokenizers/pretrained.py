@@ -309,14 +309,22 @@ def _gpt2_pair_json(folder: pathlib.Path) -> str:
   return tokenizer.to_str()
 
 
-def _roles_from_config(folder: pathlib.Path) -> dict[str, str | None]:
-  """bos/eos/pad/unk names from a Hugging Face tokenizer_config.json beside the tokenizer."""
-  path = folder / "tokenizer_config.json"
+def tokenizer_config(folder: pathlib.Path) -> dict:
+  """A Hugging Face tokenizer_config.json beside the tokenizer, or {} when missing or unreadable."""
+  path = pathlib.Path(folder) / "tokenizer_config.json"
   if not path.is_file():
     return {}
   try:
     config = json.loads(path.read_text(encoding="utf-8"))
   except (json.JSONDecodeError, UnicodeDecodeError):
+    return {}
+  return config if isinstance(config, dict) else {}
+
+
+def _roles_from_config(folder: pathlib.Path) -> dict[str, str | None]:
+  """bos/eos/pad/unk names from a Hugging Face tokenizer_config.json beside the tokenizer."""
+  config = tokenizer_config(folder)
+  if not config:
     return {}
   roles = {}
   for role in _ROLE_NAMES:
