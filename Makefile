@@ -50,7 +50,7 @@ test-slow: $(STAMP) $(TPU_STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 # Mutation testing of the modules where a silent bug corrupts results (see [tool.mutmut] in
-# pyproject.toml). Not part of CI: all of it takes hours on 2 cores (README, Testing).
+# pyproject.toml). Not part of CI: all of it takes hours on 2 cores (docs/mutation-log.md).
 # `make mutation` starts afresh; `make mutation MUTANTS='llm_input.train.step.*'` runs those
 # mutants only and keeps earlier results. Per-mutant verdicts: mutation-results.txt.
 MUTANTS ?=

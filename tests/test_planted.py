@@ -1,5 +1,5 @@
 """Tests written against plausible bugs: each one fails when the bug named in its docstring is
-planted (see the README's testing section for how each was checked)."""
+planted (see docs/testing.md for how each was checked)."""
 
 import math
 import re
