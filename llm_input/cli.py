@@ -26,6 +26,7 @@ def _split_overrides(rest: list[str]) -> list[str]:
 
 def cmd_params(args, overrides) -> int:
   from llm_input import config as config_lib
+  from llm_input.train import sections as sections_lib
   from llm_input.errors import ConfigError
   from llm_input.model import transformer
 
@@ -38,10 +39,10 @@ def cmd_params(args, overrides) -> int:
 
     folder = RunFolder(args.run)
     cfg = config_lib.load_like(folder.read_config(), overrides)
-    model_cfg = config_lib.model_config(cfg, tokenizers.read_metadata(folder.tokenizer_dir)["vocab_size"])
+    model_cfg = sections_lib.model_config(cfg, tokenizers.read_metadata(folder.tokenizer_dir)["vocab_size"])
   else:
     cfg = config_lib.load(args.config, overrides)
-    model_cfg = config_lib.model_config(cfg)
+    model_cfg = sections_lib.model_config(cfg)
   rows = transformer.param_table(model_cfg)
   total = sum(r[3] for r in rows)
   if args.compile:
@@ -84,7 +85,7 @@ def _params_compile(args, cfg, total: int) -> int:
   if len(available) < devices:
     raise ConfigError(f"--devices {devices}: this process has {len(available)} CPU devices; run "
                       f"params in a fresh process or set XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
-  mesh = compiled.mesh_for(available[:devices], sharding.mesh_sizes(cfg.mesh))
+  mesh = sharding.make_mesh(sharding.mesh_sizes(cfg.mesh), available[:devices])
   report = compiled.compile_report(cfg, mesh, f"{devices} simulated CPU")
   report["params"] = total
   if args.json:

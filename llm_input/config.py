@@ -1,17 +1,15 @@
 """Loading ml-collections config files (`configs/x.py[:arg]` plus `--config.a.b=value`
-overrides) and `validate(cfg)`, which checks every section before anything is written.
+overrides). Nothing here knows what a section means.
 
 Every override must name an existing field and parse as that field's type; anything else is a
 `ConfigError` raised before any model is built or compiled. Each room turns its section into its
-own typed config (`ModelConfig`, `PipelineConfig.from_config`, `OptimConfig.from_config`,
-`TokenizerOptions.from_config`, `CheckpointConfig.from_config`, `SampleConfig.from_config`);
-`validate` calls them all.
+own typed config; `llm_input.train.sections.validate` builds them all and checks them before a
+run folder is touched.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import importlib.util
 import pathlib
@@ -20,7 +18,6 @@ import sys
 import ml_collections
 
 from llm_input.errors import ConfigError
-from llm_input.model.config import ModelConfig
 
 
 def load_python_file(file: pathlib.Path, module_name: str, import_root: pathlib.Path):
@@ -159,99 +156,3 @@ def flatten(tree: dict | None, prefix: str = "") -> dict:
     else:
       out[name] = value
   return out
-
-
-def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) -> ModelConfig:
-  """The typed model config of the `model` section.
-
-  `model.vocab_size = 0` takes the tokenizer's size: `vocab_size` when a trained tokenizer is
-  known, else what `tokenizer.kind/vocab_size` will produce (fixed for byte).
-  """
-  from llm_input import tokenizers  # noqa: PLC0415
-
-  if cfg.tokenizer.kind not in tokenizers.KINDS:
-    raise ConfigError(f"tokenizer.kind: unknown {cfg.tokenizer.kind!r}; allowed: {', '.join(tokenizers.KINDS)}")
-  values = cfg.model.to_dict()
-  tokenizer_size = vocab_size
-  if tokenizer_size is None and cfg.tokenizer.path:  # a given tokenizer: its size is known now
-    vocab_size = tokenizer_size = int(tokenizers.read_metadata(cfg.tokenizer.path)["vocab_size"])
-  if tokenizer_size is None:
-    fixed = tokenizers.tokenizer_class(cfg.tokenizer.kind).fixed_vocab_size
-    tokenizer_size = fixed if fixed is not None else int(cfg.tokenizer.vocab_size)
-  if values["vocab_size"] == 0:
-    values["vocab_size"] = tokenizer_size
-  elif vocab_size is not None and values["vocab_size"] < vocab_size:
-    raise ConfigError(f"model.vocab_size={values['vocab_size']} is smaller than the tokenizer's "
-                      f"{vocab_size} ids; set model.vocab_size=0 to follow the tokenizer")
-  return ModelConfig.from_dict(values)
-
-
-@dataclasses.dataclass(frozen=True)
-class Validated:
-  """Every section of a config, typed and checked (see `validate`)."""
-
-  mesh: object  # jax.sharding.Mesh
-  rules: dict
-  model: ModelConfig
-  pipeline: object  # data.pipeline.PipelineConfig
-  optim: object  # train.optim.OptimConfig
-  tokenizer: object  # tokenizers.TokenizerOptions
-  checkpoint: object  # train.checkpoint.CheckpointConfig
-  sample: object  # train.sample.SampleConfig
-
-
-ON_NONFINITE = ("stop", "rollback")  # train.on_nonfinite: what a diverged step does
-
-
-def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) -> Validated:
-  """Checks every section that needs no data and no compilation; raises ConfigError (or the
-  room's own UserError) naming the field. Called before a run folder is touched."""
-  import jax  # noqa: PLC0415
-
-  from llm_input import tokenizers  # noqa: PLC0415
-  from llm_input.data.pipeline import PipelineConfig  # noqa: PLC0415
-  from llm_input.model.config import check_context  # noqa: PLC0415
-  from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
-  from llm_input.train.checkpoint import CheckpointConfig  # noqa: PLC0415
-  from llm_input.train.optim import OptimConfig  # noqa: PLC0415
-  from llm_input.train.sample import SampleConfig  # noqa: PLC0415
-
-  devices = jax.devices()
-  mesh = sharding_lib.make_mesh(sharding_lib.mesh_sizes(cfg.mesh),
-                                devices[:device_count] if device_count else None)
-  rules = sharding_lib.rules_from_config(cfg.mesh.rules)
-  data_parallel = sharding_lib.data_parallel_size(mesh, rules)
-  processes = jax.process_count()
-  if data_parallel % processes:
-    raise ConfigError(f"mesh.rules.batch splits the batch {data_parallel} ways on this mesh, which "
-                      f"does not divide over the {processes} processes (each reads its own rows); "
-                      "put the batch on mesh axes that span the processes (data or fsdp)")
-  pipe = PipelineConfig.from_config(cfg)
-  pipe.validate(data_parallel, processes)
-  optim = OptimConfig.from_config(cfg)
-  accum = optim.grad_accum_steps
-  if cfg.data.batch_size % accum or (cfg.data.batch_size // accum) % data_parallel:
-    raise ConfigError(f"data.batch_size={cfg.data.batch_size} must split into "
-                      f"optimizer.grad_accum_steps={accum} micro-batches that each divide over "
-                      f"{data_parallel} data-parallel devices")
-  if not isinstance(cfg.tokenizer.vocab_size, int) or cfg.tokenizer.vocab_size < 1:
-    raise ConfigError(f"tokenizer.vocab_size must be a positive integer, got {cfg.tokenizer.vocab_size!r}")
-  tokenizer_options = tokenizers.TokenizerOptions.from_config(cfg.tokenizer, cfg.seed)
-  tokenizer_options.validate()
-  for name in ("steps", "eval_every", "log_every"):
-    if cfg.train[name] < 1:
-      raise ConfigError(f"train.{name} must be >= 1, got {cfg.train[name]}")
-  if cfg.train.eval_batches < 0 or cfg.train.flops_budget < 0:
-    raise ConfigError("train.eval_batches and train.flops_budget must be >= 0 "
-                      f"(got {cfg.train.eval_batches}, {cfg.train.flops_budget})")
-  if cfg.train.on_nonfinite not in ON_NONFINITE:
-    raise ConfigError(f"train.on_nonfinite: unknown {cfg.train.on_nonfinite!r}; allowed: "
-                      f"{', '.join(ON_NONFINITE)}")
-  if cfg.train.loss_spike_factor != 0 and cfg.train.loss_spike_factor <= 1:
-    raise ConfigError(f"train.loss_spike_factor must be 0 (off) or > 1, got {cfg.train.loss_spike_factor}")
-  checkpoint = CheckpointConfig.from_config(cfg)
-  sample = SampleConfig.from_config(cfg)
-  model = model_config(cfg)  # the model section, with the configured tokenizer size
-  check_context(model, cfg.data.seq_len)
-  return Validated(mesh=mesh, rules=rules, model=model, pipeline=pipe, optim=optim,
-                   tokenizer=tokenizer_options, checkpoint=checkpoint, sample=sample)

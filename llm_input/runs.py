@@ -29,13 +29,25 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import socket
 import sys
 
 import ml_collections
 
-from llm_input.errors import CheckpointError, UserError
+from llm_input import config as config_lib
+from llm_input.errors import CheckpointError, ConfigError, UserError
 from llm_input.fileio import write_text_atomic
+
+
+# Sections of the config that must not change when a run folder is resumed.
+FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
+# Sections that may change on resume only with --allow-config-change (and are recorded).
+GUARDED_SECTIONS = ("optimizer", "schedule", "train")
+# Fields added after run folders were written, with the value that means what those runs did:
+# a config.json without them resumes as if it had them at that value.
+ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,
+                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": []}
 
 
 class RunLockedError(UserError):
@@ -216,6 +228,51 @@ class RunFolder:
 
   def read_config_changes(self) -> list[dict]:
     return read_json_lines(self.changes_path)
+
+  # -- the resume policy -------------------------------------------------------------------
+  def config_changes(self, cfg: ml_collections.ConfigDict, allow_change: bool) -> dict:
+    """{field: [saved, now]} of the settings a resumed run changes; raises for those not allowed:
+    a FROZEN section never changes, a GUARDED one only with --allow-config-change."""
+    if not self.has_config():
+      return {}
+    saved = self.read_config_dict()
+    for field, value in ADDED_FIELDS.items():
+      section, key = field.split(".")
+      if isinstance(saved.get(section), dict):
+        saved[section].setdefault(key, value)
+    now = json.loads(cfg.to_json_best_effort())
+    frozen = [k for k in FROZEN_SECTIONS if saved.get(k) != now.get(k)]
+    if frozen:
+      raise ConfigError(f"{self} holds a run with a different {', '.join(frozen)} config; resume "
+                        "it with the config in its config.json, or use a new --workdir")
+    before, after = config_lib.flatten(saved), config_lib.flatten(now)
+    changes = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
+               if before.get(k) != after.get(k)}
+    guarded = [k for k in changes if k.split(".")[0] in GUARDED_SECTIONS]
+    if guarded and not allow_change:
+      shown = ", ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in guarded[:4])
+      raise ConfigError(f"resuming {self} with changed settings ({shown}); rerun with "
+                        "--allow-config-change to continue with them (the change is recorded in "
+                        "the run folder and shown by the report), or use the config in its config.json")
+    return changes
+
+  def clear_unstarted(self, say) -> None:
+    """Files left by a start that failed before its first step (marked by its pending config,
+    with no config.json) belong to no run and would block the corrected command, so they go.
+    A folder without either marker is left alone (its checkpoints are checked by shape)."""
+    if self.has_config() or not self.pending_config_path.exists():
+      return
+    leftovers = [p for p in (self.checkpoints_dir, self.metrics_path, self.tensorboard_dir,
+                             self.summary_path, self.samples_path, self.changes_path) if p.exists()]
+    if self.checkpoints_dir.exists() and any(not c.name.isdigit() and not c.name.startswith(".")
+                                             for c in self.checkpoints_dir.iterdir()):
+      raise ConfigError(f"{self.checkpoints_dir} holds files that are not llm_input checkpoints; "
+                        "use another --workdir")
+    for path in leftovers:
+      shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if leftovers:
+      say(f"note: {self} had no config.json (an earlier start failed before its first step); "
+          f"removed what it left: {', '.join(p.name for p in leftovers)}")
 
   # -- run.json: the tokenizer's fingerprint -----------------------------------------------
   def read_run_json(self) -> dict:

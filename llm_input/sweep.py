@@ -18,6 +18,7 @@ import shlex
 from llm_input import config as config_lib
 from llm_input.errors import ConfigError, UserError
 from llm_input.runs import RunFolder
+from llm_input.train import sections as sections_lib
 
 
 def product(*axes: tuple[str, list]) -> list[dict]:
@@ -41,7 +42,7 @@ def step_flops(base: str, overrides: dict | None = None) -> float:
   from llm_input.train import metrics  # noqa: PLC0415
 
   cfg = config_lib.load(base, [f"{k}={v}" for k, v in (overrides or {}).items()])
-  return metrics.flops_per_step(config_lib.model_config(cfg), cfg.data.batch_size, cfg.data.seq_len)
+  return metrics.flops_per_step(sections_lib.model_config(cfg), cfg.data.batch_size, cfg.data.seq_len)
 
 
 @dataclasses.dataclass
@@ -116,7 +117,7 @@ class Sweep:
           items.append(keep)
           cfg = config_lib.load_like(cfg, [keep])
         if validate:
-          config_lib.validate(cfg)
+          sections_lib.validate(cfg)
           if self.budgets:
             from llm_input.train import branch  # noqa: PLC0415
 

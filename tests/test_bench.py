@@ -47,9 +47,10 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path
   import numpy as np
 
   from llm_input import config as config_lib
+  from llm_input.train import sections as sections_lib
 
   cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
-  sections = config_lib.validate(cfg)
+  sections = sections_lib.validate(cfg)
   model_cfg = sections.model
   trainer = step_lib.Trainer(model_cfg, sections.optim, sections.mesh)
   params = trainer.init_state()["params"]

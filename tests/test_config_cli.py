@@ -11,6 +11,7 @@ from llm_input import cli
 from llm_input import config as config_lib
 from llm_input.model import transformer
 from llm_input.model.config import ConfigError
+from llm_input.train import sections as sections_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -55,7 +56,7 @@ CONFIG_FILES = sorted(p for p in (ROOT / "configs").glob("*.py") if p.name != "_
 def test_every_config_file_parses_and_sizes(path):
   from llm_input.train import metrics
   cfg = config_lib.load(str(path))
-  model_cfg = config_lib.model_config(cfg)
+  model_cfg = sections_lib.model_config(cfg)
   count = transformer.count_params(model_cfg)
   assert count > 0
   devices = 256 if model_cfg.d_model >= 4096 else 8  # the big preset is sized for a TPU slice
@@ -122,7 +123,9 @@ def test_typed_config_defaults_are_the_defaults_of_configs_base_py():
   base = config_lib.load(str(ROOT / "configs/base.py"))
   built = {PipelineConfig: PipelineConfig.from_config(base), OptimConfig: OptimConfig.from_config(base),
            CheckpointConfig: CheckpointConfig.from_config(base), SampleConfig: SampleConfig.from_config(base),
-           TokenizerOptions: TokenizerOptions.from_config(base.tokenizer, base.seed)}
+           TokenizerOptions: TokenizerOptions.from_config(base.tokenizer, base.seed),
+           sections_lib.TrainConfig: sections_lib.TrainConfig.from_config(base),
+           sections_lib.LoggingConfig: sections_lib.LoggingConfig.from_config(base)}
   differ = [f"{cls.__name__}.{f.name}: {getattr(cls(), f.name)!r} vs base.py {getattr(value, f.name)!r}"
             for cls, value in built.items() for f in dataclasses.fields(cls)
             if getattr(cls(), f.name) != getattr(value, f.name)]
@@ -131,3 +134,35 @@ def test_typed_config_defaults_are_the_defaults_of_configs_base_py():
              for f in dataclasses.fields(ModelConfig)
              if f.default is not dataclasses.MISSING and f.name in model and f.default != model[f.name]]
   assert not differ, differ
+
+
+PRESETS = sorted(p for p in (ROOT / "configs").glob("*.py") if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_every_preset_and_its_arguments_validate(path):
+  """Each preset, plain and with each `:ARG` it accepts, passes `validate` on one device and on
+  the 8 simulated ones (the typed sections a run would train with)."""
+  module = config_lib.load_python_file(path, f"_preset_{path.stem}", ROOT)
+  for arg in (None, *getattr(module, "ARGS", ())):
+    spec = f"{path}:{arg}" if arg else str(path)
+    for devices in (1, 8):
+      s = sections_lib.validate(config_lib.load(spec), device_count=devices)
+      assert s.mesh.devices.size == devices, spec
+      assert s.optim.total_steps == s.train.total_steps(s.flops_per_step), spec
+
+
+def test_sections_for_a_trained_tokenizer_resolve_the_vocabulary_and_a_flops_budget():
+  """model.vocab_size=0 follows the trained tokenizer, and a FLOPs budget's step count is taken
+  with the model that vocabulary gives (a char tokenizer may come out smaller than asked)."""
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["tokenizer.kind=char", "tokenizer.vocab_size=300",
+                                                        "train.flops_budget=1e12"])
+  s = sections_lib.validate(cfg, device_count=1)
+  assert s.model.vocab_size == 300
+  small = s.for_vocab_size(80)
+  assert small.model.vocab_size == 80 and s.model.vocab_size == 300
+  assert small.optim.total_steps == round(1e12 / small.flops_per_step) > s.optim.total_steps
+  fixed = sections_lib.validate(config_lib.load_like(cfg, ["model.vocab_size=128"]), device_count=1)
+  assert fixed.for_vocab_size(80).model.vocab_size == 128
+  with pytest.raises(ConfigError, match="model.vocab_size=128 is smaller than the tokenizer's 200"):
+    fixed.for_vocab_size(200)

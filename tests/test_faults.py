@@ -17,7 +17,7 @@ from llm_input import cli
 from llm_input.errors import CheckpointError, ConfigError
 from llm_input.runs import RunFolder, directory_fingerprint
 from llm_input.train import checkpoint as checkpoint_lib
-from llm_input.train import loop
+from llm_input.train import guards, loop
 
 from helpers import ROOT, make_text_corpus, small_config, small_overrides
 
@@ -142,13 +142,13 @@ def test_cli_exits_nonzero_on_divergence(corpus, tmp_path):
 
 
 def test_loss_spike_counts_as_divergence_when_asked():
-  guard = loop._Divergence(spike_factor=3.0, vocab_size=64)
+  guard = guards.Divergence(spike_factor=3.0, vocab_size=64)
   ok = {"grad_norm": 1.0, "update_norm": 1.0}
   assert all(guard.problem({**ok, "loss": 2.0 + 0.01 * i}) == "" for i in range(25))
   assert guard.problem({**ok, "loss": 5.0}) == ""
   assert "loss spike" in guard.problem({**ok, "loss": 7.0})
   assert "non-finite loss" in guard.problem({**ok, "loss": float("nan")})
-  assert loop._Divergence(0.0, 64).problem({**ok, "loss": 1e3}).endswith("the run has diverged")
+  assert guards.Divergence(0.0, 64).problem({**ok, "loss": 1e3}).endswith("the run has diverged")
 
 
 def test_nonfinite_step_rolls_back_and_skips_the_batches(corpus, tmp_path, capsys):

@@ -25,6 +25,7 @@ from llm_input.model import transformer
 from llm_input.train import compiled, sharding
 from llm_input.train.optim import OptimConfig
 from llm_input.train.step import Trainer
+from llm_input.train import sections as sections_lib
 
 BATCH, LENGTH, LAYERS = 16, 128, 2
 _CACHE: dict = {}
@@ -38,7 +39,7 @@ def analyze(mesh_sizes: dict, batch=BATCH, length=LENGTH, overrides=(), devices=
                                                     f"data.batch_size={batch}",
                                                     f"data.seq_len={length}", "model.max_len=512",
                                                     *overrides])
-    model_cfg = config_lib.model_config(cfg)
+    model_cfg = sections_lib.model_config(cfg)
     mesh = sharding.make_mesh(mesh_sizes, jax.devices()[:devices] if devices else None)
     trainer = Trainer(model_cfg, OptimConfig.from_config(cfg), mesh,
                       rules=sharding.rules_from_config(cfg.mesh.rules))
@@ -219,6 +220,23 @@ def test_preflight_tiny_fits_a_v5e_slice(capsys):
   assert report["mesh"] == {"data": 1, "fsdp": 4, "tensor": 1}
   assert 0 < report["hbm_used"] < 0.1
   assert report["collectives"] and report["memory"]["argument_bytes"] > 0
+  # The 2x2 torus's ring, not the listed order: neighbours sit next to each other on fsdp.
+  assert report["device_ids"] == [0, 1, 3, 2]
+
+
+@needs_libtpu
+def test_the_trainer_lays_out_a_topology_as_the_preflight_does(monkeypatch):
+  """One mesh builder: the mesh `validate` builds for training over a slice's devices has the
+  pre-flight's device order (a trainer reshaping the device list would put 3 before 2)."""
+  from llm_input import config as config_lib
+  from llm_input.train import sections
+
+  cfg = config_lib.load("configs/tiny.py", ["--config.mesh.data=1", "--config.mesh.fsdp=-1"])
+  devices = compiled.topology_devices("v5e:2x4")
+  preflight_ids = [int(d.id) for d in sharding.make_mesh(sharding.mesh_sizes(cfg.mesh), devices).devices.ravel()]
+  monkeypatch.setattr(jax, "devices", lambda *a: devices)
+  trainer_ids = [int(d.id) for d in sections.validate(cfg).mesh.devices.ravel()]
+  assert trainer_ids == preflight_ids == [0, 1, 2, 3, 7, 6, 5, 4]
 
 
 @needs_libtpu

@@ -6,6 +6,7 @@ import pytest
 from llm_input import config as config_lib
 from llm_input.errors import ConfigError
 from llm_input.train import optim
+from llm_input.train import sections as sections_lib
 
 from helpers import ROOT
 
@@ -61,7 +62,7 @@ def test_bad_schedules_are_refused_before_training(override, needle):
   cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["train.steps=20", "schedule.decay_fraction=0.9",
                                                          override])
   with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-    config_lib.validate(cfg)
+    sections_lib.validate(cfg)
 
 
 def test_a_wsd_cooldown_branch_equals_the_run_trained_straight_to_its_budget(tmp_path, capsys):

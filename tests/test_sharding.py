@@ -18,6 +18,7 @@ from llm_input.model.config import ModelConfig
 from llm_input.train import optim as optim_lib
 from llm_input.train import sharding
 from llm_input.train import step as step_lib
+from llm_input.train import sections as sections_lib
 
 from helpers import ROOT
 
@@ -176,10 +177,10 @@ def test_input_batch_follows_the_batch_rule_like_the_activations(batch_rule, siz
 def test_a_batch_split_fewer_ways_than_the_processes_is_refused(monkeypatch):
   cfg = config_lib.load(str(ROOT / "configs/tiny.py"), ["--config.mesh.data=1", "--config.mesh.tensor=8",
                                                       "--config.data.batch_size=8"])
-  config_lib.validate(cfg)  # one process: fine
+  sections_lib.validate(cfg)  # one process: fine
   monkeypatch.setattr(jax, "process_count", lambda: 2)
   with pytest.raises(ConfigError, match=r"splits the batch 1 ways .* over the 2 processes"):
-    config_lib.validate(cfg)
+    sections_lib.validate(cfg)
 
 
 def test_the_trainer_places_parameters_and_the_batch_by_the_config_rules():

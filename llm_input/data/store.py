@@ -150,7 +150,7 @@ def tokenize_documents(tokenizer, tokenizer_dir: pathlib.Path, texts: list[str],
   """(ids, byte counts) of every text, in order, tokenized by `workers` processes."""
   total = sum(len(t) for t in texts)
   bar = None
-  if progress:
+  if progress and sys.stderr.isatty():  # a log file or a pipe gets the one summary line instead
     from tqdm import tqdm  # noqa: PLC0415
 
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"tokenize {label}".strip(),

@@ -456,6 +456,7 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   import time  # noqa: PLC0415
 
   from llm_input import config as config_lib  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.errors import TokenizerError  # noqa: PLC0415
   from llm_input.tokenizers import pretrained  # noqa: PLC0415
@@ -485,8 +486,8 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   cfg.data.add_eos = True
   for item in overrides:
     config_lib.apply_override(cfg, item)
-  config_lib.validate(cfg, device_count=1)
-  if config_lib.model_config(cfg, tokenizer.vocab_size) != m:
+  sections_lib.validate(cfg, device_count=1)
+  if sections_lib.model_config(cfg, tokenizer.vocab_size) != m:
     raise HFError("the overrides change the model section; an imported model is what its "
                   "config.json says (override data, sample or other sections only)")
 
@@ -650,6 +651,7 @@ def export_hf(workdir, out, step: int | None = None, dtype: str | None = None,
   from safetensors.numpy import save_file  # noqa: PLC0415
 
   from llm_input import config as config_lib  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.model.config import context_length  # noqa: PLC0415
   from llm_input.runs import RunFolder  # noqa: PLC0415
@@ -665,7 +667,7 @@ def export_hf(workdir, out, step: int | None = None, dtype: str | None = None,
   if not folder.checkpoint_steps():
     raise HFError(f"{folder} has no checkpoints yet; train it first")
   tokenizer = tokenizers.load(folder.tokenizer_dir)
-  m = config_lib.model_config(cfg, tokenizer.vocab_size)
+  m = sections_lib.model_config(cfg, tokenizer.vocab_size)
   family = family_of(m)
   text, names = _tokenizer_files(tokenizer)
   imported = folder.imported()

@@ -32,6 +32,7 @@ from llm_input.train import loop
 from llm_input.train import metrics as metrics_lib
 from llm_input.train import optim as optim_lib
 from llm_input.train import step as step_lib
+from llm_input.train import sections as sections_lib
 
 
 def timed(fn, *args):
@@ -62,7 +63,7 @@ def synthetic_batch(batch: int, seq_len: int, vocab: int, seed: int = 0) -> dict
 def setup(cfg, device_count: int | None = None):
   """(model config, mesh, trainer, initialised state, host batch, device batch) for `cfg`,
   with a synthetic batch of the config's shape."""
-  sections = config_lib.validate(cfg, device_count)
+  sections = sections_lib.validate(cfg, device_count)
   mesh, model_cfg = sections.mesh, sections.model
   trainer = step_lib.Trainer(model_cfg, sections.optim, mesh, seed=cfg.seed, rules=sections.rules)
   host_batch = synthetic_batch(cfg.data.batch_size, cfg.data.seq_len, model_cfg.vocab_size)
@@ -224,7 +225,7 @@ def compile_time(cfg, num_layers: int) -> float:
   """Seconds to compile the train step of a *scanned* stack of `num_layers` (whatever the
   config's own `scan_layers`): the figure that must stay flat in depth."""
   cfg = config_lib.load_like(cfg, [f"model.num_layers={num_layers}", "model.scan_layers=True"])
-  sections = config_lib.validate(cfg)
+  sections = sections_lib.validate(cfg)
   trainer = step_lib.Trainer(sections.model, sections.optim, sections.mesh, seed=cfg.seed,
                              rules=sections.rules)
   abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=trainer.batch_sharding)
@@ -286,7 +287,7 @@ def plain_jax_loss(params: dict, ids_BxL, targets_BxL, num_heads: int, eps: floa
 def plain_jax_comparison(cfg, steps: int) -> dict:
   """Our train step and a plain-JAX GPT-2 step (same parameters, optax AdamW with clipping),
   timed alternately in one process on one device, so the machine's drift hits both alike."""
-  model_cfg = config_lib.model_config(cfg)
+  model_cfg = sections_lib.model_config(cfg)
   shape = (model_cfg.positions, model_cfg.norm, model_cfg.mlp, model_cfg.tie_embeddings,
            model_cfg.use_bias, model_cfg.kv_heads == model_cfg.num_heads, model_cfg.dtype,
            model_cfg.causal)

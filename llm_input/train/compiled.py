@@ -221,23 +221,6 @@ def topology_devices(name: str) -> list:
   return list(topology.devices)
 
 
-def mesh_for(devices: list, sizes: dict[str, int]):
-  """A Mesh over `devices` with the config's axis sizes, in the physical order that
-  mesh_utils chooses for TPUs (neighbours on the fastest axes)."""
-  import numpy as np  # noqa: PLC0415
-  from jax.experimental import mesh_utils  # noqa: PLC0415
-  from jax.sharding import Mesh  # noqa: PLC0415
-
-  from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
-
-  shape = sharding_lib.mesh_shape(sizes, len(devices))
-  try:
-    array = mesh_utils.create_device_mesh(shape, devices)
-  except Exception:  # noqa: BLE001 (shapes it cannot map to the torus: plain order)
-    array = np.asarray(devices).reshape(shape)
-  return Mesh(array, sharding_lib.MESH_AXES)
-
-
 def advice(cfg) -> str:
   steps = []
   if cfg.model.remat == "none":
@@ -256,19 +239,21 @@ def compile_report(cfg, mesh, device_count_label: str) -> dict:
   analytic estimate, or {'error': ..., 'required_bytes', 'available_bytes'} when the compiler
   runs out of memory."""
   from llm_input import config as config_lib  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input.model import transformer  # noqa: PLC0415
   from llm_input.train import metrics  # noqa: PLC0415
   from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
   from llm_input.train.optim import OptimConfig  # noqa: PLC0415
   from llm_input.train.step import Trainer  # noqa: PLC0415
 
-  model_cfg = config_lib.model_config(cfg)
+  model_cfg = sections_lib.model_config(cfg)
   trainer = Trainer(model_cfg, OptimConfig.from_config(cfg), mesh,
                     rules=sharding_lib.rules_from_config(cfg.mesh.rules))
   sizes = dict(mesh.shape)
   estimate = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                        sizes, math.prod(sizes.values()))
   out = {"devices": device_count_label, "mesh": sizes,
+         "device_ids": [int(d.id) for d in mesh.devices.ravel()],  # the mesh's device order
          "param_bytes": 4 * transformer.count_params(model_cfg),
          "estimate": {k: v for k, v in estimate.items() if k.endswith("_bytes")}}
   try:
@@ -292,7 +277,7 @@ def preflight(cfg, topology: str, mesh_sizes: dict[str, int] | None = None) -> d
 
   devices = topology_devices(topology)
   sizes = mesh_sizes or sharding_lib.mesh_sizes(cfg.mesh)
-  mesh = mesh_for(devices, sizes)
+  mesh = sharding_lib.make_mesh(sizes, devices)
   kind = getattr(devices[0], "device_kind", "TPU")
   report = compile_report(cfg, mesh, f"{len(devices)} x {kind}")
   hbm = report.get("available_bytes") or HBM_BYTES.get(kind)

@@ -22,6 +22,7 @@ from llm_input.runs import RunFolder
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import sample as sample_lib
 from llm_input.train import sharding as sharding_lib
+from llm_input.train import sections as sections_lib
 
 
 @dataclasses.dataclass
@@ -65,7 +66,7 @@ def load_run(workdir, step: int | None = None) -> Run:
                           f"--workdir {folder.path} with the config that wrote its config.json)")
   folder.check_tokenizer()
   tokenizer = tokenizers.load(folder.tokenizer_dir)
-  model_cfg = config_lib.model_config(cfg, tokenizer.vocab_size)
+  model_cfg = sections_lib.model_config(cfg, tokenizer.vocab_size)
   if step is None:
     step = steps[-1]
   elif step not in steps:

@@ -15,7 +15,7 @@ from flax import nnx
 
 from llm_input.errors import ConfigError
 from llm_input.model import transformer
-from llm_input.model.config import ModelConfig
+from llm_input.model.config import ModelConfig, context_length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,3 +130,26 @@ def generate_without_cache(model_cfg: ModelConfig, params: dict, prompt_ids: lis
     logits = model(jnp.asarray([ids], jnp.int32))
     ids.append(int(jnp.argmax(logits[0, -1])))
   return ids[len(prompt_ids):]
+
+
+def write_samples(s: SampleConfig, run, model_cfg: ModelConfig, params, tokenizer, *, seq_len: int,
+                  add_bos: bool, seed: int) -> list[dict]:
+  """The end of a training run: process 0 samples `s.prompts` from the gathered parameters
+  and writes the run folder's samples.txt (prompt i drawn with seed + i)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+
+    params = multihost_utils.process_allgather(params, tiled=True)  # collective: every process
+  if jax.process_index() != 0:
+    return []
+  sampler = Sampler(model_cfg, jax.device_get(params), context_length(model_cfg, seq_len))
+  out = []
+  for i, prompt in enumerate(s.prompts):
+    new = sampler.generate(tokenizer.prompt_ids(prompt, add_bos), s.max_new_tokens,
+                           temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                           seed=seed + i, stop_id=tokenizer.eos_id)
+    out.append({"prompt": prompt, "text": tokenizer.decode(new)})
+  blocks = [f"=== prompt: {o['prompt']!r} (temperature {s.temperature}, top_k {s.top_k}, "
+            f"top_p {s.top_p})\n{o['prompt']}{o['text']}\n" for o in out]
+  run.write_samples("\n".join(blocks))
+  return out

@@ -23,6 +23,7 @@ import math
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from llm_input.errors import ConfigError
@@ -88,9 +89,17 @@ def mesh_shape(sizes: dict[str, int], device_count: int) -> tuple[int, ...]:
 
 
 def make_mesh(sizes: dict[str, int], devices=None) -> Mesh:
+  """The one mesh builder (training, `params --compile` and `preflight` all call it): the
+  config's axis sizes over `devices` (default: all of them), in the physical order jax's
+  mesh_utils chooses for TPUs (torus neighbours along each axis). CPU and GPU devices, and TPU
+  shapes it cannot map to the torus, keep the order they are listed in."""
   devices = list(jax.devices() if devices is None else devices)
   shape = mesh_shape(sizes, len(devices))
-  return Mesh(np.asarray(devices).reshape(shape), MESH_AXES)
+  try:
+    array = mesh_utils.create_device_mesh(shape, devices)
+  except (NotImplementedError, ValueError, AssertionError):  # no torus mapping for this shape
+    array = np.asarray(devices).reshape(shape)
+  return Mesh(array, MESH_AXES)
 
 
 def _mesh_axes_for(logical: str | None, rules: dict) -> tuple[str, ...]:
