@@ -58,7 +58,7 @@ def cmd_params(args, overrides) -> int:
   if args.devices:
     from llm_input.train import metrics, sharding
 
-    memory = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+    memory = metrics.estimate_memory(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                         sharding.mesh_sizes(cfg.mesh), args.devices)
     print(f"estimated training memory per device on {args.devices} devices (mesh "
           f"{memory['mesh']}): "
@@ -120,7 +120,7 @@ def _corpus_documents(args) -> list[str]:
 
 def _tokenizer_texts(args) -> list[str]:
   from llm_input.errors import TokenizerError
-  from llm_input.tokenizers import training as train_lib
+  from llm_input.tokenizers import inputs as inputs_lib
 
   if getattr(args, "corpus", None):
     if args.input:
@@ -128,7 +128,7 @@ def _tokenizer_texts(args) -> list[str]:
     return _corpus_documents(args)
   if not args.input:
     raise TokenizerError("give --input FILE_OR_GLOB... or --corpus NAME")
-  return train_lib.read_inputs(args.input)
+  return inputs_lib.read_inputs(args.input)
 
 
 def cmd_data_prepare(args, overrides) -> int:
@@ -290,12 +290,12 @@ def cmd_tokenizer_compare(args, overrides) -> int:
   from llm_input import tokenizers
   from llm_input.errors import TokenizerError
   from llm_input.tokenizers import stats
-  from llm_input.tokenizers import training as train_lib
+  from llm_input.tokenizers import inputs as inputs_lib
 
   if not args.input and not args.corpus:
     raise TokenizerError("give the texts to compare on: --input FILE_OR_GLOB (repeatable) and/or --corpus NAME")
   loaded = [(name, tokenizers.load(name)) for name in args.tokenizer]  # every folder checked first
-  texts = [(pattern, train_lib.read_inputs([pattern])) for pattern in args.input or ()]
+  texts = [(pattern, inputs_lib.read_inputs([pattern])) for pattern in args.input or ()]
   if args.corpus:
     texts.append((f"{args.corpus} ({args.split})", _corpus_documents(args)))
   rows = [{"tokenizer": name, "kind": tokenizer.kind,
@@ -377,7 +377,7 @@ def cmd_train(args, overrides) -> int:
 
 def cmd_sample(args, overrides) -> int:
   from llm_input.errors import ConfigError
-  from llm_input.train import run as run_lib
+  from llm_input.train import reload as run_lib
   from llm_input.train.sample import SampleConfig
 
   # Flags checked before the checkpoint is read (SampleConfig names them as sample.*).
@@ -568,14 +568,14 @@ def _sentences(arg: str | None) -> list[str] | None:
   import pathlib
 
   from llm_input.errors import ConfigError
-  from llm_input.tokenizers import training
+  from llm_input.tokenizers import inputs as inputs_lib
 
   if not arg:
     return None
   path = pathlib.Path(arg)
   if not path.is_file():
     raise ConfigError(f"--sentences {arg!r} is not a file; give a text file with one sentence per line")
-  return [s for s in training.read_text(path).splitlines() if s.strip()]
+  return [s for s in inputs_lib.read_text(path).splitlines() if s.strip()]
 
 
 def cmd_check_hf(args, overrides) -> int:

@@ -4,6 +4,7 @@ by glob and read as UTF-8 with an error that names the file and the byte offset.
 from __future__ import annotations
 
 import errno
+import hashlib
 import glob
 import os
 import pathlib
@@ -70,3 +71,13 @@ def write_failure(err: BaseException | None) -> tuple[int, str | None] | None:
         return code, quoted and re.sub(r"(\.orbax-checkpoint-tmp)/.*", r"\1", quoted.group(1))
     err = err.__cause__ or err.__context__
   return None
+
+
+def directory_fingerprint(folder: pathlib.Path) -> str:
+  """sha256 over the names and bytes of every file in `folder` (sorted)."""
+  digest = hashlib.sha256()
+  for path in sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file()):
+    digest.update(str(path.relative_to(folder)).encode() + b"\0")
+    digest.update(path.read_bytes())
+    digest.update(b"\0")
+  return digest.hexdigest()

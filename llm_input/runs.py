@@ -37,7 +37,7 @@ import ml_collections
 
 from llm_input import config as config_lib
 from llm_input.errors import CheckpointError, ConfigError, UserError
-from llm_input.fileio import write_text_atomic
+from llm_input.fileio import directory_fingerprint, write_text_atomic
 
 
 # Sections of the config that must not change when a run folder is resumed.
@@ -100,16 +100,6 @@ def append_json_line(path: pathlib.Path, record: dict) -> None:
     raise OSError(err.errno, err.strerror, str(path)) from None
   finally:
     os.close(fd)
-
-
-def directory_fingerprint(folder: pathlib.Path) -> str:
-  """sha256 over the names and bytes of every file in `folder` (sorted)."""
-  digest = hashlib.sha256()
-  for path in sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file()):
-    digest.update(str(path.relative_to(folder)).encode() + b"\0")
-    digest.update(path.read_bytes())
-    digest.update(b"\0")
-  return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +220,17 @@ class RunFolder:
     return read_json_lines(self.changes_path)
 
   # -- the resume policy -------------------------------------------------------------------
+  def check_trainable(self) -> None:
+    """A training command may use this folder: it is a folder (or none yet), and not a model
+    imported from Hugging Face (whose checkpoint holds parameters only: no optimizer or data
+    state to resume from)."""
+    if self.path.exists() and not self.path.is_dir():
+      raise ConfigError(f"--workdir {str(self.path)!r} is a file, not a folder; choose a folder path")
+    if self.imported():
+      raise ConfigError(f"{self.path} holds a model imported from Hugging Face "
+                        f"({self.imported()['architecture']}); training it is not supported: sample, "
+                        "report or export-hf it, and train new models in a new --workdir")
+
   def config_changes(self, cfg: ml_collections.ConfigDict, allow_change: bool) -> dict:
     """{field: [saved, now]} of the settings a resumed run changes; raises for those not allowed:
     a FROZEN section never changes, a GUARDED one only with --allow-config-change."""
@@ -288,8 +289,10 @@ class RunFolder:
     """{from, architecture, family, dtype, files} of a model imported from Hugging Face; {} else."""
     return self.read_run_json().get("imported") or {}
 
-  def record_tokenizer(self) -> str:
-    fingerprint = directory_fingerprint(self.tokenizer_dir)
+  def record_tokenizer(self, tokenizer=None) -> str:
+    """Records in run.json the fingerprint of the tokenizer saved in tokenizer/ (`tokenizer`:
+    the object just saved there, whose `fingerprint()` is that folder's)."""
+    fingerprint = tokenizer.fingerprint() if tokenizer is not None else directory_fingerprint(self.tokenizer_dir)
     write_text_atomic(self.run_json_path, json.dumps(
         {**self.read_run_json(), "tokenizer_sha256": fingerprint}, indent=1) + "\n")
     return fingerprint

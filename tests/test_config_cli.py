@@ -60,7 +60,7 @@ def test_every_config_file_parses_and_sizes(path):
   count = transformer.count_params(model_cfg)
   assert count > 0
   devices = 256 if model_cfg.d_model >= 4096 else 8  # the big preset is sized for a TPU slice
-  memory = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+  memory = metrics.estimate_memory(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                       cfg.mesh.to_dict(), devices)
   assert memory["state_bytes"] > 0 and memory["total_bytes"] > memory["state_bytes"]
   if path.name == "d4096.py":
@@ -80,14 +80,14 @@ def test_memory_estimate_by_hand():
   from llm_input.train import metrics
   cfg = ModelConfig(vocab_size=1000, d_model=64, num_layers=2, num_heads=4, max_len=32)
   params = transformer.count_params(cfg)
-  mem = metrics.memory_per_device(cfg, 8, 32, {"data": 2, "fsdp": 2, "tensor": 2}, 8)
+  mem = metrics.estimate_memory(cfg, 8, 32, {"data": 2, "fsdp": 2, "tensor": 2}, 8)
   assert mem["state_bytes"] == 16 * params / 4
   # local batch 2, float32; tensor 2 splits 24 of the 34 and the scores
   per_layer = 32 * 2 * 64 * (10 + 24 / 2 + 5 * 4 * 32 / 64 / 2) * 4 / 2
   assert mem["activation_bytes"] == pytest.approx(2 * per_layer)
   assert mem["logits_bytes"] == pytest.approx(2 * 4 * 2 * 32 * 1000 / 2)
   # A vocabulary that tensor 2 does not divide stays whole on each device.
-  odd = metrics.memory_per_device(dataclasses.replace(cfg, vocab_size=1001), 8, 32,
+  odd = metrics.estimate_memory(dataclasses.replace(cfg, vocab_size=1001), 8, 32,
                                   {"data": 2, "fsdp": 2, "tensor": 2}, 8)
   assert odd["logits_bytes"] == pytest.approx(2 * 4 * 2 * 32 * 1001)
   # Sharded parameters (fsdp 2): the larger of one layer gathered twice (float32 compute:
@@ -100,12 +100,12 @@ def test_memory_estimate_by_hand():
   assert mem["total_bytes"] == pytest.approx(sum(mem[k] for k in ("state_bytes", "activation_bytes",
                                                                    "logits_bytes", "gathered_bytes")))
   # Full remat: each block's input kept (2*s*b*d bytes at 16-bit) and one block rebuilt.
-  remat = metrics.memory_per_device(dataclasses.replace(cfg, remat="full"), 8, 32,
+  remat = metrics.estimate_memory(dataclasses.replace(cfg, remat="full"), 8, 32,
                                     {"data": 2, "fsdp": 2, "tensor": 2}, 8)
   kept = 2 * 32 * 2 * 64 * 4 / 2
   assert remat["activation_bytes"] == pytest.approx(2 * kept + per_layer)
   # Data parallel only: nothing is gathered.
-  assert metrics.memory_per_device(cfg, 8, 32, {"data": 8, "fsdp": 1, "tensor": 1}, 8)["gathered_bytes"] == 0
+  assert metrics.estimate_memory(cfg, 8, 32, {"data": 8, "fsdp": 1, "tensor": 1}, 8)["gathered_bytes"] == 0
 
 
 def test_typed_config_defaults_are_the_defaults_of_configs_base_py():

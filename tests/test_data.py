@@ -1,5 +1,6 @@
 """Corpora and the grain pipeline: offline build, splits, packing, determinism, resume."""
 
+import dataclasses
 import os
 import re
 import shutil
@@ -444,6 +445,33 @@ def test_store_with_a_wrong_fingerprint_is_rebuilt(corpus, capsys):
   capsys.readouterr()
   pipeline.open_store(cfg, corpus["bpe"], say=print)
   assert re.search(r"the \d+ other store\(s\) here are for other tokenizers", capsys.readouterr().out)
+
+
+def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_saved_copy(
+    corpus, tmp_path, monkeypatch):
+  """`Tokenizer.fingerprint()` is the hash of the files `save` writes: equal for the saved
+  object, a copy loaded back and a retrained twin; run.json and the store's meta.json record
+  it; building a store for a tokenizer already saved loads that copy in its workers (no
+  second save)."""
+  import json
+
+  from llm_input.fileio import directory_fingerprint
+  from llm_input.tokenizers.base import Tokenizer
+
+  tok = tokenizers.train("bpe", 300, corpus["texts"])
+  folder = tok.save(tmp_path / "tok")
+  assert tok.fingerprint() == directory_fingerprint(folder)
+  assert tokenizers.load(folder).fingerprint() == tok.fingerprint()
+  assert tokenizers.train("bpe", 300, corpus["texts"]).fingerprint() == tok.fingerprint()
+  assert tokenizers.train("bpe", 301, corpus["texts"]).fingerprint() != tok.fingerprint()
+  assert tok.saved_folder() == folder
+  monkeypatch.setattr(Tokenizer, "save", lambda self, f: pytest.fail("the store saved the tokenizer again"))
+  cfg = cfg_for(corpus, seq_len=16, batch_size=4, tokenize_workers=2)
+  store = pipeline.open_store(dataclasses.replace(cfg, data_dir=str(tmp_path / "cache")), tok,
+                              say=lambda *a: None)
+  assert json.loads((store.folder / "meta.json").read_text())["tokenizer_sha256"] == tok.fingerprint()
+  (folder / "tokenizer.json").write_text("{}")  # changed on disk: no longer the saved copy
+  assert tok.saved_folder() is None
 
 
 @pytest.mark.parametrize("damage, reason", [

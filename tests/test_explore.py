@@ -19,7 +19,7 @@ import pytest
 from llm_input import cli
 from llm_input.explore import server
 from llm_input.explore.page import PAGE
-from llm_input.train import run as run_lib
+from llm_input.train import reload as run_lib
 
 from test_report import CHROMIUM_FLAGS, _chromium
 

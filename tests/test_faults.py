@@ -15,7 +15,8 @@ import pytest
 
 from llm_input import cli
 from llm_input.errors import CheckpointError, ConfigError
-from llm_input.runs import RunFolder, directory_fingerprint
+from llm_input.fileio import directory_fingerprint
+from llm_input.runs import RunFolder
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import guards, loop
 

@@ -21,7 +21,7 @@ from llm_input.model import transformer
 from llm_input.model.config import ModelConfig
 from llm_input.tokenizers.char import ByteTokenizer
 from llm_input.train import loop
-from llm_input.train import run as run_lib
+from llm_input.train import reload as run_lib
 
 from helpers import make_text_corpus, small_config
 from test_pretrained_tokenizers import HARD

@@ -273,7 +273,7 @@ def test_memory_estimate_agrees_with_xla(name):
   result = analyze(BATCH_SHARDED[name], length=512)
   from llm_input.train import metrics
 
-  estimate = metrics.memory_per_device(result["model"], BATCH, 512, BATCH_SHARDED[name], 8)
+  estimate = metrics.estimate_memory(result["model"], BATCH, 512, BATCH_SHARDED[name], 8)
   ratio = result["memory"]["peak_bytes"] / estimate["total_bytes"]
   assert 0.8 <= ratio <= 1.25, (name, ratio)
 

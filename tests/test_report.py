@@ -12,7 +12,7 @@ import pytest
 from llm_input import cli
 from llm_input.analysis import embeddings, report
 from llm_input.errors import CheckpointError
-from llm_input.train import loop, run as run_lib
+from llm_input.train import loop, reload as run_lib
 
 from helpers import make_text_corpus, small_config
 

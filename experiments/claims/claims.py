@@ -31,7 +31,7 @@ from llm_input import tokenizers
 from llm_input.analysis import embeddings
 from llm_input.data import pipeline
 from llm_input.tokenizers import stats as stats_lib
-from llm_input.train import run as run_lib
+from llm_input.train import reload as run_lib
 
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -24,7 +24,7 @@ import numpy as np
 from llm_input import sweep as sweep_lib
 from llm_input.data import pipeline
 from llm_input.runs import RunFolder
-from llm_input.train import run as run_lib
+from llm_input.train import reload as run_lib
 
 HERE = pathlib.Path(__file__).parent
 CUTS = (32, 64, 128, 256)

@@ -160,13 +160,12 @@ def run_baselines(workdir, max_order: int = 5, discount: float = 0.75, say=print
   baselines.json (`cache`: {key: record} shared across runs with the same tokens)."""
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.data import pipeline  # noqa: PLC0415
-  from llm_input.data.store import tokenizer_fingerprint  # noqa: PLC0415
   from llm_input.runs import RunFolder  # noqa: PLC0415
 
   run = RunFolder(workdir)
   cfg = pipeline.PipelineConfig.from_config(run.read_config())
   tokenizer = tokenizers.load(run.tokenizer_dir)
-  key = (tokenizer_fingerprint(tokenizer), cfg.corpus, cfg.data_dir, cfg.seq_len, cfg.add_bos,
+  key = (tokenizer.fingerprint(), cfg.corpus, cfg.data_dir, cfg.seq_len, cfg.add_bos,
          cfg.add_eos, cfg.validation_corpus, cfg.validation_percent, cfg.doc_split, max_order, discount)
   if cache is not None and key in cache:
     record = cache[key]

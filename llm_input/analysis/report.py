@@ -86,7 +86,7 @@ def _json_default(value):
 def run_report(workdir, sentences=None, probes=None) -> pathlib.Path:
   """Writes DIR/report.html (and report.json) for a trained run folder."""
   from llm_input.data import pipeline  # noqa: PLC0415
-  from llm_input.train import run as run_lib  # noqa: PLC0415
+  from llm_input.train import reload as run_lib  # noqa: PLC0415
 
   final = run_lib.load_run(workdir)  # clear errors for a missing folder or no checkpoints
   run, workdir = final.folder, final.folder.path

@@ -51,21 +51,6 @@ def ids_dtype(vocab_size: int) -> np.dtype:
   raise DataError(f"a vocabulary of {vocab_size:,} ids does not fit 32 bits")
 
 
-def tokenizer_fingerprint(tokenizer) -> str:
-  """sha256 of the tokenizer's saved files (the same tokenizer always gives the same hash)."""
-  import tempfile  # noqa: PLC0415
-
-  from llm_input.runs import directory_fingerprint  # noqa: PLC0415
-
-  cached = getattr(tokenizer, "_store_fingerprint", None)
-  if cached:
-    return cached
-  with tempfile.TemporaryDirectory() as tmp:
-    fingerprint = directory_fingerprint(tokenizer.save(pathlib.Path(tmp) / "t"))
-  tokenizer._store_fingerprint = fingerprint
-  return fingerprint
-
-
 @dataclasses.dataclass
 class Split:
   """One split of a store, memory-mapped."""
@@ -220,7 +205,7 @@ class StoreKey:
 def key_for(builder, tokenizer, add_bos: bool, add_eos: bool) -> StoreKey:
   config = builder.builder_config.name if builder.builder_config else ""
   corpus_id = f"{builder.name}:{builder.version}:{config}"
-  return StoreKey(pathlib.Path(builder.data_dir), corpus_id, tokenizer_fingerprint(tokenizer),
+  return StoreKey(pathlib.Path(builder.data_dir), corpus_id, tokenizer.fingerprint(),
                   add_bos, add_eos)
 
 
@@ -321,7 +306,7 @@ def _build(key: StoreKey, tokenizer, splits, documents, add_bos, add_eos, worker
   tmp = key.folder.parent / f".tmp-{uuid.uuid4().hex}"
   tmp.mkdir()
   try:
-    tokenizer_dir = tokenizer.save(tmp / "tokenizer")
+    tokenizer_dir = tokenizer.saved_folder() or tokenizer.save(tmp / "tokenizer")
     meta = {"format": FORMAT, "fingerprint": key.fingerprint, "corpus": key.corpus_id,
             "tokenizer_sha256": key.tokenizer_sha256, "tokenizer_kind": tokenizer.kind,
             "vocab_size": tokenizer.vocab_size, "add_bos": add_bos, "add_eos": add_eos, "splits": {}}

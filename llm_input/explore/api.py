@@ -1,7 +1,7 @@
 """What the explorer shows, as plain functions over a loaded run (a notebook can call them too):
 tokens, next-token predictions, attention, embedding neighbours and the logit lens.
 
-Every figure comes from the run's own model and tokenizer (`train.run.load_run`) and the
+Every figure comes from the run's own model and tokenizer (`train.reload.load_run`) and the
 report's analysis functions. The model is compiled once per input-length bucket (powers of two
 up to the run's context): inputs are padded at the end, which a causal model's earlier
 positions never see, so one compilation serves every text of that bucket.
@@ -38,7 +38,7 @@ class Loaded:
 
   name: str
   path: str
-  run: object = None  # train.run.Run
+  run: object = None  # train.reload.Run
   initial: object = None  # the step-0 Run when the folder has one
   error: str = ""  # why it could not be loaded (answered to every request for it)
   lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -114,7 +114,7 @@ def residuals(model, ids_1xL):
 
 def load(path, name: str | None = None) -> Loaded:
   """A run folder for exploring; a folder that cannot be used is kept with its error."""
-  from llm_input.train import run as run_lib  # noqa: PLC0415
+  from llm_input.train import reload as run_lib  # noqa: PLC0415
 
   path = pathlib.Path(path)
   loaded = Loaded(name or path.name, str(path))

@@ -526,8 +526,8 @@ def _write_run(folder: pathlib.Path, cfg, tokenizer, params: dict, record: dict)
   run.record_tokenizer()
   run.write_run_json(record)
   state = {"params": params}
-  saver = checkpoint_lib.Checkpointer(run.checkpoints_dir, every_steps=1, every_minutes=0, keep=1,
-                                      async_save=False)
+  saver = checkpoint_lib.Checkpointer(run.checkpoints_dir, checkpoint_lib.CheckpointConfig(
+      every_steps=1, every_minutes=0, keep=1, async_save=False))
   try:
     saver.save(0, state, {}, {"param_shapes": checkpoint_lib.param_shapes(state), **record},
                force=True, on_host=True)
@@ -655,7 +655,7 @@ def export_hf(workdir, out, step: int | None = None, dtype: str | None = None,
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.model.config import context_length  # noqa: PLC0415
   from llm_input.runs import RunFolder  # noqa: PLC0415
-  from llm_input.train import run as run_lib  # noqa: PLC0415
+  from llm_input.train import reload as run_lib  # noqa: PLC0415
 
   out = pathlib.Path(out)
   _fresh_out(out)
@@ -726,7 +726,7 @@ def check_hf(workdir, source, sentences=None, tolerance: float = 1e-4) -> dict:
                   "--index-url https://download.pytorch.org/whl/cpu)") from None
   import jax.numpy as jnp  # noqa: PLC0415
 
-  from llm_input.train import run as run_lib  # noqa: PLC0415
+  from llm_input.train import reload as run_lib  # noqa: PLC0415
 
   read_hf_config(source)  # a clear error for a folder that is not a HF model
   run = run_lib.load_run(workdir)

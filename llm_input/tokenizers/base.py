@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 
 from llm_input.errors import TokenizerError
+from llm_input.fileio import directory_fingerprint
 
 FORMAT = "llm_input.tokenizer"
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -136,9 +137,31 @@ class Tokenizer(abc.ABC):
   def _write_files(self, folder: pathlib.Path) -> None:
     """Kind-specific extra files."""
 
+  def fingerprint(self) -> str:
+    """sha256 of the files `save` writes: the tokenizer's one identity. The run folder records
+    it (run.json) and the token store is keyed by it. Computed once per object: at its first
+    `save`, or from a scratch save."""
+    if getattr(self, "_fingerprint", None) is None:
+      with tempfile.TemporaryDirectory() as tmp:
+        self._write(pathlib.Path(tmp) / "t")
+    return self._fingerprint
+
+  def saved_folder(self) -> pathlib.Path | None:
+    """The folder this object was last saved to, while it still holds exactly those files (the
+    token store's worker processes load that copy instead of a new one); else None."""
+    folder = getattr(self, "_saved_folder", None)
+    if folder is None or not folder.is_dir() or directory_fingerprint(folder) != self._fingerprint:
+      return None
+    return folder
+
   def save(self, folder: str | os.PathLike) -> pathlib.Path:
     """Writes the tokenizer to `folder` atomically: a temporary sibling, then a rename."""
-    folder = pathlib.Path(folder)
+    folder = self._write(pathlib.Path(folder))
+    self._saved_folder = folder
+    return folder
+
+  def _write(self, folder: pathlib.Path) -> pathlib.Path:
+    """`save`'s files into `folder`; remembers their fingerprint."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     umask = os.umask(0)
@@ -159,6 +182,7 @@ class Tokenizer(abc.ABC):
     finally:
       if tmp.exists():
         shutil.rmtree(tmp, ignore_errors=True)
+    self._fingerprint = directory_fingerprint(folder)
     return folder
 
 

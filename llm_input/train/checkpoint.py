@@ -161,10 +161,11 @@ class CheckpointConfig:
 
 
 class Checkpointer:
-  def __init__(self, directory: str | pathlib.Path, *, every_steps: int, every_minutes: float,
-               keep: int, async_save: bool = True, keep_steps: tuple[int, ...] = ()):
-    CheckpointConfig(every_steps=every_steps, every_minutes=every_minutes, keep=keep,
-                     keep_steps=tuple(keep_steps))  # checks
+  def __init__(self, directory: str | pathlib.Path, config: CheckpointConfig):
+    """Saves into `directory` when `config` says (every N steps, every M minutes, its
+    keep_steps); keeps the last `keep`, step 0 and the keep_steps."""
+    every_steps, every_minutes, keep = config.every_steps, config.every_minutes, config.keep
+    async_save, keep_steps = config.async_save, config.keep_steps
     self.directory = pathlib.Path(directory).resolve()
     save_policies = [policies.FixedIntervalPolicy(every_steps)]
     if keep_steps:

@@ -250,7 +250,7 @@ def compile_report(cfg, mesh, device_count_label: str) -> dict:
   trainer = Trainer(model_cfg, OptimConfig.from_config(cfg), mesh,
                     rules=sharding_lib.rules_from_config(cfg.mesh.rules))
   sizes = dict(mesh.shape)
-  estimate = metrics.memory_per_device(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
+  estimate = metrics.estimate_memory(model_cfg, cfg.data.batch_size, cfg.data.seq_len,
                                        sizes, math.prod(sizes.values()))
   out = {"devices": device_count_label, "mesh": sizes,
          "device_ids": [int(d.id) for d in mesh.devices.ravel()],  # the mesh's device order

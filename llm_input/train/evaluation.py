@@ -9,6 +9,7 @@ from llm_input.data import pipeline
 from llm_input.model import transformer
 from llm_input.runs import RunFolder
 from llm_input.tokenizers import stats
+from llm_input.train import sample as sample_lib
 from llm_input.train import step as step_lib
 
 
@@ -44,3 +45,13 @@ def write_summary(run: RunFolder, model_cfg, tokenizer, pipe: pipeline.PipelineC
       "val_perplexity": last_eval["perplexity"] if last_eval else None,
       "train_time_s": seconds,  # all segments of a resumed run
   })
+
+
+def finish_run(s, run: RunFolder, params, tokenizer, last_eval, steps: int, seconds: float) -> list[dict]:
+  """The end of a finished run (`s`: its `sections.Sections`): samples.txt from every process's
+  gathered parameters, and process 0's summary.json. Returns the samples."""
+  samples = sample_lib.write_samples(s.sample, run, s.model, params, tokenizer, seq_len=s.pipeline.seq_len,
+                                     add_bos=s.pipeline.add_bos, seed=s.seed)
+  if jax.process_index() == 0:
+    write_summary(run, s.model, tokenizer, s.pipeline, last_eval, steps, s.flops_per_step, seconds)
+  return samples

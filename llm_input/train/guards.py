@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from llm_input.errors import DiskFullError
+from llm_input.train.checkpoint import NonFiniteError
 
 MAX_ROLLBACKS = 3  # train.on_nonfinite=rollback: at most this many, then the run stops
 
@@ -93,3 +94,15 @@ def check_disk(path, abstract_state) -> None:
     raise DiskFullError(f"no space left on the device of {path}: a checkpoint needs "
                         f"{need / 2**20:,.1f} MiB and {free / 2**20:,.1f} MiB are free; free space "
                         "and rerun the same command")
+
+
+def stopped(err: Diverged, rollbacks: int, good_steps: list[int], directory) -> NonFiniteError:
+  """The error that ends a diverged run: what went wrong, where the last good checkpoint is,
+  and how to continue from it."""
+  where = (f"the last good checkpoint is step {good_steps[-1]} in {directory}" if good_steps
+           else "no checkpoint was saved")
+  extra = f" after {rollbacks} rollbacks" if rollbacks else ""
+  return NonFiniteError(
+      f"step {err.step}: {err.problem}{extra}; stopped before saving it ({where}). Lower "
+      "optimizer.learning_rate (or set train.on_nonfinite=rollback) and rerun the same "
+      "command to continue from that checkpoint")

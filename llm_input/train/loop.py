@@ -1,11 +1,8 @@
-"""The training loop: one jitted step after another, with checkpoints, evaluation and the
-divergence guard at the steps that need them.
-
-`train(cfg, workdir)` resumes from the newest complete checkpoint in `workdir`, so the same
-command continues a killed run. SIGTERM (what preemptible TPU VMs receive) saves the current
-step and returns cleanly. What it leans on: `sections.validate` (every section typed and
-checked), `RunFolder` (the folder, the resume policy), `run_tokenizer` (which tokenizer),
-`guards` (signals, divergence, disk), `evaluation` and `sample.write_samples` (the end).
+"""The training loop: one jitted step after another; checkpoints, evaluation and the
+divergence guard at the steps that need them. `train(cfg, workdir)` resumes from the newest
+complete checkpoint in `workdir`, so the same command continues a killed run; SIGTERM saves the
+current step and returns. It leans on `sections` (typed configs), `RunFolder` (the resume
+policy), `run_tokenizer`, `guards`, `evaluation`.
 """
 
 from __future__ import annotations
@@ -19,20 +16,17 @@ import ml_collections
 import numpy as np
 
 from llm_input import distributed
-from llm_input import tokenizers
 from llm_input.data import pipeline
-from llm_input.errors import ConfigError
 from llm_input.model import transformer
 from llm_input.runs import RunFolder
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import evaluation
 from llm_input.train import guards
 from llm_input.train import metrics as metrics_lib
-from llm_input.train import sample as sample_lib
 from llm_input.train import sections as sections_lib
 from llm_input.train import sharding as sharding_lib
 from llm_input.train import step as step_lib
-from llm_input.train.run_tokenizer import prepare_tokenizer
+from llm_input.train.run_tokenizer import prepare_run
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=print,
@@ -45,13 +39,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   steps produce NaN parameters once each (fault-injection tests of the divergence guard).
   """
   run = RunFolder(workdir)
-  if run.path.exists() and not run.path.is_dir():
-    raise ConfigError(f"--workdir {str(run.path)!r} is a file, not a folder; choose a folder path")
-  if run.imported():
-    # Its checkpoint holds parameters only (no optimizer or data state to resume from).
-    raise ConfigError(f"{run.path} holds a model imported from Hugging Face "
-                      f"({run.imported()['architecture']}); training it is not supported: sample, "
-                      "report or export-hf it, and train new models in a new --workdir")
+  run.check_trainable()
   sections = sections_lib.validate(cfg, device_count)
   distributed.check_same_config(cfg.to_json_best_effort())
   if jax.process_index() != 0:
@@ -60,29 +48,13 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   changes = run.config_changes(cfg, allow_config_change)
   lock = run.lock().acquire() if jax.process_index() == 0 else None
   try:
-    tokenizer = _prepare(cfg, run, sections, say)
+    tokenizer = prepare_run(cfg, run, sections, say)
     loop = _Loop(cfg, run, sections.for_vocab_size(tokenizer.vocab_size), tokenizer, changes, say,
                  stop_after, set(inject_nonfinite))
     return loop.run()
   finally:
     if lock is not None:
       lock.release()
-
-
-def _prepare(cfg, run: RunFolder, sections: sections_lib.Sections, say) -> tokenizers.Tokenizer:
-  """Process 0 prepares the folder, the tokenizer and the token store; the others wait for it
-  and then read what it wrote."""
-  if jax.process_index() == 0:
-    run.clear_unstarted(say)
-    if not run.has_config():
-      run.write_pending_config(cfg)
-    tokenizer = prepare_tokenizer(sections.tokenizer, run, sections.pipeline, say)
-    pipeline.open_store(sections.pipeline, tokenizer, say)
-  distributed.barrier("llm_input: run folder, tokenizer and token store ready")
-  if jax.process_index() != 0:
-    tokenizer = tokenizers.load(run.tokenizer_dir)
-    run.check_tokenizer()
-  return tokenizer
 
 
 class _Loop:
@@ -94,7 +66,6 @@ class _Loop:
     self.changes, self.stop_after, self.inject = changes, stop_after, inject
     self.lead = jax.process_index() == 0
     self.config_written = run.has_config() and not changes
-    self.flops = s.flops_per_step
     self.total = s.optim.total_steps
     self.trainer = step_lib.Trainer(s.model, s.optim, s.mesh, seed=s.seed, rules=s.rules)
     for note in sharding_lib.replication_notes(transformer.abstract(s.model), s.mesh, s.rules):
@@ -103,15 +74,12 @@ class _Loop:
     self.iterator = iter(pipeline.train_dataset(
         s.pipeline, tokenizer, process_index=jax.process_index(), process_count=jax.process_count(),
         data_parallel=self.trainer.data_parallel, say=say))
-    c = s.checkpoint
-    self.checkpointer = checkpoint_lib.Checkpointer(
-        run.checkpoints_dir, every_steps=c.every_steps, every_minutes=c.every_minutes, keep=c.keep,
-        async_save=c.async_save, keep_steps=c.keep_steps)
+    self.checkpointer = checkpoint_lib.Checkpointer(run.checkpoints_dir, s.checkpoint)
     self.meta = {"model": json.loads(cfg.model.to_json_best_effort()), "vocab_size": tokenizer.vocab_size,
                  "param_shapes": checkpoint_lib.param_shapes(self.trainer.abstract_state)}
     self.divergence = guards.Divergence(s.train.loss_spike_factor, s.model.vocab_size)
     self.rollbacks, self.pending, self.last_eval = 0, None, None
-    self.window_start, self.window_steps = time.perf_counter(), 0
+    self.throughput = metrics_lib.Throughput(s.pipeline.batch_size * s.pipeline.seq_len, s.flops_per_step)
     self.started, self.prior_seconds = time.time(), 0.0
 
   # -- state in and out --------------------------------------------------------------------
@@ -141,11 +109,7 @@ class _Loop:
       self.say(f"resumed from step {self.start} in {self.run_folder.path}")
     self.writer = metrics_lib.MetricWriter(self.run_folder, self.s.logging.tensorboard, enabled=self.lead,
                                            purge_step=self.start + 1 if restored is not None else None)
-    self.bar = None
-    if self.s.logging.progress_bar and self.lead:
-      from tqdm import tqdm  # noqa: PLC0415
-
-      self.bar = tqdm(total=self.total, initial=self.start, desc="train", unit="step", dynamic_ncols=True)
+    self.bar = metrics_lib.progress_bar(self.s.logging.progress_bar and self.lead, self.total, self.start)
 
   # -- metrics, fetched one step behind ----------------------------------------------------
   def flush(self) -> None:
@@ -155,14 +119,10 @@ class _Loop:
     (step, values), self.pending = self.pending, None
     values = {k: float(v) for k, v in jax.device_get(values).items()}
     self.divergence.check(step, values)
-    self.window_steps += 1
+    self.throughput.count()
     if step % self.s.train.log_every == 0 or step == self.total:
-      elapsed = max(time.perf_counter() - self.window_start, 1e-9)
-      tokens = self.window_steps * self.s.pipeline.batch_size * self.s.pipeline.seq_len
-      values.update(tokens_per_s=tokens / elapsed, flops_per_s=self.window_steps * self.flops / elapsed,
-                    step_time_s=elapsed / self.window_steps)
+      values.update(self.throughput.rates())
       self.writer.write(step, "train", values)
-      self.window_start, self.window_steps = time.perf_counter(), 0
       if self.bar is not None:
         self.bar.set_postfix(loss=f"{values['loss']:.3f}", tok_s=f"{values['tokens_per_s']:,.0f}")
     if self.bar is not None:
@@ -245,14 +205,7 @@ class _Loop:
     if self.s.train.on_nonfinite == "stop" or self.rollbacks >= guards.MAX_ROLLBACKS:
       self.writer.write(err.step, "diverged", {"rollbacks": self.rollbacks})  # what report says
       self.checkpointer.wait()
-      good = self.checkpointer.steps()
-      where = (f"the last good checkpoint is step {good[-1]} in {self.checkpointer.directory}"
-               if good else "no checkpoint was saved")
-      extra = f" after {self.rollbacks} rollbacks" if self.rollbacks else ""
-      raise checkpoint_lib.NonFiniteError(
-          f"step {err.step}: {err.problem}{extra}; stopped before saving it ({where}). Lower "
-          "optimizer.learning_rate (or set train.on_nonfinite=rollback) and rerun the same "
-          "command to continue from that checkpoint") from None
+      raise guards.stopped(err, self.rollbacks, self.checkpointer.steps(), self.checkpointer.directory)
     self.checkpointer.wait()
     position = self.iterator.get_state()
     t = self.trainer
@@ -288,13 +241,8 @@ class _Loop:
       self.last_eval = next((r for r in reversed(self.run_folder.read_metrics())
                              if r["split"] == "validation"), None)
       result["validation"] = self.last_eval
-    s = self.s
-    result["samples"] = sample_lib.write_samples(
-        s.sample, self.run_folder, s.model, self.state["params"], self.tokenizer,
-        seq_len=s.pipeline.seq_len, add_bos=s.pipeline.add_bos, seed=s.seed)
-    if self.lead:
-      evaluation.write_summary(self.run_folder, s.model, self.tokenizer, s.pipeline, self.last_eval,
-                               self.step, self.flops, seconds)
+    result["samples"] = evaluation.finish_run(self.s, self.run_folder, self.state["params"], self.tokenizer,
+                                              self.last_eval, self.step, seconds)
     return result
 
 

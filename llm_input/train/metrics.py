@@ -1,6 +1,6 @@
 """What a step costs and what it did: analytic FLOPs and memory, and the metric writers.
 
-`flops_per_step` feeds tokens/s -> FLOP/s and MFU; `memory_per_device` sizes a config before
+`flops_per_step` feeds tokens/s -> FLOP/s and MFU; `estimate_memory` sizes a config before
 anything is allocated; `MetricWriter` appends to the run folder's metrics.jsonl and TensorBoard.
 """
 
@@ -91,7 +91,7 @@ def flops_per_step(cfg: ModelConfig, batch: int, seq_len: int) -> float:
   return float(dense + attention)
 
 
-def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict[str, int],
+def estimate_memory(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict[str, int],
                       device_count: int) -> dict[str, float]:
   """An estimate of training memory per device, in bytes, before anything is allocated.
 
@@ -135,3 +135,32 @@ def memory_per_device(model_cfg, batch_size: int, seq_len: int, mesh_sizes: dict
   return {"params": params, "mesh": dict(zip(sharding_lib.MESH_AXES, (data, fsdp, tensor))),
           "state_bytes": state, "activation_bytes": activations, "logits_bytes": logits,
           "gathered_bytes": gathered, "total_bytes": state + activations + logits + gathered}
+
+
+class Throughput:
+  """Tokens/s, FLOP/s and seconds per step over the steps counted since the last `rates()`."""
+
+  def __init__(self, tokens_per_step: int, flops_per_step: float):
+    self.tokens_per_step, self.flops_per_step = tokens_per_step, flops_per_step
+    self.start, self.steps = time.perf_counter(), 0
+
+  def count(self) -> None:
+    self.steps += 1
+
+  def rates(self) -> dict:
+    """The window's rates; starts the next window."""
+    elapsed = max(time.perf_counter() - self.start, 1e-9)
+    steps = max(self.steps, 1)
+    out = {"tokens_per_s": self.steps * self.tokens_per_step / elapsed,
+           "flops_per_s": self.steps * self.flops_per_step / elapsed, "step_time_s": elapsed / steps}
+    self.start, self.steps = time.perf_counter(), 0
+    return out
+
+
+def progress_bar(enabled: bool, total: int, initial: int):
+  """The training loop's tqdm bar (loss and tokens/s beside it), or None."""
+  if not enabled:
+    return None
+  from tqdm import tqdm  # noqa: PLC0415
+
+  return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)

@@ -14,8 +14,10 @@ import jax
 from llm_input import tokenizers
 from llm_input.data import pipeline
 from llm_input.errors import ConfigError
-from llm_input.runs import RunFolder, directory_fingerprint
-from llm_input.train.sections import TokenizerSection
+from llm_input.fileio import directory_fingerprint
+from llm_input.runs import RunFolder
+from llm_input import distributed
+from llm_input.train.sections import Sections, TokenizerSection
 
 
 def _given_tokenizer(run: RunFolder, source: pathlib.Path, say):
@@ -72,7 +74,24 @@ def prepare_tokenizer(t: TokenizerSection, run: RunFolder, pipe: pipeline.Pipeli
   tokenizer = tokenizers.train(t.kind, t.vocab_size, texts, t.options)
   if jax.process_index() == 0:
     tokenizer.save(run.tokenizer_dir)
-    run.record_tokenizer()
+    run.record_tokenizer(tokenizer)
   say(f"trained {t.kind} tokenizer ({tokenizer.vocab_size:,} ids) on {pipe.corpus} in "
       f"{time.perf_counter() - start:.1f} s")
+  return tokenizer
+
+
+def prepare_run(cfg, run: RunFolder, sections: Sections, say) -> tokenizers.Tokenizer:
+  """Before a run's first step: process 0 clears what a failed start left, marks the folder as
+  started, settles the tokenizer and builds the token store; the others wait for it and then
+  read what it wrote."""
+  if jax.process_index() == 0:
+    run.clear_unstarted(say)
+    if not run.has_config():
+      run.write_pending_config(cfg)
+    tokenizer = prepare_tokenizer(sections.tokenizer, run, sections.pipeline, say)
+    pipeline.open_store(sections.pipeline, tokenizer, say)
+  distributed.barrier("llm_input: run folder, tokenizer and token store ready")
+  if jax.process_index() != 0:
+    tokenizer = tokenizers.load(run.tokenizer_dir)
+    run.check_tokenizer()
   return tokenizer
