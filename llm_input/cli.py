@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import glob
+import importlib.util
 import json
 import os
+import pathlib
+import platform
 import sys
+import threading
+import time
 
 
 def _split_overrides(rest: list[str]) -> list[str]:
@@ -206,8 +213,6 @@ def cmd_data_tokenize(args, overrides) -> int:
 
 def _check_tokenizer_out(out: str) -> None:
   """`--out` of `tokenizer train/import`: a folder, and not inside a run being trained."""
-  import pathlib
-
   from llm_input.errors import TokenizerError
   from llm_input.runs import RunFolder, holder, is_locked
 
@@ -225,8 +230,6 @@ def _check_tokenizer_out(out: str) -> None:
 
 
 def cmd_tokenizer_train(args, overrides) -> int:
-  import time
-
   from llm_input import tokenizers
 
   _check_tokenizer_out(args.out)
@@ -410,7 +413,6 @@ def cmd_sample(args, overrides) -> int:
 def cmd_info(args, overrides) -> int:
   """Versions, devices and host-memory mode: what to paste into a bug report or a results row."""
   import importlib.metadata as md
-  import platform
 
   import jax
 
@@ -452,8 +454,6 @@ def cmd_bench(args, overrides) -> int:
 
 
 def cmd_sweep(args, overrides) -> int:
-  import pathlib
-
   from llm_input import sweep as sweep_lib
   from llm_input.errors import ConfigError
 
@@ -565,8 +565,6 @@ def cmd_export_hf(args, overrides) -> int:
 
 def _sentences(arg: str | None) -> list[str] | None:
   """The non-blank lines of `--sentences FILE` (None without the flag)."""
-  import pathlib
-
   from llm_input.errors import ConfigError
   from llm_input.tokenizers import inputs as inputs_lib
 
@@ -601,8 +599,6 @@ def cmd_check_hf(args, overrides) -> int:
 
 
 def cmd_report(args, overrides) -> int:
-  import pathlib
-
   from llm_input.analysis import report
   from llm_input.errors import ConfigError
 
@@ -904,7 +900,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr, flush=True)
       sys.stdout.flush()
       os._exit(3)
-    import errno  # noqa: PLC0415
 
     from llm_input import fileio  # noqa: PLC0415
 
@@ -939,9 +934,6 @@ def _leave(code: int) -> None:
   """Exits with `code`. After a failed background write (orbax's save onto a full or read-only
   disk) its signalling threads wait forever for a commit that never comes and would hold the
   interpreter's exit: a failed command gives them 5 seconds, then leaves without them."""
-  import threading  # noqa: PLC0415
-  import time  # noqa: PLC0415
-
   def stuck():
     return [t for t in threading.enumerate()
             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
@@ -964,9 +956,6 @@ def _quiet_libtpu_without_tpus() -> None:
   """With the tpu extra installed (for `preflight`) on a machine without TPUs or a CUDA
   plugin, JAX would try libtpu first and print a page of warnings before falling back to the
   CPU: start on the CPU directly. An explicit JAX_PLATFORMS always wins."""
-  import glob
-  import importlib.util
-
   if "JAX_PLATFORMS" in os.environ or importlib.util.find_spec("libtpu") is None:
     return
   if glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"):

@@ -14,6 +14,7 @@ import difflib
 import importlib.util
 import pathlib
 import sys
+import traceback
 
 import ml_collections
 
@@ -41,8 +42,6 @@ def load_python_file(file: pathlib.Path, module_name: str, import_root: pathlib.
 
 def _error_in(file: pathlib.Path, err: BaseException) -> ConfigError:
   """A ConfigError naming the line of `file` (the innermost frame in it) where `err` arose."""
-  import traceback  # noqa: PLC0415
-
   where = str(file)
   for frame in traceback.extract_tb(err.__traceback__):
     if pathlib.Path(frame.filename).resolve() == pathlib.Path(file).resolve():

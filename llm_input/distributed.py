@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -142,8 +143,6 @@ def check_shared_folder(folder, flag: str = "--workdir") -> None:
   host's own disk): process 0 writes a nonce there, every process reads it back after a
   barrier. Orbax writes each process's checkpoint shards into the run folder, so otherwise no
   host would hold a restorable checkpoint. A folder this check created is removed again."""
-  import pathlib  # noqa: PLC0415
-
   import jax  # noqa: PLC0415
 
   if jax.process_count() == 1:

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import hashlib
 import itertools
+import math
 import pathlib
 import shlex
 
@@ -247,8 +248,6 @@ def aggregate(rows: list[dict], keys: tuple[str, ...] = ()) -> list[dict]:
   """One row per arm: the arm's own fields (`keys`, e.g. its overrides, and any non-numeric
   column), n (its seeds), and the mean and sample standard deviation (ddof=1; 0 for one seed)
   of every other numeric column."""
-  import math  # noqa: PLC0415
-
   arms: dict[str, list[dict]] = {}
   for row in rows:
     arms.setdefault(row["arm"], []).append(row)

@@ -28,6 +28,19 @@ if "MUTANT_UNDER_TEST" in os.environ:
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+  """(text folder, data cache) of a small corpus (`helpers.make_text_corpus`), one per test
+  module: `helpers.small_config(*corpus, ...)` trains on it."""
+  from helpers import make_text_corpus  # noqa: PLC0415
+
+  root = tmp_path_factory.mktemp("corpus")
+  return make_text_corpus(root / "texts"), root / "cache"
+
+
 def pytest_configure(config):
   """On the controller (not an xdist worker): a fresh compilation cache folder for the session."""
   import tempfile  # noqa: PLC0415

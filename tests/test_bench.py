@@ -5,12 +5,12 @@ import pytest
 
 from llm_input.train import bench, metrics as metrics_lib, step as step_lib
 
-from helpers import make_text_corpus, small_config
+from helpers import small_config
 
 
 @pytest.mark.slow  # 39 s of peak matmuls, compiles and loop steps
-def test_bench_reports_ratios_from_one_run(tmp_path):
-  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+def test_bench_reports_ratios_from_one_run(corpus):
+  cfg = small_config(*corpus)
   # peak_size=512: the default 4096^3 peak matmuls take most of a minute on 2 cores
   result = bench.run(cfg, steps=2, compile_depths="1,3", loop_steps=6, parts=True, peak_size=512)
   step = result["step"]
@@ -41,7 +41,7 @@ def test_flops_per_step_by_hand():
   assert metrics_lib.flops_per_step(cfg, batch=4, seq_len=8) == 6 * matmul_params * 32 + attention
 
 
-def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path):
+def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(corpus):
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -49,7 +49,7 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path
   from llm_input import config as config_lib
   from llm_input.train import sections as sections_lib
 
-  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+  cfg = small_config(*corpus)
   sections = sections_lib.validate(cfg)
   model_cfg = sections.model
   trainer = step_lib.Trainer(model_cfg, sections.optim, sections.mesh)
@@ -71,18 +71,18 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(tmp_path
   assert result["step_over_plain_jax"] == pytest.approx(result["step_s"] / result["plain_jax_step_s"])
 
 
-def test_plain_jax_comparison_refuses_other_architectures_before_compiling(tmp_path):
+def test_plain_jax_comparison_refuses_other_architectures_before_compiling(corpus):
   from llm_input.errors import ConfigError
 
-  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache", "model.positions=rope")
+  cfg = small_config(*corpus, "model.positions=rope")
   with pytest.raises(ConfigError, match="hand-written GPT-2"):
     bench.plain_jax_comparison(cfg, steps=1)
 
 
-def test_profile_splits_the_traced_step_by_model_part(tmp_path):
+def test_profile_splits_the_traced_step_by_model_part(corpus):
   """`bench --profile`: every op that ran is attributed to the named part of the model or
   step it came from (forward and backward apart); the shares cover the traced op time."""
-  cfg = small_config(make_text_corpus(tmp_path / "texts"), tmp_path / "cache")
+  cfg = small_config(*corpus)
   # one device: eight simulated ones on two cores spend the step waiting on each other
   profile = bench.profile_split(cfg, steps=2, device_count=1)
   shares = profile["shares"]

@@ -20,13 +20,7 @@ from llm_input.runs import RunFolder
 from llm_input.train import checkpoint as checkpoint_lib
 from llm_input.train import guards, loop
 
-from helpers import ROOT, make_text_corpus, small_config, small_overrides
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  root = tmp_path_factory.mktemp("faults")
-  return make_text_corpus(root / "texts"), root / "cache"
+from helpers import ROOT, small_config, small_overrides
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,11 @@ from llm_input import cli, sweep as sweep_lib
 from llm_input.distributed import free_port
 from llm_input.runs import RunFolder
 
-from helpers import ROOT, make_text_corpus, small_overrides
+from helpers import ROOT, small_overrides
 
 STEPS = 12
 # constant learning rate: a segment run with another train.steps follows the same schedule
 MESH = ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.schedule.kind=constant"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  root = tmp_path_factory.mktemp("multihost")
-  return make_text_corpus(root / "texts"), root / "cache"
 
 
 def train_args(corpus, workdir, *extra):

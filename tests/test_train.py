@@ -24,15 +24,9 @@ from llm_input.runs import RunFolder
 from llm_input.train import loop, optim as optim_lib, sample as sample_lib
 from llm_input.train import sharding, step as step_lib
 
-from helpers import ROOT, make_text_corpus, small_config
+from helpers import ROOT, small_config
 
 MODEL = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, max_len=16)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  root = tmp_path_factory.mktemp("train")
-  return make_text_corpus(root / "texts"), root / "cache"
 
 
 def random_batch(batch=8, length=16, vocab=64, seed=0):

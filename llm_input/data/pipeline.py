@@ -18,6 +18,7 @@ sum of the losses of the masked targets / (ln 2 * sum of their target_bytes).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import grain
@@ -113,8 +114,6 @@ def _as_text(value) -> str:
 
 def open_store(cfg: PipelineConfig, tokenizer: Tokenizer, say=print) -> store_lib.TokenStore:
   """The token store of this corpus and tokenizer, built (in parallel) the first time."""
-  import os  # noqa: PLC0415
-
   builder = cfg.builder()
   splits = (cfg.split_name("train"), cfg.split_name("validation"))
   return store_lib.ensure(builder, tokenizer, splits, add_bos=cfg.add_bos, add_eos=cfg.add_eos,

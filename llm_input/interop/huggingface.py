@@ -30,6 +30,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -453,8 +454,6 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
 
   Everything is checked (config, tokenizer, every tensor's name and shape) before the first
   byte is written; the folder appears whole or not at all."""
-  import time  # noqa: PLC0415
-
   from llm_input import config as config_lib  # noqa: PLC0415
   from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415

@@ -7,6 +7,7 @@ a class by kind.
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Sequence
 
 from llm_input.errors import TokenizerError
@@ -54,8 +55,6 @@ def train(kind: str, vocab_size: int, texts: Sequence[str],
 
 def load(folder: str | os.PathLike) -> Tokenizer:
   """Loads any kind of tokenizer from a folder written by `Tokenizer.save`."""
-  import pathlib  # noqa: PLC0415
-
   meta = read_metadata(folder)
   kind = meta.get("kind")
   classes = {**REGISTRY, **IMPORTED}

@@ -11,6 +11,8 @@ from the library's offsets into the text, never from decoding a token to text.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import pathlib
@@ -255,9 +257,6 @@ class TiktokenTokenizer(_Imported):
 
 def parse_tiktoken_ranks(data: bytes) -> dict[bytes, int]:
   """A `.tiktoken` file: one `base64(token) rank` per line (tiktoken's own format)."""
-  import base64  # noqa: PLC0415
-  import binascii  # noqa: PLC0415
-
   ranks = {}
   for number, line in enumerate(data.splitlines(), 1):
     if not line.strip():

@@ -11,6 +11,7 @@ must keep that checkpoint (`checkpoint.keep_steps`; `branch_steps` lists them).
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from llm_input import config as config_lib
@@ -86,6 +87,4 @@ def prepare_branch(cfg, workdir, source, say=print) -> int:
 
 
 def json_dict(cfg) -> dict:
-  import json  # noqa: PLC0415
-
   return json.loads(cfg.to_json_best_effort())

@@ -15,7 +15,9 @@ device sends for a given algorithm, so the figures compare meshes and shardings 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
+import os
 import re
 
 import jax
@@ -200,9 +202,6 @@ def parse_mesh(text: str | None) -> dict[str, int] | None:
 
 def topology_devices(name: str) -> list:
   """The abstract devices of a TPU topology (e.g. v5p:8x8x4), from libtpu; no TPU needed."""
-  import importlib.util  # noqa: PLC0415
-  import os  # noqa: PLC0415
-
   from llm_input.errors import ConfigError  # noqa: PLC0415
 
   if importlib.util.find_spec("libtpu") is None:
