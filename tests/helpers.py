@@ -65,3 +65,16 @@ def spy(monkeypatch, module, name, record):
     return real(*args)
 
   monkeypatch.setattr(module, name, wrapper)
+
+
+UNICODE_TEXT = ("Café crème brûlée, naïve façade.\n東京は雨です。 日本語のテキスト\n"
+                "emoji 🙂👍🏽 and maths ∑x² ≠ ∞; Ελληνικά; Ünïcödé words\n")
+
+
+def trained_on_unicode(kind: str):
+  """A tokenizer of `kind` trained on UNICODE_TEXT and some ASCII (accents, CJK, emoji)."""
+  from llm_input import tokenizers  # noqa: PLC0415
+
+  texts = [UNICODE_TEXT * 3, "plain ascii words and more words\n" * 5]
+  size = {"char": 200, "byte": 259, "word": 200, "unigram": 325}.get(kind, 420)
+  return tokenizers.train(kind, size, texts)

@@ -16,6 +16,7 @@ from llm_input.data import builders, corpora, pipeline
 from llm_input.errors import DataError
 
 from helpers import ROOT, make_text_corpus
+from helpers import UNICODE_TEXT, trained_on_unicode
 
 
 @pytest.fixture(scope="module")
@@ -583,3 +584,30 @@ def test_prepare_leaves_nothing_in_tmpdir_or_the_data_folder_failed_or_not(tmp_p
   assert list(tmpdir.iterdir()) == []  # TFDS's tmp*tfds folders went with our own temporary folder
   builds = list((data_dir / "llm_input_text").iterdir())
   assert len(builds) == 1 and any(builds[0].iterdir())  # the good corpus only, no empty files_<hash>
+
+
+# -- planted-bug tests (each fails with the bug its docstring names; docs/testing.md) ----
+
+@pytest.mark.planted
+@pytest.mark.parametrize("kind", ["char", "bpe", "word"])
+def test_bits_per_byte_denominator_on_non_ascii_corpus(tmp_path, kind):
+  """Through the token store and the windows: the target bytes of each document's targets add
+  up to its UTF-8 length (minus the first token, which is never a target, and the pairs cut by
+  window edges, counted here from the store's own boundaries)."""
+  from llm_input.data import pipeline
+
+  folder = tmp_path / "texts"
+  folder.mkdir()
+  for i in range(24):
+    (folder / f"{i:02d}.txt").write_text(UNICODE_TEXT * (1 + i % 3))
+  tok = trained_on_unicode(kind)
+  cfg = pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path / "cache"), seq_len=40,
+                                batch_size=4, validation_percent=20.0)
+  split = pipeline.open_store(cfg, tok, say=lambda *a: None).split("validation")
+  docs = list(pipeline.documents(cfg, "validation"))
+  total = sum(int(b["target_bytes"].sum()) for b in pipeline.eval_batches(cfg, tok))
+  # tokens at window starts (every 41st) are never targets: their bytes are not counted
+  window_starts = np.arange(0, split.num_tokens, 41)
+  lost = int(np.asarray(split.nbytes)[window_starts].sum())
+  assert total == sum(len(d.encode("utf-8")) for d in docs) - lost
+  assert lost < total / 10

@@ -14,6 +14,7 @@ from llm_input.model import transformer
 from llm_input.model.config import ConfigError, ModelConfig
 
 from helpers import numpy_rope, spy
+from helpers import paper_sinusoidal
 
 
 def small(**kw):
@@ -228,7 +229,7 @@ def test_without_positions_and_mask_permuting_input_permutes_output():
   np.testing.assert_allclose(out_perm, out[:, perm], atol=1e-5)
 
 
-# Positions with tokens vs positions left behind: tests/test_planted.py::test_positions_travel_with_their_tokens
+# Positions with tokens vs positions left behind: tests/test_model.py::test_positions_travel_with_their_tokens
 
 
 def test_rope_score_depends_only_on_offset():
@@ -276,7 +277,7 @@ def test_scanned_and_unrolled_stacks_agree(remat):
   np.testing.assert_allclose(np.asarray(scanned(ids)), np.asarray(unrolled(ids)), atol=1e-5)
 
 
-# bfloat16 vs float32: tests/test_planted.py::test_bfloat16_error_is_what_bfloat16_rounding_predicts
+# bfloat16 vs float32: tests/test_model.py::test_bfloat16_error_is_what_bfloat16_rounding_predicts
 
 
 @pytest.mark.parametrize("impl", ["reference", "fused"])
@@ -388,3 +389,126 @@ def test_invalid_config_fields_raise_clear_errors(bad, field):
   with pytest.raises(ConfigError) as err:
     small(**bad)
   assert str(err.value).startswith(field)
+
+
+def planted_model(**kw):
+  """The small model of the planted-bug tests (longer context, larger init than `small`)."""
+  return ModelConfig(**{**dict(vocab_size=61, d_model=32, num_layers=2, num_heads=4, max_len=64,
+                               init_std=0.3), **kw})
+
+
+# -- planted-bug tests (each fails with the bug its docstring names; docs/testing.md) ----
+
+@pytest.mark.planted
+def test_apply_rope_equals_an_explicit_numpy_rotation():
+  """Bug: wrong frequencies (base^(-i/d)), sin/cos swapped, the pairs mixed up, or bfloat16
+  queries and keys coming back as float32 (the scores would then silently run in float32)."""
+  rng = np.random.default_rng(0)
+  d_head, base = 8, 10000.0
+  x = rng.normal(size=(2, 5, 3, d_head)).astype(np.float32)
+  pos = np.array([[0, 1, 2, 7, 100], [3, 3, 9, 40, 1000]])
+  got = np.asarray(positions_lib.apply_rope(jnp.asarray(x), jnp.asarray(pos), base))
+  np.testing.assert_allclose(got, numpy_rope(x, pos, base), atol=2e-5)
+  # bfloat16 in, bfloat16 out: rotated in float32, then rounded once (relative error <= 2^-8)
+  x16 = jnp.asarray(x, jnp.bfloat16)
+  got16 = positions_lib.apply_rope(x16, jnp.asarray(pos), base)
+  assert got16.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(got16, np.float32), numpy_rope(np.asarray(x16, np.float32), pos, base),
+                             rtol=2 ** -8, atol=2e-5)
+
+
+@pytest.mark.planted
+def test_causal_rope_model_is_invariant_to_shifting_every_position():
+  """Bug: RoPE applied to queries but not keys (or keys but not queries): scores then depend on
+  absolute positions, and shifting every position changes the logits."""
+  model = transformer.create(planted_model(positions="rope"))
+  ids = jnp.array([[3, 14, 15, 9, 26, 5, 35, 8, 9, 7]])
+  base = jnp.arange(10)[None]
+  ref = np.asarray(model(ids, base))
+  for shift in (1, 17):
+    np.testing.assert_allclose(np.asarray(model(ids, base + shift)), ref, atol=2e-5)
+  # and order matters: the same tokens at other relative offsets give other logits
+  assert np.abs(np.asarray(model(ids, base * 2)) - ref).max() > 1e-2
+
+
+@pytest.mark.planted
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
+def test_positions_travel_with_their_tokens(positions):
+  """Without a causal mask, permuting tokens together with their positions permutes the
+  output exactly; permuting tokens alone (positions stay) does not, by a clear margin.
+  Bugs: positions ignored, or read from the array index instead of the positions given."""
+  model = transformer.create(planted_model(positions=positions, causal=False, init_std=0.5))
+  ids = jnp.array([[5, 8, 13, 21, 34, 55, 2, 3]])
+  perm = np.array([3, 0, 7, 5, 1, 6, 2, 4])
+  pos = jnp.arange(8)[None]
+  out = np.asarray(model(ids, pos))
+  moved = np.asarray(model(ids[:, perm], pos[:, perm]))
+  np.testing.assert_allclose(moved, out[:, perm], atol=2e-5)
+  stayed = np.asarray(model(ids[:, perm], pos))
+  assert np.abs(stayed - out[:, perm]).max() > 0.05 * np.abs(out).max()
+
+
+@pytest.mark.planted
+def test_bfloat16_error_is_what_bfloat16_rounding_predicts():
+  """Bug: a float32 path silently running in bfloat16 (or the reverse) where it should not.
+  bfloat16 keeps 8 significant bits (relative rounding 2^-9); through two blocks the logits
+  move by a small multiple of that times their scale. Measured: max error / max |logit| =
+  0.019 for this model; the bound 0.06 is 16 x 2^-8, and 0 would mean no bf16 at all."""
+  cfg = planted_model(mlp="swiglu", positions="rope", norm="rmsnorm", init_std=0.02)
+  f32 = transformer.create(cfg)
+  bf16 = nnx.merge(nnx.split(transformer.abstract(planted_model(mlp="swiglu", positions="rope", norm="rmsnorm",
+                                                          init_std=0.02, dtype="bfloat16")), nnx.Param)[0],
+                   nnx.state(f32, nnx.Param))
+  ids = jnp.array([[1, 2, 3, 4, 5, 6, 7, 8]])
+  a, b = np.asarray(f32(ids)), np.asarray(bf16(ids))
+  relative = np.abs(a - b).max() / np.abs(a).max()
+  assert 2 ** -12 < relative < 16 * 2 ** -8, relative
+
+
+@pytest.mark.planted
+def test_sinusoidal_positions_equal_the_paper_formula():
+  """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(same), for even and odd d (an odd
+  last column is zero). Mutants of the frequencies, the interleaving or the padding survived
+  every invariance test."""
+  pos = np.array([[0, 1, 5, 63]])
+  for d in (8, 9):
+    np.testing.assert_allclose(np.asarray(positions_lib.sinusoidal(jnp.asarray(pos), d)),
+                               paper_sinusoidal(pos, d), atol=1e-5)
+
+
+@pytest.mark.planted
+@pytest.mark.parametrize("kind", ["learned", "sinusoidal", "none"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_absolute_positions_add_the_position_vector_and_keep_the_dtype(kind, dtype):
+  """x + P[position], not x - P (a different, unpublished encoding for sinusoidal), and a
+  bfloat16 model stays bfloat16 (a float32 table would promote every later layer)."""
+  cfg = planted_model(positions=kind, d_model=8, max_len=16)
+  module = positions_lib.AbsolutePositions(cfg, rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 8)), dtype)
+  pos = np.array([[0, 1, 2], [7, 3, 15]])
+  got = module(x, jnp.asarray(pos))
+  assert got.dtype == dtype
+  if kind == "learned":
+    table = np.asarray(module.table[...])[pos]
+  elif kind == "sinusoidal":
+    table = paper_sinusoidal(pos, 8)
+  else:
+    table = np.zeros((2, 3, 8))
+  want = np.asarray(x, np.float32) + table
+  atol = 1e-6 if dtype == jnp.float32 else 2 ** -8 * np.abs(want).max()  # one bfloat16 rounding
+  np.testing.assert_allclose(np.asarray(got, np.float32), want, atol=atol)
+
+
+@pytest.mark.planted
+def test_blocked_attention_really_splits_the_queries(monkeypatch):
+  """Query block i attends to keys [0, (i + 1) * block): a fallback to one L x L block gives
+  the same numbers (so the equality tests pass) but skips none of the masked work."""
+  calls = []
+  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, mask: calls.append((q.shape[1], k.shape[1])))
+  q = k = v = jnp.ones((1, 8, 2, 4))
+  mask = attention_lib.attention_mask(jnp.ones((1, 8), jnp.int32), causal=True)
+  for block, want in [(2, [(2, 2), (2, 4), (2, 6), (2, 8)]), (1, [(1, s) for s in range(1, 9)]),
+                      (4, [(4, 4), (4, 8)]), (3, [(8, 8)]), (8, [(8, 8)]), (0, [(8, 8)])]:
+    calls.clear()
+    attention_lib.blocked_attention(q, k, v, mask, block)
+    assert calls == want, block

@@ -1,12 +1,14 @@
 """Tokenizers: round trips, determinism, unknowns, statistics by hand, and every bad input."""
 
 import json
+import re
 
 import pytest
 
 from llm_input import cli, tokenizers
 from llm_input.tokenizers import stats
 from llm_input.errors import TokenizerError
+from helpers import UNICODE_TEXT, trained_on_unicode
 
 ENGLISH = """The bank by the river was quiet in the morning.
 She walked to the bank to deposit her money, and the river ran on.
@@ -301,3 +303,148 @@ def test_cli_train_stats_show(tmp_path, capsys):
   assert cli.main(["tokenizer", "show", "--tokenizer", str(out), "The bank by the river"]) == 0
   shown = capsys.readouterr().out
   assert "'The bank by the river' ->" in shown and "ids:" in shown and "'▁bank'" in shown
+
+
+# -- planted-bug tests (each fails with the bug its docstring names; docs/testing.md) ----
+
+@pytest.mark.planted
+def test_stats_by_hand_on_non_ascii_text():
+  """Bug: bytes_per_token computed from characters (equal on ASCII, not here)."""
+  text = "café 東京 🙂"  # 9 characters; bytes: 3 + 2 (é) + 1 + 6 (東京) + 1 + 4 (🙂) = 17
+  chars, utf8 = len(text), len(text.encode("utf-8"))
+  assert (chars, utf8) == (9, 17)
+  byte = tokenizers.train("byte", 259, [text])
+  char = tokenizers.train("char", 100, [text])
+  result_byte = stats.compute(byte, [text])
+  result_char = stats.compute(char, [text])
+  assert result_byte.bytes_per_token == pytest.approx(1.0)
+  assert result_byte.chars_per_token == pytest.approx(9 / 17)
+  assert result_char.bytes_per_token == pytest.approx(17 / 9)
+  assert result_char.chars_per_token == pytest.approx(1.0)
+  assert result_char.tokens_per_word == pytest.approx(9 / 3)
+  assert result_byte.tokens_per_word == pytest.approx(17 / 3)
+
+
+@pytest.mark.planted
+@pytest.mark.parametrize("kind", ["char", "byte", "bpe", "unigram", "word"])
+def test_byte_counts_cover_exactly_the_text_on_accents_cjk_and_emoji(kind):
+  """Every token's count is the UTF-8 length of exactly the text it stands for. The reference
+  is independent of encode_with_byte_counts: decoding growing prefixes (lossless kinds), the
+  raw bytes (byte), or the words and the whitespace before them (word). Bugs: characters
+  counted instead of bytes; the space before a word dropped."""
+  tok = trained_on_unicode(kind)
+  ids, counts = tok.encode_with_byte_counts(UNICODE_TEXT)
+  assert len(ids) == len(counts)
+  assert sum(counts) == len(UNICODE_TEXT.encode("utf-8"))
+  if kind == "byte":
+    assert counts == [1] * len(UNICODE_TEXT.encode("utf-8"))
+  elif kind == "word":
+    spans = [m.span() for m in re.finditer(r"\w+(?:'\w+)*|\n|[^\w\s]", UNICODE_TEXT)]
+    assert len(spans) == len(ids)
+    starts = [0] + [end for _, end in spans[:-1]]  # each token also owns the gap before it
+    want = [len(UNICODE_TEXT[a:end].encode("utf-8")) for a, (_, end) in zip(starts, spans)]
+    want[-1] += len(UNICODE_TEXT[spans[-1][1]:].encode("utf-8"))
+    assert counts == want
+  else:
+    assert tok.decode(ids) == UNICODE_TEXT
+    prefix_bytes = [len(tok.decode(ids[:j]).encode("utf-8")) for j in range(len(ids) + 1)]
+    boundaries = [j for j in range(len(ids) + 1)
+                  if "\ufffd" not in tok.decode(ids[:j])]  # skip cuts inside a byte-fallback character
+    for a, b in zip(boundaries, boundaries[1:]):
+      assert sum(counts[a:b]) == prefix_bytes[b] - prefix_bytes[a], (a, b)
+
+
+@pytest.mark.planted
+def test_utf8_lengths_at_every_encoding_boundary():
+  """One code point either side of each UTF-8 length boundary (0x80, 0x800, 0x10000)."""
+  from llm_input.tokenizers.char import utf8_lengths
+
+  text = "\x7f\x80\u07ff\u0800\uffff\U00010000\U0010ffff"
+  assert utf8_lengths(text).tolist() == [len(c.encode("utf-8")) for c in text] == [1, 2, 2, 3, 3, 4, 4]
+
+
+@pytest.mark.planted
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_word_ids_and_counts_agree_with_encode_including_trailing_space(lowercase):
+  """encode_with_byte_counts gives encode's ids (case kept or folded as trained) and gives
+  trailing whitespace to the last token; whitespace alone has no tokens."""
+  tok = tokenizers.train("word", 100, ["The River and the bank.\nTHE END"],
+                         tokenizers.TokenizerOptions(lowercase=lowercase))
+  text = "The river  THE Bank \t\n end  \t"
+  ids, counts = tok.encode_with_byte_counts(text)
+  assert ids == tok.encode(text)
+  assert (tok.unk_id in ids) != lowercase  # "river", "Bank", "end": known only once lower-cased
+  assert sum(counts) == len(text.encode("utf-8")) and counts[-1] == len(" end  \t")
+  assert tok.encode_with_byte_counts(" \t \n"[:3]) == ([], [])
+
+
+@pytest.mark.planted
+def test_stats_count_unknowns_over_every_text():
+  """unk counts add up over texts; words_with_unk counts words, not texts; no unk, no rate."""
+  tok = tokenizers.train("word", 100, ["a b c"])
+  result = stats.compute(tok, ["a x b", "y c z z"])  # x, y, z, z unknown: 4 of 7 tokens
+  assert result.unk_rate == pytest.approx(4 / 7)
+  assert result.words_with_unk_rate == pytest.approx(4 / 7)
+  clean = stats.compute(tok, ["a b", "c"])
+  assert clean.unk_rate == 0 and clean.words_with_unk_rate == 0 and clean.vocab_used == 3
+  empty = stats.compute(tok, [" "])
+  assert (empty.tokens_per_word, empty.bytes_per_token, empty.unk_rate) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.planted
+def test_word_decode_spacing_specials_and_a_reloaded_lowercase_tokenizer(tmp_path):
+  """Decoding re-inserts spaces (none before punctuation or a newline, none after an opening
+  bracket), skips specials, spells <unk>; pieces map to the right words; a lowercase tokenizer
+  loaded from its folder still lower-cases."""
+  tok = tokenizers.train("word", 100, ["the king ( and ) queen , end .\nnew line"],
+                         tokenizers.TokenizerOptions(lowercase=True))
+  ids = tok.encode("The KING (and) queen, end.\nNew line zebra")
+  assert tok.decode([tok.bos_id] + ids + [tok.eos_id]) == "the king (and) queen, end.\nnew line <unk>"
+  assert [tok.id_to_piece(i) for i in ids[:2]] == ["the", "king"]
+  assert tok.id_to_piece(tok.num_special_ids) == tok.words[0] and tok.id_to_piece(tok.unk_id) == "<unk>"
+  again = tokenizers.load(tok.save(tmp_path / "word"))
+  assert again.encode("The KING") == tok.encode("the king") and again.encode_with_byte_counts("A B")[0] == tok.encode("a b")
+
+
+@pytest.mark.planted
+def test_byte_and_char_decoding_and_pieces_at_their_edges():
+  """Decoding skips specials and out-of-range ids and replaces broken UTF-8; pieces show
+  printable ASCII as itself and every other byte as <0xNN>; the first vocabulary entry sits
+  right after the specials."""
+  byte = tokenizers.train("byte", 259, ["x"])
+  e_acute = byte.encode("é")
+  assert byte.decode([byte.bos_id, *e_acute, byte.eos_id, byte.vocab_size]) == "é"
+  assert byte.decode(e_acute[:1]) == "\ufffd"  # half a character
+  pieces = [byte.id_to_piece(byte.num_special_ids + v) for v in (0x00, 0x1F, 0x20, 0x7E, 0x7F, 0xFF)]
+  assert pieces == ["<0x00>", "<0x1F>", " ", "~", "<0x7F>", "<0xFF>"]
+  assert [byte.id_to_piece(i) for i in range(byte.num_special_ids)] == ["<pad>", "<s>", "</s>"]
+  char = tokenizers.train("char", 10, ["abca"])
+  first = char.num_special_ids
+  assert [char.id_to_piece(first), char.id_to_piece(first + 1), char.id_to_piece(char.unk_id)] == ["a", "b", "<unk>"]
+  assert char.decode([char.unk_id, first, char.vocab_size, char.pad_id]) == "\ufffda"
+
+
+@pytest.mark.planted
+def test_stats_table_puts_each_figure_beside_its_own_label():
+  """Bug: `llm-input stats` printing one figure under another's label (bytes per token beside
+  the characters label, say), which a reader of the table cannot detect. Every figure here is
+  distinct, so each line pins its own."""
+  figures = stats.TokenizerStats(tokens_per_word=1.3125, bytes_per_token=4.0625, chars_per_token=3.5,
+                                 unk_rate=0.0125, words_with_unk_rate=0.025, vocab_size=50257,
+                                 vocab_used=1234, encode_mb_per_s=12.345, continued_word_share=0.375,
+                                 renyi_efficiency=0.4321, vocab_use_share=0.0246, round_trip_error_at=17,
+                                 tokens=1000, words=762, bytes=4062, chars=3500)
+  assert stats.format_table(figures).split("\n") == [
+      "tokens per word (words = whitespace-separated)  1.3125",
+      "words cut into 2+ pieces                        37.5000%",
+      "bytes per token (UTF-8)                         4.0625",
+      "characters per token                            3.5000",
+      "unknown-token rate                              1.2500%",
+      "words containing <unk>                          2.5000%",
+      "vocabulary size                                 50,257",
+      "vocabulary entries used                         1,234 (2.46%)",
+      "Rényi efficiency (order 2.5)                    0.4321",
+      "exact round trip                                no: first difference at character 17",
+      "encode throughput                               12.35 MB/s",
+      "tokens / words / bytes / chars                  1,000 / 762 / 4,062 / 3,500"]
+  assert figures.to_dict()["bytes_per_token"] == 4.0625 and len(figures.to_dict()) == 16
