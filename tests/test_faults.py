@@ -158,6 +158,30 @@ def test_nonfinite_step_rolls_back_and_skips_the_batches(corpus, tmp_path, capsy
   assert rollback == [dict(rollback[0], step=7, to_step=5.0, skipped_batches=2.0)]
 
 
+def test_metrics_fetched_every_log_every_steps_still_stop_a_diverged_step_before_its_save(
+    corpus, tmp_path, capsys, monkeypatch):
+  """The host fetches metrics once per log_every steps (and before anything is kept), not every
+  step; a NaN at step 7 read at the step-8 flush still rolls back to step 5, skips the three
+  batches read since, and nothing non-finite is saved or logged."""
+  fetched = []
+  flush = loop._Loop.flush
+  monkeypatch.setattr(loop._Loop, "flush", lambda self: (fetched.append(len(self.pending)), flush(self))[1])
+  workdir = tmp_path / "run"
+  result = loop.train(small_config(*corpus, "train.steps=16", "train.log_every=4", "train.eval_every=16",
+                                   "checkpoint.every_steps=5", "train.on_nonfinite=rollback"),
+                      workdir, say=print, inject_nonfinite=(7,))
+  out = capsys.readouterr().out
+  assert "step 7: non-finite loss" in out and "rolled back to step 5 and skipped the 3 batches" in out
+  assert result["status"] == "finished" and result["step"] == 16
+  # step 1 (the config record), 2-4, 5 (its checkpoint), 6-8 (step 7 found: rolled back), then
+  # from step 5 again: 6-8, 9-10 (checkpoint), 11-12, 13-15, 16
+  assert [n for n in fetched if n] == [1, 3, 1, 3, 3, 2, 2, 3, 1], fetched
+  rows = RunFolder(workdir).read_metrics()
+  assert all(np.isfinite(r["loss"]) for r in rows if r["split"] == "train")
+  assert sorted(r["step"] for r in rows if r["split"] == "train") == [4, 8, 12, 16]
+  assert RunFolder(workdir).checkpoint_steps()[-1] == 16
+
+
 # -- 2. one trainer per run folder -----------------------------------------------------------
 
 def test_second_trainer_on_the_same_folder_is_refused(trained, corpus, tmp_path):

@@ -237,14 +237,16 @@ def compile_time(cfg, num_layers: int) -> float:
 
 
 def loop_overhead(cfg, steps: int) -> dict:
-  """Wall time per step of the real loop (data, metrics, checkpoints) vs the bare step."""
+  """Wall time per step of the real loop (data, metrics, checkpoints) vs the bare step, at the
+  config's own train.log_every (the host fetches metrics once per that many steps)."""
+  every = int(cfg.train.log_every)
+  steps = max(steps, 2 * every)  # at least one window after the one that compiles
   with tempfile.TemporaryDirectory() as workdir:
-    cfg = config_lib.load_like(cfg, [f"train.steps={steps + 10}", "train.log_every=1",
-                                     f"train.eval_every={steps + 10}", "logging.progress_bar=False",
-                                     "checkpoint.save_step0=False"])
+    cfg = config_lib.load_like(cfg, [f"train.steps={steps + 10}", f"train.eval_every={steps + 10}",
+                                     "logging.progress_bar=False", "checkpoint.save_step0=False"])
     loop.train(cfg, workdir, say=lambda *a, **k: None, stop_after=steps)
     records = [r for r in RunFolder(workdir).read_metrics() if r["split"] == "train"]
-  warm = records[3:]  # skip compilation and the first steps
+  warm = [r for r in records if r["step"] > max(3, every)]  # skip compilation and the first steps
   # step_time_s of each record is the wall time between consecutive host records
   per_step = float(np.median([r["step_time_s"] for r in warm]))
   return {"loop_step_s": per_step, "loop_steps": len(warm)}

@@ -78,7 +78,7 @@ class _Loop:
     self.meta = {"model": json.loads(cfg.model.to_json_best_effort()), "vocab_size": tokenizer.vocab_size,
                  "param_shapes": checkpoint_lib.param_shapes(self.trainer.abstract_state)}
     self.divergence = guards.Divergence(s.train.loss_spike_factor, s.model.vocab_size)
-    self.rollbacks, self.pending, self.last_eval = 0, None, None
+    self.rollbacks, self.pending, self.last_eval = 0, [], None
     self.throughput = metrics_lib.Throughput(s.pipeline.batch_size * s.pipeline.seq_len, s.flops_per_step)
     self.started, self.prior_seconds = time.time(), 0.0
 
@@ -111,22 +111,26 @@ class _Loop:
                                            purge_step=self.start + 1 if restored is not None else None)
     self.bar = metrics_lib.progress_bar(self.s.logging.progress_bar and self.lead, self.total, self.start)
 
-  # -- metrics, fetched one step behind ----------------------------------------------------
+  # -- metrics, fetched every log_every steps ----------------------------------------------
   def flush(self) -> None:
-    """Fetches the previous step's metrics, checks them (raises `Diverged`) and logs them."""
-    if self.pending is None:
+    """Fetches the metrics of the steps run since the last flush in one transfer, checks each
+    in order (raises `Diverged` at the first unusable one) and logs those on the log grid.
+    Between flushes the host only dispatches steps, so it never waits on the device."""
+    if not self.pending:
       return
-    (step, values), self.pending = self.pending, None
-    values = {k: float(v) for k, v in jax.device_get(values).items()}
-    self.divergence.check(step, values)
-    self.throughput.count()
-    if step % self.s.train.log_every == 0 or step == self.total:
-      values.update(self.throughput.rates())
-      self.writer.write(step, "train", values)
-      if self.bar is not None:
-        self.bar.set_postfix(loss=f"{values['loss']:.3f}", tok_s=f"{values['tokens_per_s']:,.0f}")
+    pending, self.pending = self.pending, []
+    fetched = jax.device_get([metrics for _, metrics in pending])
+    for (step, _), raw in zip(pending, fetched):
+      values = {k: float(v) for k, v in raw.items()}
+      self.divergence.check(step, values)
+      self.throughput.count()
+      if step % self.s.train.log_every == 0 or step == self.total:
+        values.update(self.throughput.rates())
+        self.writer.write(step, "train", values)
+        if self.bar is not None:
+          self.bar.set_postfix(loss=f"{values['loss']:.3f}", tok_s=f"{values['tokens_per_s']:,.0f}")
     if self.bar is not None:
-      self.bar.update(1)
+      self.bar.update(len(pending))
 
   # -- the loop ----------------------------------------------------------------------------
   def run(self) -> dict:
@@ -161,7 +165,7 @@ class _Loop:
     return self.finish(status, seconds)
 
   def one_step(self, preemption) -> bool:
-    """Runs a step and checks the previous one's metrics; returns whether to checkpoint it."""
+    """Dispatches a step (its metrics wait for the next flush); returns whether to checkpoint it."""
     batch = pipeline.global_batch(next(self.iterator), self.trainer.batch_sharding)
     if self.step + 1 in self.inject:
       self.inject.discard(self.step + 1)
@@ -169,8 +173,7 @@ class _Loop:
     self.state, metrics = self.trainer.train_step(self.state, batch)
     self.checkpointer.check()  # a background save that failed stops the run now
     self.step += 1
-    self.flush()
-    self.pending = (self.step, metrics)
+    self.pending.append((self.step, metrics))
     if jax.process_count() > 1:  # a signal on any host stops every host at the same step
       if distributed.any_process(preemption.requested is not None) and preemption.requested is None:
         preemption.requested = "a peer's signal"
@@ -178,7 +181,8 @@ class _Loop:
     # first checks its metrics: a diverged step is never saved.
     will_save = self.checkpointer.will_save(self.step)
     if (preemption.requested or will_save or self.step == self.total or not self.config_written
-        or self.step % self.s.train.eval_every == 0 or self.stopping()):
+        or self.step % self.s.train.eval_every == 0 or self.step % self.s.train.log_every == 0
+        or self.stopping()):
       self.flush()
     if not self.config_written:
       # The first good step: only now is this a run whose settings deserve a record.
@@ -217,10 +221,11 @@ class _Loop:
     self.state, good_step, _ = back
     self.iterator.set_state(position)  # skip the batches since the checkpoint, the bad one included
     self.rollbacks += 1
-    self.pending = None
-    self.writer.write(err.step, "rollback", {"to_step": good_step, "skipped_batches": err.step - good_step})
+    self.pending = []
+    skipped = self.step - good_step  # every batch read since the checkpoint (a flush can lag the bad step)
+    self.writer.write(err.step, "rollback", {"to_step": good_step, "skipped_batches": skipped})
     self.say(f"\nstep {err.step}: {err.problem}; rolled back to step {good_step} and skipped the "
-             f"{err.step - good_step} batches since (rollback {self.rollbacks} of at most {guards.MAX_ROLLBACKS})")
+             f"{skipped} batches since (rollback {self.rollbacks} of at most {guards.MAX_ROLLBACKS})")
     self.step = good_step
     if self.bar is not None:
       self.bar.n = self.step
