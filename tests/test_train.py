@@ -501,3 +501,18 @@ def test_kv_heads_follow_the_tensor_axis_or_say_why_not(kv_heads, sharded):
   # the rule is the config's: kv_heads -> None keeps K/V replicated without a note
   rules = {**sharding.DEFAULT_RULES, "kv_heads": None}
   assert "tensor" not in str(sharding.param_shardings(abstract, mesh, rules)["blocks"]["attention"]["k_kernel"].spec)
+
+
+def test_the_loop_opens_and_checks_the_token_store_once_whatever_it_evaluates(corpus, tmp_path, monkeypatch):
+  """Evaluations read the store the run opened: the store is checked (sizes, checksums) once
+  per training segment, not again at every evaluation."""
+  from llm_input.data import pipeline
+
+  opened = []
+  real = pipeline.open_store
+  monkeypatch.setattr(pipeline, "open_store", lambda *a, **k: (opened.append(1), real(*a, **k))[1])
+  result = loop.train(small_config(*corpus, "train.steps=6", "train.eval_every=2"), tmp_path / "run",
+                      say=lambda *a: None)
+  assert result["status"] == "finished" and len(RunFolder(tmp_path / "run").read_metrics()) > 3
+  assert len([r for r in RunFolder(tmp_path / "run").read_metrics() if r["split"] == "validation"]) == 3
+  assert len(opened) == 1

@@ -188,12 +188,16 @@ class WindowSampler:
 
 
 def train_dataset(cfg: PipelineConfig, tokenizer: Tokenizer, *, process_index: int = 0,
-                  process_count: int = 1, data_parallel: int = 1, say=print) -> grain.IterDataset:
+                  process_count: int = 1, data_parallel: int = 1, say=print,
+                  store: store_lib.TokenStore | None = None) -> grain.IterDataset:
   """Endless training batches for this process: (batch_size / process_count, seq_len) arrays.
 
-  Its iterator's state is one integer (the next batch), saved in every checkpoint."""
-  cfg.validate(data_parallel, process_count)
-  store = open_store(cfg, tokenizer, say)
+  Its iterator's state is one integer (the next batch), saved in every checkpoint. `store`: the
+  token store a caller has opened already for this `cfg`, validated (the training loop), so it
+  is neither checked nor reopened here."""
+  if store is None:
+    cfg.validate(data_parallel, process_count)
+    store = open_store(cfg, tokenizer, say)
   sampler = WindowSampler(store.split(cfg.split_name("train")), cfg.seq_len, cfg.batch_size, cfg.seed)
   rows = process_rows(cfg.batch_size, process_index, process_count)
   batches = grain.MapDataset.range(0, 1 << 62).map(lambda k: sampler.batch(k, rows))
@@ -203,10 +207,14 @@ def train_dataset(cfg: PipelineConfig, tokenizer: Tokenizer, *, process_index: i
 
 
 def eval_batches(cfg: PipelineConfig, tokenizer: Tokenizer, *, split: str = "validation",
-                 process_index: int = 0, process_count: int = 1, data_parallel: int = 1, say=print):
-  """The whole split once, in a fixed order; the last batch is padded with masked rows."""
-  cfg.validate(data_parallel, process_count)
-  data = open_store(cfg, tokenizer, say).split(cfg.split_name(split))
+                 process_index: int = 0, process_count: int = 1, data_parallel: int = 1, say=print,
+                 store: store_lib.TokenStore | None = None):
+  """The whole split once, in a fixed order; the last batch is padded with masked rows.
+  `store`: as in `train_dataset` (the loop evaluates from the store it opened once)."""
+  if store is None:
+    cfg.validate(data_parallel, process_count)
+    store = open_store(cfg, tokenizer, say)
+  data = store.split(cfg.split_name(split))
   length = cfg.seq_len + 1
   starts = np.arange(0, data.num_tokens, length)  # the last window may be partial
   rows = process_rows(cfg.batch_size, process_index, process_count)

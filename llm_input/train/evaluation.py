@@ -14,13 +14,13 @@ from llm_input.train import step as step_lib
 
 
 def evaluate(trainer: step_lib.Trainer, params, pipe: pipeline.PipelineConfig, tokenizer,
-             max_batches: int = 0) -> dict:
+             max_batches: int = 0, store=None) -> dict:
   """Loss, bits per byte, perplexity and accuracy on the validation split (every process reads
-  its rows; `max_batches` > 0 stops early)."""
+  its rows; `max_batches` > 0 stops early; `store`: the token store already open)."""
   sums = {"loss_sum": 0.0, "tokens": 0.0, "bytes": 0.0, "correct": 0.0}
   batches = pipeline.eval_batches(pipe, tokenizer, process_index=jax.process_index(),
                                   process_count=jax.process_count(),
-                                  data_parallel=trainer.data_parallel)
+                                  data_parallel=trainer.data_parallel, store=store)
   for i, batch in enumerate(batches):
     if max_batches and i >= max_batches:
       break

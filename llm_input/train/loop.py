@@ -48,8 +48,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
   changes = run.config_changes(cfg, allow_config_change)
   lock = run.lock().acquire() if jax.process_index() == 0 else None
   try:
-    tokenizer = prepare_run(cfg, run, sections, say)
-    loop = _Loop(cfg, run, sections.for_vocab_size(tokenizer.vocab_size), tokenizer, changes, say,
+    tokenizer, store = prepare_run(cfg, run, sections, say)
+    loop = _Loop(cfg, run, sections.for_vocab_size(tokenizer.vocab_size), tokenizer, store, changes, say,
                  stop_after, set(inject_nonfinite))
     return loop.run()
   finally:
@@ -60,9 +60,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | os.PathLike, *, say=pri
 class _Loop:
   """One training segment of a run: restore or initialise, step, keep, evaluate, finish."""
 
-  def __init__(self, cfg, run: RunFolder, s: sections_lib.Sections, tokenizer, changes: dict,
+  def __init__(self, cfg, run: RunFolder, s: sections_lib.Sections, tokenizer, store, changes: dict,
                say, stop_after: int | None, inject: set):
     self.cfg, self.run_folder, self.s, self.tokenizer, self.say = cfg, run, s, tokenizer, say
+    self.store = store  # the token store, opened and checked once for the run
     self.changes, self.stop_after, self.inject = changes, stop_after, inject
     self.lead = jax.process_index() == 0
     self.config_written = run.has_config() and not changes
@@ -73,7 +74,7 @@ class _Loop:
     guards.check_disk(run.path, self.trainer.abstract_state)
     self.iterator = iter(pipeline.train_dataset(
         s.pipeline, tokenizer, process_index=jax.process_index(), process_count=jax.process_count(),
-        data_parallel=self.trainer.data_parallel, say=say))
+        data_parallel=self.trainer.data_parallel, say=say, store=self.store))
     self.checkpointer = checkpoint_lib.Checkpointer(run.checkpoints_dir, s.checkpoint)
     self.meta = {"model": json.loads(cfg.model.to_json_best_effort()), "vocab_size": tokenizer.vocab_size,
                  "param_shapes": checkpoint_lib.param_shapes(self.trainer.abstract_state)}
@@ -198,7 +199,7 @@ class _Loop:
 
   def evaluate(self) -> None:
     self.last_eval = evaluation.evaluate(self.trainer, self.state["params"], self.s.pipeline,
-                                         self.tokenizer, self.s.train.eval_batches)
+                                         self.tokenizer, self.s.train.eval_batches, store=self.store)
     self.writer.write(self.step, "validation", self.last_eval)
     self.say(f"\nstep {self.step}: validation loss {self.last_eval['loss']:.4f}, "
              f"bits/byte {self.last_eval['bits_per_byte']:.4f}")

@@ -80,18 +80,19 @@ def prepare_tokenizer(t: TokenizerSection, run: RunFolder, pipe: pipeline.Pipeli
   return tokenizer
 
 
-def prepare_run(cfg, run: RunFolder, sections: Sections, say) -> tokenizers.Tokenizer:
+def prepare_run(cfg, run: RunFolder, sections: Sections, say):
   """Before a run's first step: process 0 clears what a failed start left, marks the folder as
   started, settles the tokenizer and builds the token store; the others wait for it and then
-  read what it wrote."""
+  read what it wrote. Returns (tokenizer, token store), the store opened once for the run."""
   if jax.process_index() == 0:
     run.clear_unstarted(say)
     if not run.has_config():
       run.write_pending_config(cfg)
     tokenizer = prepare_tokenizer(sections.tokenizer, run, sections.pipeline, say)
-    pipeline.open_store(sections.pipeline, tokenizer, say)
+    store = pipeline.open_store(sections.pipeline, tokenizer, say)
   distributed.barrier("llm_input: run folder, tokenizer and token store ready")
   if jax.process_index() != 0:
     tokenizer = tokenizers.load(run.tokenizer_dir)
     run.check_tokenizer()
-  return tokenizer
+    store = pipeline.open_store(sections.pipeline, tokenizer, say)
+  return tokenizer, store
