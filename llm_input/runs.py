@@ -44,10 +44,13 @@ from llm_input.fileio import directory_fingerprint, write_text_atomic
 FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
 # Sections that may change on resume only with --allow-config-change (and are recorded).
 GUARDED_SECTIONS = ("optimizer", "schedule", "train")
+# Fields of the frozen sections that only change how the step is computed, not what: a resume
+# may change them (the change is recorded like any other).
+SPEED_FIELDS = ("model.head_loss_chunk",)
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
 ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,
-                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": []}
+                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": [], "model.head_loss_chunk": 0}
 
 
 class RunLockedError(UserError):
@@ -242,7 +245,16 @@ class RunFolder:
       if isinstance(saved.get(section), dict):
         saved[section].setdefault(key, value)
     now = json.loads(cfg.to_json_best_effort())
-    frozen = [k for k in FROZEN_SECTIONS if saved.get(k) != now.get(k)]
+
+    def frozen_part(tree, section):
+      value = dict(tree.get(section) or {}) if isinstance(tree.get(section), dict) else tree.get(section)
+      if isinstance(value, dict):
+        for field in SPEED_FIELDS:
+          if field.split(".")[0] == section:
+            value.pop(field.split(".")[1], None)
+      return value
+
+    frozen = [k for k in FROZEN_SECTIONS if frozen_part(saved, k) != frozen_part(now, k)]
     if frozen:
       raise ConfigError(f"{self} holds a run with a different {', '.join(frozen)} config; resume "
                         "it with the config in its config.json, or use a new --workdir")

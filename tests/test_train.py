@@ -1,6 +1,7 @@
 """Training against references: sharded == single device, accumulation == big batch, exact
 resume after SIGTERM/SIGKILL in real subprocesses, bits per byte by hand, sampling."""
 
+import dataclasses
 import json
 import math
 import os
@@ -394,6 +395,22 @@ def test_resuming_with_a_different_model_data_or_tokenizer_is_refused(corpus, tr
   assert sorted(p.name for p in trained_run.rglob("*")) == before  # nothing written
 
 
+def test_a_speed_field_may_change_when_a_run_resumes(corpus, trained_run, tmp_path):
+  """model.head_loss_chunk changes how the step is computed, not what: a resume may change it
+  (and the change is recorded), unlike the rest of the model section."""
+  import shutil
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_run, workdir)
+  result = loop.train(small_config(*corpus, "train.steps=12", "model.head_loss_chunk=0"), workdir,
+                      say=lambda *a: None, allow_config_change=True)  # (more steps: a guarded change)
+  assert result["step"] == 12
+  changes = RunFolder(workdir).read_config_changes()
+  assert changes[-1]["changed"]["model.head_loss_chunk"] == [32, 0]
+  with pytest.raises(ConfigError, match="different model config"):  # the rest stays frozen
+    loop.train(small_config(*corpus, "train.steps=12", "model.head_loss_chunk=0", "model.norm_eps=1e-6"),
+               workdir, allow_config_change=True)
+
+
 def test_a_run_saved_before_a_field_was_added_still_resumes(corpus, trained_run, tmp_path):
   import shutil
   workdir = tmp_path / "run"
@@ -516,3 +533,40 @@ def test_the_loop_opens_and_checks_the_token_store_once_whatever_it_evaluates(co
   assert result["status"] == "finished" and len(RunFolder(tmp_path / "run").read_metrics()) > 3
   assert len([r for r in RunFolder(tmp_path / "run").read_metrics() if r["split"] == "validation"]) == 3
   assert len(opened) == 1
+
+
+@pytest.mark.parametrize("tie, dtype, z_loss", [(True, "float32", 0.0), (False, "float32", 1e-2),
+                                                (True, "bfloat16", 1e-2)])
+def test_chunked_head_and_loss_equal_the_whole_logits_path(tie, dtype, z_loss):
+  """`model.head_loss_chunk`: the objective, its parts and every gradient equal the (B, L, V)
+  path's (itself checked against autodiff), with masked targets, a packed second document, the
+  z-loss, untied heads and bfloat16; and a train step under 8 devices (data x fsdp) equals it."""
+  model = dataclasses.replace(MODEL, tie_embeddings=tie, dtype=dtype, vocab_size=64)
+  mesh = sharding.make_mesh(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1])
+  optim = optim_lib.OptimConfig(learning_rate=1e-2, warmup_steps=1, total_steps=10, z_loss=z_loss)
+  whole = step_lib.Trainer(model, optim, mesh)
+  chunked = step_lib.Trainer(dataclasses.replace(model, head_loss_chunk=4), optim, mesh)
+  assert chunked.fused_head_loss and not whole.fused_head_loss
+  params = whole.init_state()["params"]
+  batch = pipeline.global_batch(random_batch(), whole.batch_sharding)
+  (obj_a, parts_a), grads_a = jax.value_and_grad(whole.loss_sums, has_aux=True)(params, batch)
+  (obj_b, parts_b), grads_b = jax.value_and_grad(chunked.loss_sums, has_aux=True)(params, batch)
+  tol = 2e-2 if dtype == "bfloat16" else 1e-5
+  np.testing.assert_allclose(float(obj_b), float(obj_a), rtol=tol)
+  for key in ("loss_sum", "z_sum", "correct", "tokens", "bytes"):
+    np.testing.assert_allclose(float(parts_b[key]), float(parts_a[key]), rtol=tol, err_msg=key)
+  scale = max(float(np.abs(g).max()) for g in jax.tree.leaves(grads_a))
+  assert max_diff(grads_a, grads_b) <= tol * scale
+  # the eval step (no differentiation) gives the same sums
+  eval_a, eval_b = whole.eval_step(params, batch), chunked.eval_step(params, batch)
+  for key in eval_a:
+    np.testing.assert_allclose(float(eval_b[key]), float(eval_a[key]), rtol=tol, err_msg=key)
+  if dtype == "float32":  # sharded: a step of the chunked path on 8 devices equals one device's
+    one, params_one, _ = run_steps(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1],
+                                   model=dataclasses.replace(model, head_loss_chunk=4))
+    eight, params_eight, _ = run_steps(dict(data=2, fsdp=4, tensor=1), jax.devices(),
+                                       model=dataclasses.replace(model, head_loss_chunk=4))
+    ref, params_ref, _ = run_steps(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1], model=model)
+    np.testing.assert_allclose(eight, one, rtol=1e-5)
+    np.testing.assert_allclose(one, ref, rtol=1e-5)
+    assert max_diff(params_one, params_eight) < 1e-5 and max_diff(params_one, params_ref) < 1e-5

@@ -46,6 +46,11 @@ class ModelConfig:
   attention_block: int = 128  # blocked: queries per block.
   scan_layers: bool = True
   remat: str = "none"
+  # Training's output head and loss in chunks of this many positions (the largest divisor of the
+  # sequence length up to it), each chunk's logits made, used and dropped while in cache, its
+  # gradient computed in the same pass; 0: one (B, L, V) logits array. Only the train step
+  # uses it; the numbers are the same either way.
+  head_loss_chunk: int = 0
   dtype: str = "float32"  # Compute dtype; parameters are always float32.
   init_std: float = 0.02
 
@@ -75,6 +80,8 @@ class ModelConfig:
          f"got {self.attention_block!r}")
     need(self.remat in REMAT_POLICIES, "remat",
          f"unknown {self.remat!r}; allowed: {', '.join(REMAT_POLICIES)}")
+    need(isinstance(self.head_loss_chunk, int) and self.head_loss_chunk >= 0, "head_loss_chunk",
+         f"must be an integer >= 0 (0 = off), got {self.head_loss_chunk!r}")
     need(self.dtype in DTYPES, "dtype", f"unknown {self.dtype!r}; allowed: {', '.join(DTYPES)}")
     if self.positions == "rope":
       need(self.d_head % 2 == 0, "num_heads",

@@ -35,6 +35,14 @@ class Embedding(nnx.Module):
       x_BxLxD = x_BxLxD * jnp.asarray(math.sqrt(self.cfg.d_model), dtype)
     return constrain(x_BxLxD, ("batch", "length", "act_embed"))
 
+  def output_matrix(self, dtype) -> jnp.ndarray:
+    """The (D, V) matrix that turns a final vector into logits, in the compute `dtype`."""
+    if self.cfg.tie_embeddings:
+      # Laid out as for the lookup, so the tied table is gathered once and its two gradient
+      # contributions are reduced once.
+      return constrain(self.table[...], ("vocab", "act_embed")).astype(dtype).T
+    return self.head[...].astype(dtype)
+
   @jax.named_scope("head")
   def logits(self, x_BxLxD: jnp.ndarray) -> jnp.ndarray:
     """Scores over the vocabulary, returned in float32 so the loss is computed in float32."""
@@ -42,12 +50,7 @@ class Embedding(nnx.Module):
     batch, length, d = x_BxLxD.shape
     x_2d = x_BxLxD.reshape(batch * length, d)  # 2-D matmul: no layout copies in the backward
     x_2d = constrain(x_2d, ("batch", "act_embed"))
-    if self.cfg.tie_embeddings:
-      # Laid out as for the lookup, so the tied table is gathered once and its two gradient
-      # contributions are reduced once.
-      logits = x_2d @ constrain(self.table[...], ("vocab", "act_embed")).astype(dtype).T
-    else:
-      logits = x_2d @ self.head[...].astype(dtype)
+    logits = x_2d @ self.output_matrix(dtype)
     # Rows stay split over the batch axes and columns over the vocabulary's: no device ever
     # holds the whole batch's logits.
     logits = constrain(logits, ("batch", "vocab"))

@@ -81,13 +81,14 @@ class Transformer(nnx.Module):
     self.final_norm = Norm(cfg, rngs=rngs)
 
   def __call__(self, ids_BxL, positions_BxL=None, segment_ids_BxL=None, *,
-               return_attention: bool = False, cache=None):
+               return_attention: bool = False, cache=None, features: bool = False):
     """Next-token logits (B, L, V) in float32.
 
     `positions_BxL` and `segment_ids_BxL` come from the packed batch; when omitted, the input
     is one document per row starting at position 0. With `return_attention`, also returns the
     attention weights of every layer, (layers, B, H, L, L). With `cache` (see `init_cache`),
-    returns (logits, updated cache).
+    returns (logits, updated cache). With `features`, the final-normed vectors (B, L, D) instead
+    of logits.
     """
     cfg = self.cfg
     if positions_BxL is None:
@@ -118,6 +119,8 @@ class Transformer(nnx.Module):
         outputs.append(out)
       weights, cache = jax.tree.map(lambda *xs: jnp.stack(xs), *outputs) if outputs else (None, None)
 
+    if features:  # the final vectors, before the output head (the train step's fused loss)
+      return self.final_norm(x_BxLxD)
     logits_BxLxV = self.embedding.logits(self.final_norm(x_BxLxD))
     if cache is not None:
       return logits_BxLxV, cache

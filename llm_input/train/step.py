@@ -65,6 +65,70 @@ def _log_z_bwd(vocab_split, residuals, grads):
 log_z_and_target_logit.defvjp(_log_z_fwd, _log_z_bwd)
 
 
+def _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss: float, chunk: int, grads: bool):
+  """Sums over the batch (objective, loss, z, correct), `chunk` positions at a time; with
+  `grads`, also d objective / d x and d objective / d w (float32 accumulation)."""
+  batch, length, d = x_BxLxD.shape
+  chunk = max(c for c in range(1, min(chunk, length) + 1) if length % c == 0)
+  n = length // chunk
+  split = lambda a: a.reshape(batch, n, chunk, *a.shape[2:]).swapaxes(0, 1)  # noqa: E731
+  w = w_DxV
+
+  def body(carry, inputs):
+    x_c, t_c, m_c = inputs
+    x_2d = constrain(x_c.reshape(batch * chunk, d), ("batch", "act_embed"))
+    logits = (x_2d @ w).astype(jnp.float32)  # (B * chunk, V): in cache, never all of them at once
+    top = jnp.max(logits, axis=-1)
+    exp = jnp.exp(logits - top[:, None])
+    total = jnp.sum(exp, axis=-1)
+    log_z = top + jnp.log(total)
+    target_logit = jnp.take_along_axis(logits, t_c.reshape(-1, 1), axis=-1)[:, 0]
+    mask = m_c.reshape(-1).astype(jnp.float32)
+    loss, z = jnp.sum((log_z - target_logit) * mask), jnp.sum(jnp.square(log_z * mask))
+    sums = jnp.stack([loss + z_loss * z, loss, z, jnp.sum((target_logit >= top) * mask)])
+    if not grads:
+      return carry + sums, None
+    sums_acc, d_w = carry
+    # d objective / d logits = mask * (softmax * (1 + 2 z_loss log Z) - onehot(target))
+    scale = mask * (1.0 + 2.0 * z_loss * log_z) / total
+    vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, 1)
+    d_logits = (exp * scale[:, None] - jnp.where(vocab == t_c.reshape(-1, 1), mask[:, None], 0.0))
+    d_logits = d_logits.astype(x_2d.dtype)
+    d_x = (d_logits @ w.T).reshape(batch, chunk, d)
+    d_w = d_w + jnp.matmul(x_2d.T, d_logits, preferred_element_type=jnp.float32)
+    return (sums_acc + sums, d_w), d_x
+
+  inputs = (split(x_BxLxD), split(targets_BxL), split(mask_BxL))
+  if not grads:
+    sums, _ = jax.lax.scan(body, jnp.zeros(4, jnp.float32), inputs)
+    return sums, None
+  (sums, d_w), d_x = jax.lax.scan(body, (jnp.zeros(4, jnp.float32), jnp.zeros(w.shape, jnp.float32)), inputs)
+  return sums, (d_x.swapaxes(0, 1).reshape(x_BxLxD.shape), d_w)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def fused_head_loss(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss: float, chunk: int):
+  """[objective, loss sum, z sum, correct] of the output head and the loss together, `chunk`
+  positions at a time (`model.head_loss_chunk`): each chunk's logits are made, used and
+  dropped while in cache, and under differentiation the same pass computes the gradients
+  (objective = loss + z_loss * z; its cotangent scales them in the backward). The numbers
+  equal `log_z_and_target_logit` over the whole (B, L, V) logits array."""
+  return _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss, chunk, grads=False)[0]
+
+
+def _fused_fwd(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss, chunk):
+  return _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss, chunk, grads=True)
+
+
+def _fused_bwd(z_loss, chunk, residuals, grads):
+  d_x, d_w = residuals
+  g = grads[0]  # only the objective is differentiated; the other sums are reported
+  return (d_x * g.astype(d_x.dtype)), (d_w * g).astype(d_x.dtype), None, None
+
+
+fused_head_loss.defvjp(_fused_fwd, _fused_bwd)
+
+
 class Trainer:
   """Holds the model structure, optimizer and shardings; builds the jitted steps."""
 
@@ -83,6 +147,9 @@ class Trainer:
     # Whether the logits' vocabulary axis is split over devices (the loss then avoids a gather).
     self.vocab_split = sharding_lib.spec_for(
         (1, 1, model_cfg.vocab_size), ("batch", "length", "vocab"), mesh, dict(rules))[2] is not None
+    # The chunked head + loss where each device holds whole rows of the vocabulary (with the
+    # vocabulary split over `tensor`, the (B, L, V) path's masked sums avoid gathering logits).
+    self.fused_head_loss = model_cfg.head_loss_chunk > 0 and not self.vocab_split
     self.train_step = self._build_train_step()
     self.eval_step = self._build_eval_step()
 
@@ -118,22 +185,31 @@ class Trainer:
 
   # -- loss --------------------------------------------------------------------------------
   def loss_sums(self, params: dict, batch: dict) -> tuple[jnp.ndarray, dict]:
-    """Sum of masked token losses (nats, float32) and its parts."""
+    """The objective (sum of masked token losses in nats, float32, plus the z-loss term) and
+    its parts."""
     model = self.model(params)
+    z_loss = self.optim_cfg.z_loss
+    mask_BxL = batch["loss_mask"].astype(jnp.float32)
+    parts = {"tokens": mask_BxL.sum(),
+             "bytes": (batch["target_bytes"] * batch["loss_mask"]).sum().astype(jnp.float32)}
+    if self.fused_head_loss:
+      x_BxLxD = model(batch["inputs"], batch["positions"], batch["segment_ids"], features=True)
+      with jax.named_scope("head_and_loss"):
+        w_DxV = model.embedding.output_matrix(x_BxLxD.dtype)
+        objective, loss_sum, z_sum, correct = fused_head_loss(
+            x_BxLxD, w_DxV, batch["targets"], batch["loss_mask"], z_loss, self.model_cfg.head_loss_chunk)
+      return objective, {**parts, "loss_sum": loss_sum, "z_sum": z_sum, "correct": correct}
     logits_BxLxV = model(batch["inputs"], batch["positions"], batch["segment_ids"])
     with jax.named_scope("loss"):
       log_z_BxL, target_logit_BxL, max_logit_BxL = log_z_and_target_logit(
           logits_BxLxV, batch["targets"], self.vocab_split)
-    mask_BxL = batch["loss_mask"].astype(jnp.float32)
     token_loss_BxL = (log_z_BxL - target_logit_BxL) * mask_BxL
     loss_sum = token_loss_BxL.sum()
     z_sum = jnp.square(log_z_BxL * mask_BxL).sum()
     # Correct = the target has the highest logit (argmax without another pass over V; an
     # exact tie counts as correct).
     correct = ((target_logit_BxL >= max_logit_BxL) * mask_BxL).sum()
-    return loss_sum, {"loss_sum": loss_sum, "z_sum": z_sum, "tokens": mask_BxL.sum(),
-                      "bytes": (batch["target_bytes"] * batch["loss_mask"]).sum().astype(jnp.float32),
-                      "correct": correct}
+    return loss_sum + z_loss * z_sum, {**parts, "loss_sum": loss_sum, "z_sum": z_sum, "correct": correct}
 
   def _with_layout(self, fn: Callable) -> Callable:
     """fn traced with the activation sharding constraints on (forward and backward)."""
@@ -146,11 +222,7 @@ class Trainer:
     cfg = self.optim_cfg
     accum = cfg.grad_accum_steps
 
-    def objective(params, batch):
-      loss_sum, parts = self.loss_sums(params, batch)
-      return loss_sum + cfg.z_loss * parts["z_sum"], parts
-
-    grad_fn = jax.grad(objective, has_aux=True)
+    grad_fn = jax.grad(self.loss_sums, has_aux=True)
 
     def train_step(state, batch):
       params = state["params"]
