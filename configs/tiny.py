@@ -1,13 +1,15 @@
 """Tiny: a 4-layer, 128-wide decoder (1.35M parameters, bpe 4096) for a laptop CPU.
 
 Command: `llm-input train --config configs/tiny.py --workdir runs/tiny` (what `make demo` runs).
-Hardware: 2-core x86 CPU (Intel Xeon, AVX-512). Time (2026-12-01): 600 steps of 16 x 256
-tokens in 3 min 46 s (~0.34 s/step, MFU 37-41%), 4 min 15 s for the whole `make demo` with the
-corpus prepared.
-Result (2026-12-01, subwords encoded line by line as SentencePiece trained them): validation
-loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4316 before this round's
-speed changes, 2.4535 when documents were encoded whole, 2.5993 with the previous pipeline,
-whose batches were slices of one play).
+Hardware: 2-core x86 CPU (Intel Xeon, AVX-512). Time (2026-12-02): 600 steps of 16 x 256
+tokens in 3 min 9 s (~0.29 s/step, MFU 40-41% in `llm-input bench`), 3 min 37 s for the whole
+`make demo` with the corpus prepared. On the AVX2-only kind (AMD Zen 3) the issue measured
+~2x slower steps; not re-measured here.
+Result (2026-12-02, subwords encoded line by line as SentencePiece trained them): validation
+loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4317 too before the chunked
+head and loss, 2.4535 when documents were encoded whole, 2.5993 with the previous pipeline,
+whose batches were slices of one play). A count bigram on the same tokens scores 2.4158
+(`llm-input baseline ngram --run runs/tiny --order 2`).
 """
 
 from configs import base
