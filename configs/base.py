@@ -37,7 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.attention_block = 128  # blocked: queries per block (key blocks wholly in the future are skipped).
   m.scan_layers = True  # Scan over stacked layers (compile time flat in depth).
   m.remat = "none"  # none | full | dots: activation recomputation in the backward pass.
-  m.head_loss_chunk = 0  # > 0: the train step's head + loss this many positions at a time (no (B, L, V) logits).
+  m.head_loss_chunk = 0  # > 0: on one device, the train step's head + loss this many positions at a time (no (B, L, V) logits).
   m.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
   m.init_std = 0.02  # Std of the normal init of embeddings and projections.
 

@@ -88,8 +88,12 @@ def test_profile_splits_the_traced_step_by_model_part(corpus):
   shares = profile["shares"]
   assert sum(shares.values()) == pytest.approx(1.0)
   for part in ("attention_core", "attention_core (backward)", "attention", "mlp",
-               "mlp (backward)", "norm", "head", "head (backward)", "loss", "optimizer"):
+               "mlp (backward)", "norm", "head_and_loss", "optimizer"):  # the preset's chunked head + loss
     assert shares.get(part, 0) > 0, (part, shares)
+  assert "head" not in shares and "loss (backward)" not in shares
+  whole = bench.profile_split(small_config(*corpus, "model.head_loss_chunk=0"), steps=2, device_count=1)
+  for part in ("head", "head (backward)", "loss", "loss (backward)"):
+    assert whole["shares"].get(part, 0) > 0, (part, whole["shares"])
   assert shares.get("other", 0) + shares.get("other (backward)", 0) < 0.25
   assert sum(profile["seconds"].values()) == pytest.approx(profile["step_s"])
   assert 0 < profile["device_busy_share"] <= 1

@@ -48,8 +48,9 @@ class ModelConfig:
   remat: str = "none"
   # Training's output head and loss in chunks of this many positions (the largest divisor of the
   # sequence length up to it), each chunk's logits made, used and dropped while in cache, its
-  # gradient computed in the same pass; 0: one (B, L, V) logits array. Only the train step
-  # uses it; the numbers are the same either way.
+  # gradient computed in the same pass; 0: one (B, L, V) logits array. Only the train step on
+  # one device uses it (on a mesh its collectives would repeat per chunk); the numbers are the
+  # same either way.
   head_loss_chunk: int = 0
   dtype: str = "float32"  # Compute dtype; parameters are always float32.
   init_std: float = 0.02

@@ -126,8 +126,10 @@ def breakdown(cfg, repeats: int = 2) -> dict:
 
 # The model's and the step's jax.named_scope names, most specific first: an XLA op belongs to
 # the first of these in its op_name (a fusion carries its root op's name).
-PROFILE_PARTS = ("attention_core", "attention", "mlp", "norm", "head", "loss", "embedding",
-                 "positions", "optimizer")
+# `head_and_loss` is the chunked head + loss (`model.head_loss_chunk`): its backward is computed
+# in the same forward pass, so it has no "(backward)" share of its own.
+PROFILE_PARTS = ("attention_core", "attention", "mlp", "norm", "head_and_loss", "head", "loss",
+                 "embedding", "positions", "optimizer")
 _INSTRUCTION = re.compile(
     r"^\s*(?:ROOT )?%?([\w.\-]+) = (?:\([^=]*?\)|\S+) ([\w\-]+)\(.*?op_name=\"([^\"]*)\"")
 _COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "collective-permute", "all-to-all")
