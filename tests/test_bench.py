@@ -55,14 +55,16 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(corpus):
   trainer = step_lib.Trainer(model_cfg, sections.optim, sections.mesh)
   params = trainer.init_state()["params"]
   batch = bench.synthetic_batch(8, 32, model_cfg.vocab_size)
-  ours_sum, parts = trainer.loss_sums(params, batch)
-  plain = bench.plain_jax_loss(params, jnp.asarray(batch["inputs"]), jnp.asarray(batch["targets"]),
-                               model_cfg.num_heads, model_cfg.norm_eps)
+  # compiled, not op by op: the same numbers in a fraction of the time on 8 simulated devices
+  ours_sum, parts = jax.jit(trainer.loss_sums)(params, batch)
+  plain_loss = jax.jit(bench.plain_jax_loss, static_argnums=(3, 4))
+  plain = plain_loss(params, jnp.asarray(batch["inputs"]), jnp.asarray(batch["targets"]),
+                     model_cfg.num_heads, model_cfg.norm_eps)
   assert float(plain) == pytest.approx(float(ours_sum / parts["tokens"]), rel=1e-5)
   # same gradients too (ours sums over tokens; the plain loss is the mean)
-  ours_grads = jax.grad(lambda p: trainer.loss_sums(p, batch)[0] / parts["tokens"])(params)
-  plain_grads = jax.grad(bench.plain_jax_loss)(params, jnp.asarray(batch["inputs"]),
-                                               jnp.asarray(batch["targets"]), 4, model_cfg.norm_eps)
+  ours_grads = jax.jit(jax.grad(lambda p: trainer.loss_sums(p, batch)[0] / parts["tokens"]))(params)
+  plain_grads = jax.jit(jax.grad(bench.plain_jax_loss), static_argnums=(3, 4))(
+      params, jnp.asarray(batch["inputs"]), jnp.asarray(batch["targets"]), 4, model_cfg.norm_eps)
   for a, b in zip(jax.tree.leaves(ours_grads), jax.tree.leaves(plain_grads)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-4)
 
