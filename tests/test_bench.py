@@ -93,9 +93,10 @@ def test_profile_splits_the_traced_step_by_model_part(corpus):
                "mlp (backward)", "norm", "head_and_loss", "optimizer"):  # the preset's chunked head + loss
     assert shares.get(part, 0) > 0, (part, shares)
   assert "head" not in shares and "loss (backward)" not in shares
-  whole = bench.profile_split(small_config(*corpus, "model.head_loss_chunk=0"), steps=2, device_count=1)
-  for part in ("head", "head (backward)", "loss", "loss (backward)"):
-    assert whole["shares"].get(part, 0) > 0, (part, whole["shares"])
+  # the whole-logits path's ops keep their own parts (read from its compiled step; no trace)
+  _, _, trainer, state, _, batch = bench.setup(small_config(*corpus, "model.head_loss_chunk=0"), 1)
+  parts = set(bench._op_parts(trainer.train_step.lower(state, batch).compile().as_text()).values())
+  assert {"head", "head (backward)", "loss", "loss (backward)"} <= parts, parts
   assert shares.get("other", 0) + shares.get("other (backward)", 0) < 0.25
   assert sum(profile["seconds"].values()) == pytest.approx(profile["step_s"])
   assert 0 < profile["device_busy_share"] <= 1

@@ -162,12 +162,15 @@ def test_metrics_fetched_every_log_every_steps_still_stop_a_diverged_step_before
     corpus, tmp_path, capsys, monkeypatch):
   """The host fetches metrics once per log_every steps (and before anything is kept), not every
   step; a NaN at step 7 read at the step-8 flush still rolls back to step 5, skips the three
-  batches read since, and nothing non-finite is saved or logged."""
-  fetched = []
-  flush = loop._Loop.flush
+  batches read since, and nothing non-finite is saved or logged. The token store is opened once."""
+  from llm_input.data import pipeline
+
+  fetched, opened = [], []
+  flush, open_store = loop._Loop.flush, pipeline.open_store
   monkeypatch.setattr(loop._Loop, "flush", lambda self: (fetched.append(len(self.pending)), flush(self))[1])
+  monkeypatch.setattr(pipeline, "open_store", lambda *a, **k: (opened.append(1), open_store(*a, **k))[1])
   workdir = tmp_path / "run"
-  result = loop.train(small_config(*corpus, "train.steps=16", "train.log_every=4", "train.eval_every=16",
+  result = loop.train(small_config(*corpus, "train.steps=16", "train.log_every=4", "train.eval_every=8",
                                    "checkpoint.every_steps=5", "train.on_nonfinite=rollback"),
                       workdir, say=print, inject_nonfinite=(7,))
   out = capsys.readouterr().out
@@ -180,6 +183,10 @@ def test_metrics_fetched_every_log_every_steps_still_stop_a_diverged_step_before
   assert all(np.isfinite(r["loss"]) for r in rows if r["split"] == "train")
   assert sorted(r["step"] for r in rows if r["split"] == "train") == [4, 8, 12, 16]
   assert RunFolder(workdir).checkpoint_steps()[-1] == 16
+  # two evaluations (steps 8 and 16) and a rollback read the store the run opened once (it was
+  # re-validated and reopened, its checksums re-read, at every evaluation)
+  assert [r["step"] for r in rows if r["split"] == "validation"] == [8, 16]
+  assert len(opened) == 1
 
 
 # -- 2. one trainer per run folder -----------------------------------------------------------
