@@ -13,6 +13,7 @@ import csv
 import pathlib
 
 from llm_input import sweep as sweep_lib
+from llm_input.analysis import sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 EXPERIMENTS = ("granularity", "vocab_size", "positions", "width")
@@ -31,7 +32,7 @@ def main() -> None:
   for name in EXPERIMENTS:
     rows = rows_of(HERE / name / "results.csv")
     text = (f"# {name}: paired re-test of results.csv ({len(rows)} runs)\n\n"
-            f"`python experiments/paired_stats.py`\n\n" + sweep_lib.pairwise_markdown(rows))
+            f"`python experiments/paired_stats.py`\n\n" + sweep_tables.pairwise_markdown(rows))
     (HERE / name / "results_paired.md").write_text(text)
     print(text)
 

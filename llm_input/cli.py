@@ -476,9 +476,11 @@ def cmd_sweep(args, overrides) -> int:
         run = RunFolder(folder)
         if run.finished() and not run.read_baselines():
           ngram.run_baselines(folder, cache=cache, say=lambda *_: None)
+    from llm_input.analysis import sweep_tables
+
     rows = sweep_lib.collect(sweep)
     out = args.out or str(pathlib.Path(args.file).parent)
-    paths = sweep_lib.write_table(sweep, rows, out, x=args.x, y=args.y)
+    paths = sweep_tables.write_table(sweep, rows, out, x=args.x, y=args.y)
     print(pathlib.Path(paths["markdown"]).read_text())
     print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['plot']}")
     return 0

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from llm_input import cli, sweep as sweep_lib
+from llm_input.analysis import sweep_tables
 
 from helpers import ROOT, make_text_corpus
 
@@ -98,17 +99,17 @@ def test_aggregate_and_compare_on_rows_with_known_answers():
           for s, v in enumerate([1.0, 2.0, 3.0])]
   rows += [{"run": f"b_seed-{s}", "arm": "b", "kind": "char", "x": v, "steps": 10, "seed": s}
            for s, v in enumerate([4.0, 5.0, 6.0])]
-  a, b = sweep_lib.aggregate(rows, keys=("kind",))
+  a, b = sweep_tables.aggregate(rows, keys=("kind",))
   assert (a["arm"], a["n"], a["kind"], a["x_mean"], a["x_std"]) == ("a", 3, "bpe", 2.0, 1.0)
   assert (b["x_mean"], b["steps_mean"], b["steps_std"]) == (5.0, 10.0, 0.0)
   # Welch: t = (2 - 5) / sqrt(1/3 + 1/3) = -3.674, dof 4, two-sided p = 0.0213
-  c = sweep_lib.compare([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+  c = sweep_tables.compare([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
   assert c["t"] == pytest.approx(-3.6742, abs=1e-3) and c["p"] == pytest.approx(0.0213, abs=1e-3)
   assert c["distinguishable"] and c["diff"] == -3.0
-  assert not sweep_lib.compare([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])["distinguishable"]
-  assert not sweep_lib.compare([1.0], [4.0])["distinguishable"]  # one seed decides nothing
-  assert "not distinguishable at this budget" in sweep_lib.verdict([1.0, 2.0], [1.2, 2.1], ("bpe", "char"))
-  assert sweep_lib.verdict([1.0, 1.1, 0.9], [5.0, 5.1, 4.9], ("bpe", "char")).startswith("bpe is lower")
+  assert not sweep_tables.compare([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])["distinguishable"]
+  assert not sweep_tables.compare([1.0], [4.0])["distinguishable"]  # one seed decides nothing
+  assert "not distinguishable at this budget" in sweep_tables.verdict([1.0, 2.0], [1.2, 2.1], ("bpe", "char"))
+  assert sweep_tables.verdict([1.0, 1.1, 0.9], [5.0, 5.1, 4.9], ("bpe", "char")).startswith("bpe is lower")
 
 
 def test_pairwise_holm_correction_on_known_answers():
@@ -118,7 +119,7 @@ def test_pairwise_holm_correction_on_known_answers():
   comparisons are accounted for, although a vs b alone would be."""
   rows = [{"arm": arm, "y": v} for arm, values in (("a", [1.0, 2.0, 3.0]), ("b", [4.0, 5.0, 6.0]),
                                                    ("c", [1.1, 2.1, 3.1])) for v in values]
-  result = {(r["a"], r["b"]): r for r in sweep_lib.pairwise(rows, "y")}
+  result = {(r["a"], r["b"]): r for r in sweep_tables.pairwise(rows, "y")}
   assert result[("a", "b")]["p_holm"] == pytest.approx(3 * 0.0213, abs=1e-3)
   assert result[("b", "c")]["p"] == pytest.approx(0.0238, abs=1e-3)
   assert result[("b", "c")]["p_holm"] == pytest.approx(result[("a", "b")]["p_holm"])
@@ -126,9 +127,9 @@ def test_pairwise_holm_correction_on_known_answers():
   assert not any(r["distinguishable"] for r in result.values())
   # With a clear gap the pair survives the correction.
   rows += [{"arm": "d", "y": v} for v in (9.0, 9.1, 8.9)]
-  d = {(r["a"], r["b"]): r for r in sweep_lib.pairwise(rows, "y")}
+  d = {(r["a"], r["b"]): r for r in sweep_tables.pairwise(rows, "y")}
   assert d[("a", "d")]["distinguishable"] and d[("a", "d")]["p_holm"] < 0.05
-  text = sweep_lib.pairwise_markdown(rows, "y")
+  text = sweep_tables.pairwise_markdown(rows, "y")
   assert "| a | d |" in text and "a lower" in text and "Holm's correction over the 6 pairs" in text
 
 

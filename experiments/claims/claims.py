@@ -232,14 +232,15 @@ def bank_river() -> dict:
 # -- 7. granularity at equal compute -------------------------------------------------------------
 def granularity() -> dict:
   from llm_input import sweep as sweep_lib  # noqa: PLC0415
+  from llm_input.analysis import sweep_tables  # noqa: PLC0415
 
   sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"))
   rows = sweep_lib.collect(sweep)
-  arms = sweep_lib.aggregate(rows)
+  arms = sweep_tables.aggregate(rows)
   return {"arms": {a["arm"]: {"val_bits_per_byte": (a["val_bits_per_byte_mean"], a["val_bits_per_byte_std"]),
                                "n": a["n"]} for a in arms},
           "pairwise": [{k: r[k] for k in ("a", "b", "diff", "p", "p_holm", "distinguishable")}
-                       for r in sweep_lib.pairwise(rows)]}
+                       for r in sweep_tables.pairwise(rows)]}
 
 
 def _ms(d: dict, digits: int = 3) -> str:
@@ -249,7 +250,7 @@ def _ms(d: dict, digits: int = 3) -> str:
 def table(r: dict) -> str:
   """One row per claim: the claim, where it is checked, the measured figure with its spread,
   a verdict that follows from the figures by the rule stated in the row, and the command."""
-  from llm_input import sweep as sweep_lib  # noqa: PLC0415
+  from llm_input.analysis import sweep_tables  # noqa: PLC0415
 
   cmd = "`python experiments/claims/claims.py`"
   rows = []
@@ -277,7 +278,7 @@ def table(r: dict) -> str:
   e = r["embeddings"]
   kq0, kq200 = e["step0"]["pairs"]["king/queen"], e["step200"]["pairs"]["king/queen"]
   hh0, hh200 = e["step0"]["pairs"]["Hello/hello"], e["step200"]["pairs"]["Hello/hello"]
-  moved = sweep_lib.compare(kq200["values"], kq0["values"])
+  moved = sweep_tables.compare(kq200["values"], kq0["values"])
   pct = e["step200"]["percentile_among_random_pairs"]["king/queen"]
   rand0, rand200 = e["step0"]["random_pair_mean"], e["step200"]["random_pair_mean"]
   rows.append(("Random embeddings start unrelated; training makes similar words close "
@@ -330,7 +331,7 @@ def table(r: dict) -> str:
   parts, decided = [], False
   for arm in ("learned", "rope"):
     river, road, house = br[arm]["river"], br[arm]["road"], br[arm]["house"]
-    c = sweep_lib.compare(river["max_head"]["values"], road["max_head"]["values"])
+    c = sweep_tables.compare(river["max_head"]["values"], road["max_head"]["values"])
     decided = decided or (c["distinguishable"] and c["diff"] > 0)
     parts.append(f"{arm}: strongest head {_ms(river['max_head'], 2)} vs {_ms(road['max_head'], 2)} "
                  f"for road -> bank (Welch p={c['p']:.2f}) and {_ms(house['max_head'], 2)} for "

@@ -271,7 +271,9 @@ def sweep_report(sweep_file: str, arg=None, root=None) -> pathlib.Path:
           _table(columns, [[_fmt(r.get(c)) if not isinstance(r.get(c), float) or c != "train_flops"
                             else f"{r[c]:.3g}" for c in columns] for r in rows]) + "".join(figures))
   if any("seed" in r for r in rows):  # the seed-to-seed spread of every arm
-    _, columns, cells = sweep_lib.arm_table(sweep, rows)
+    from llm_input.analysis import sweep_tables  # noqa: PLC0415
+
+    _, columns, cells = sweep_tables.arm_table(sweep, rows)
     body += ("<h2>Per arm over seeds (mean ± std)</h2>"
              + _table(columns, [[html.escape(c) for c in row] for row in cells]))
   out = pathlib.Path(sweep_file).parent / "report.html"
