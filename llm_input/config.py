@@ -10,6 +10,7 @@ run folder is touched.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import importlib.util
 import pathlib
@@ -155,3 +156,18 @@ def flatten(tree: dict | None, prefix: str = "") -> dict:
     else:
       out[name] = value
   return out
+
+
+def typed_section(cls, section, name: str, **given):
+  """The dataclass `cls` from the config section `name` whose fields have its field names, so
+  a room's typed config lists no field by hand: `given` supplies the fields that come from
+  elsewhere (the run's seed) or need converting (a JSON list to a tuple). A section field the
+  dataclass lacks is an error (every config field is read somewhere); a dataclass field the
+  section lacks takes its default (a config written before the field existed)."""
+  values = section.to_dict() if isinstance(section, ml_collections.ConfigDict) else dict(section)
+  names = {f.name for f in dataclasses.fields(cls)}
+  unread = sorted(set(values) - names - set(given))
+  if unread:
+    raise ConfigError(f"{name}: field(s) {unread} are read by nothing ({cls.__name__} reads "
+                      f"{sorted(names - set(given))} from it); remove them from the config")
+  return cls(**{**{k: v for k, v in values.items() if k in names}, **given})

@@ -166,3 +166,17 @@ def test_sections_for_a_trained_tokenizer_resolve_the_vocabulary_and_a_flops_bud
   assert fixed.for_vocab_size(80).model.vocab_size == 128
   with pytest.raises(ConfigError, match="model.vocab_size=128 is smaller than the tokenizer's 200"):
     fixed.for_vocab_size(200)
+
+
+def test_a_section_field_no_typed_config_reads_is_refused_by_name():
+  """Typed configs are built from their sections by field name (no hand-written lists): a
+  field a preset adds that nothing reads is an error naming it, and the others are all read."""
+  cfg = config_lib.load(str(ROOT / "configs/tiny.py"))
+  s = sections_lib.validate(cfg, device_count=1)
+  assert (s.pipeline.seq_len, s.pipeline.batch_size, s.pipeline.seed) == (256, 16, cfg.seed)
+  assert s.checkpoint.every_minutes == 2.0 and s.train.log_every == 10 and s.logging.progress_bar
+  for section in ("data", "checkpoint", "sample", "train", "logging"):
+    broken = config_lib.load(str(ROOT / "configs/tiny.py"))
+    broken[section].unused_knob = 1  # ml_collections lets a preset add fields
+    with pytest.raises(ConfigError, match=rf"{section}: field\(s\) \['unused_knob'\] are read by nothing"):
+      sections_lib.validate(broken, device_count=1)

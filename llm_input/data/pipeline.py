@@ -24,6 +24,7 @@ import time
 import grain
 import numpy as np
 
+from llm_input import config as config_lib
 from llm_input.data import builders
 from llm_input.data import store as store_lib
 from llm_input.errors import DataError
@@ -51,12 +52,8 @@ class PipelineConfig:
   @classmethod
   def from_config(cls, cfg) -> "PipelineConfig":
     """From the config's `data` section (and the run's `seed`, which orders the data)."""
-    d = cfg.data
-    return cls(corpus=d.corpus, seq_len=d.seq_len, batch_size=d.batch_size, seed=cfg.seed,
-               add_bos=d.add_bos, add_eos=d.add_eos, doc_split=d.doc_split,
-               data_dir=d.data_dir or None, validation_corpus=d.validation_corpus,
-               validation_percent=d.validation_percent, train_split=d.train_split,
-               validation_split=d.validation_split, tokenize_workers=d.tokenize_workers)
+    return config_lib.typed_section(cls, cfg.data, "data", seed=cfg.seed,
+                                    data_dir=cfg.data.data_dir or None)
 
   def validate(self, data_parallel: int = 1, process_count: int = 1) -> None:
     if not isinstance(self.seq_len, int) or self.seq_len < 2:

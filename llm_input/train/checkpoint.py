@@ -24,6 +24,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from llm_input import config as config_lib
 from llm_input import fileio
 from llm_input.errors import CheckpointError, ConfigError
 
@@ -154,10 +155,8 @@ class CheckpointConfig:
 
   @classmethod
   def from_config(cls, cfg) -> "CheckpointConfig":
-    c = cfg.checkpoint
-    return cls(every_steps=c.every_steps, every_minutes=c.every_minutes, keep=c.keep,
-               async_save=c.async_save, save_step0=c.save_step0,
-               keep_steps=tuple(c.get("keep_steps", ())))
+    return config_lib.typed_section(cls, cfg.checkpoint, "checkpoint",
+                                    keep_steps=tuple(cfg.checkpoint.get("keep_steps", ())))
 
 
 class Checkpointer:

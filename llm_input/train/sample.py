@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from llm_input import config as config_lib
 from llm_input.errors import ConfigError
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig, context_length
@@ -42,9 +43,7 @@ class SampleConfig:
 
   @classmethod
   def from_config(cls, cfg) -> "SampleConfig":
-    s = cfg.sample
-    return cls(prompts=tuple(s.prompts), max_new_tokens=s.max_new_tokens,
-               temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
+    return config_lib.typed_section(cls, cfg.sample, "sample", prompts=tuple(cfg.sample.prompts))
 
 
 def filter_logits(logits_BxV: jnp.ndarray, temperature: float, top_k: int, top_p: float) -> jnp.ndarray:

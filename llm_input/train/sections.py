@@ -18,6 +18,7 @@ import dataclasses
 import jax
 import ml_collections
 
+from llm_input import config as config_lib
 from llm_input import tokenizers
 from llm_input.data.pipeline import PipelineConfig
 from llm_input.errors import ConfigError
@@ -29,13 +30,6 @@ from llm_input.train.optim import OptimConfig
 from llm_input.train.sample import SampleConfig
 
 ON_NONFINITE = ("stop", "rollback")  # train.on_nonfinite: what a diverged step does
-
-
-def _from_section(cls, section: ml_collections.ConfigDict):
-  """A dataclass from the config section of the same fields (an unknown field is refused by the
-  override parser before this; a missing one takes the dataclass default: an older config)."""
-  values = section.to_dict()
-  return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +46,7 @@ class TrainConfig:
 
   @classmethod
   def from_config(cls, cfg: ml_collections.ConfigDict) -> "TrainConfig":
-    return _from_section(cls, cfg.train)
+    return config_lib.typed_section(cls, cfg.train, "train")
 
   def __post_init__(self):
     for name in ("steps", "eval_every", "log_every"):
@@ -83,7 +77,7 @@ class LoggingConfig:
 
   @classmethod
   def from_config(cls, cfg: ml_collections.ConfigDict) -> "LoggingConfig":
-    return _from_section(cls, cfg.logging)
+    return config_lib.typed_section(cls, cfg.logging, "logging")
 
 
 @dataclasses.dataclass(frozen=True)
