@@ -7,8 +7,11 @@ Command: `llm-input params --config configs/gpt2_small.py` prints 124,439,808 pa
 `llm-input train --config configs/gpt2_small.py:runlocal --workdir runs/gpt2_cpu`.
 Hardware: a GPU or TPU slice for real training (launch/); on the 2-core CPU machine one
 8 x 256 step takes 10.9-12.4 s (`llm-input bench --config configs/gpt2_small.py:runlocal`,
-MFU 70.6-79.4% of the measured float32 matmul peak in six runs, median 74.3%; 0.80x the time
-of a hand-written plain-JAX step with `--plain-jax`; see the README). No trained result yet.
+MFU 70.6-79.4% of the measured float32 matmul peak in six runs, median 74.3%, 2026-11-29;
+0.80x the time of a hand-written plain-JAX step with `--plain-jax`; see docs/benchmarks.md).
+Re-measured 2026-12-02 on the same kind (Intel Xeon, AVX-512): 7.36 and 7.48 s per step, MFU
+66.2% and 62.7%, against a peak that read 301-342 GFLOP/s that day (179 GFLOP/s on 11-29): the
+step got faster, the peak faster still. No trained result yet.
 """
 
 from configs import base
