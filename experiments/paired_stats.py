@@ -12,7 +12,6 @@ run folders needed), writes experiments/NAME/results_paired.md:
 import csv
 import pathlib
 
-from llm_input import sweep as sweep_lib
 from llm_input.analysis import sweep_tables
 
 HERE = pathlib.Path(__file__).parent

@@ -33,9 +33,9 @@ def _split_overrides(rest: list[str]) -> list[str]:
 
 def cmd_params(args, overrides) -> int:
   from llm_input import config as config_lib
-  from llm_input.train import sections as sections_lib
   from llm_input.errors import ConfigError
   from llm_input.model import transformer
+  from llm_input.train import sections as sections_lib
 
   if bool(args.config) == bool(args.run):
     raise ConfigError("params needs --config configs/NAME.py or --run RUN (a run folder, trained "

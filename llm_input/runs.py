@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import pathlib

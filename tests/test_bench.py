@@ -46,7 +46,6 @@ def test_plain_jax_reference_is_the_same_model_and_is_timed_alternately(corpus):
   import jax.numpy as jnp
   import numpy as np
 
-  from llm_input import config as config_lib
   from llm_input.train import sections as sections_lib
 
   cfg = small_config(*corpus)

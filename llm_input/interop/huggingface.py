@@ -455,10 +455,10 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
   Everything is checked (config, tokenizer, every tensor's name and shape) before the first
   byte is written; the folder appears whole or not at all."""
   from llm_input import config as config_lib  # noqa: PLC0415
-  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.errors import TokenizerError  # noqa: PLC0415
   from llm_input.tokenizers import pretrained  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
 
   start = time.perf_counter()
   source, out = pathlib.Path(source), pathlib.Path(out)
@@ -649,12 +649,11 @@ def export_hf(workdir, out, step: int | None = None, dtype: str | None = None,
   run's logits. Refuses (before writing) a run without a Hugging Face equivalent."""
   from safetensors.numpy import save_file  # noqa: PLC0415
 
-  from llm_input import config as config_lib  # noqa: PLC0415
-  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.model.config import context_length  # noqa: PLC0415
   from llm_input.runs import RunFolder  # noqa: PLC0415
   from llm_input.train import reload as run_lib  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
 
   out = pathlib.Path(out)
   _fresh_out(out)

@@ -237,10 +237,9 @@ def compile_report(cfg, mesh, device_count_label: str) -> dict:
   """Builds the trainer for `mesh` and compiles its step; returns `describe`'s dict plus the
   analytic estimate, or {'error': ..., 'required_bytes', 'available_bytes'} when the compiler
   runs out of memory."""
-  from llm_input import config as config_lib  # noqa: PLC0415
-  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input.model import transformer  # noqa: PLC0415
   from llm_input.train import metrics  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
   from llm_input.train import sharding as sharding_lib  # noqa: PLC0415
   from llm_input.train.optim import OptimConfig  # noqa: PLC0415
   from llm_input.train.step import Trainer  # noqa: PLC0415

@@ -13,7 +13,6 @@ import jax
 import ml_collections
 from flax import nnx
 
-from llm_input import config as config_lib
 from llm_input import tokenizers
 from llm_input.errors import CheckpointError
 from llm_input.model import transformer

@@ -11,12 +11,12 @@ import time
 
 import jax
 
+from llm_input import distributed
 from llm_input import tokenizers
 from llm_input.data import pipeline
 from llm_input.errors import ConfigError
 from llm_input.fileio import directory_fingerprint
 from llm_input.runs import RunFolder
-from llm_input import distributed
 from llm_input.train.sections import Sections, TokenizerSection
 
 
