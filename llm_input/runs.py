@@ -244,16 +244,13 @@ class RunFolder:
       if isinstance(saved.get(section), dict):
         saved[section].setdefault(key, value)
     now = json.loads(cfg.to_json_best_effort())
-
-    def frozen_part(tree, section):
-      value = dict(tree.get(section) or {}) if isinstance(tree.get(section), dict) else tree.get(section)
-      if isinstance(value, dict):
-        for field in SPEED_FIELDS:
-          if field.split(".")[0] == section:
-            value.pop(field.split(".")[1], None)
-      return value
-
-    frozen = [k for k in FROZEN_SECTIONS if frozen_part(saved, k) != frozen_part(now, k)]
+    without_speed = [{k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()} for tree in (saved, now)]
+    for tree in without_speed:
+      for field in SPEED_FIELDS:
+        section, key = field.split(".")
+        if isinstance(tree.get(section), dict):
+          tree[section].pop(key, None)
+    frozen = [k for k in FROZEN_SECTIONS if without_speed[0].get(k) != without_speed[1].get(k)]
     if frozen:
       raise ConfigError(f"{self} holds a run with a different {', '.join(frozen)} config; resume "
                         "it with the config in its config.json, or use a new --workdir")

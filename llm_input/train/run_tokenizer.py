@@ -23,6 +23,7 @@ from llm_input.train.sections import Sections, TokenizerSection
 def _given_tokenizer(run: RunFolder, source: pathlib.Path, say):
   """`tokenizer.path`: that folder's tokenizer, copied into the run (or checked against its copy)."""
   tokenizer = tokenizers.load(source)
+  saved = None
   if (run.tokenizer_dir / "tokenizer.json").exists():
     if directory_fingerprint(run.tokenizer_dir) != directory_fingerprint(source):
       raise ConfigError(f"{run.tokenizer_dir} is not the tokenizer at tokenizer.path={source}; "
@@ -30,9 +31,10 @@ def _given_tokenizer(run: RunFolder, source: pathlib.Path, say):
     run.check_tokenizer()
   elif jax.process_index() == 0:
     tokenizer.save(run.tokenizer_dir)
+    saved = tokenizer
     say(f"tokenizer: {tokenizer.kind} ({tokenizer.vocab_size:,} ids) from {source}")
   if jax.process_index() == 0 and not run.read_run_json().get("tokenizer_sha256"):
-    run.record_tokenizer()
+    run.record_tokenizer(saved)
   return tokenizer
 
 

@@ -80,6 +80,17 @@ class LoggingConfig:
     return config_lib.typed_section(cls, cfg.logging, "logging")
 
 
+def _check_kind(kind) -> None:
+  if kind not in tokenizers.KINDS:
+    raise ConfigError(f"tokenizer.kind: unknown {kind!r}; allowed: {', '.join(tokenizers.KINDS)}")
+
+
+def _check_fits(model_vocab: int, tokenizer_vocab: int) -> None:
+  if model_vocab < tokenizer_vocab:
+    raise ConfigError(f"model.vocab_size={model_vocab} is smaller than the tokenizer's "
+                      f"{tokenizer_vocab} ids; set model.vocab_size=0 to follow the tokenizer")
+
+
 @dataclasses.dataclass(frozen=True)
 class TokenizerSection:
   """The `tokenizer` section: which tokenizer the run trains (or `path`: uses) and its options."""
@@ -92,8 +103,7 @@ class TokenizerSection:
   @classmethod
   def from_config(cls, cfg: ml_collections.ConfigDict) -> "TokenizerSection":
     t = cfg.tokenizer
-    if t.kind not in tokenizers.KINDS:
-      raise ConfigError(f"tokenizer.kind: unknown {t.kind!r}; allowed: {', '.join(tokenizers.KINDS)}")
+    _check_kind(t.kind)
     if not isinstance(t.vocab_size, int) or t.vocab_size < 1:
       raise ConfigError(f"tokenizer.vocab_size must be a positive integer, got {t.vocab_size!r}")
     options = tokenizers.TokenizerOptions.from_config(t, cfg.seed)
@@ -107,8 +117,7 @@ def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) 
   `model.vocab_size = 0` takes the tokenizer's size: `vocab_size` when a trained tokenizer is
   known, else what `tokenizer.kind/vocab_size` will produce (fixed for byte).
   """
-  if cfg.tokenizer.kind not in tokenizers.KINDS:
-    raise ConfigError(f"tokenizer.kind: unknown {cfg.tokenizer.kind!r}; allowed: {', '.join(tokenizers.KINDS)}")
+  _check_kind(cfg.tokenizer.kind)
   values = cfg.model.to_dict()
   tokenizer_size = vocab_size
   if tokenizer_size is None and cfg.tokenizer.path:  # a given tokenizer: its size is known now
@@ -118,9 +127,8 @@ def model_config(cfg: ml_collections.ConfigDict, vocab_size: int | None = None) 
     tokenizer_size = fixed if fixed is not None else int(cfg.tokenizer.vocab_size)
   if values["vocab_size"] == 0:
     values["vocab_size"] = tokenizer_size
-  elif vocab_size is not None and values["vocab_size"] < vocab_size:
-    raise ConfigError(f"model.vocab_size={values['vocab_size']} is smaller than the tokenizer's "
-                      f"{vocab_size} ids; set model.vocab_size=0 to follow the tokenizer")
+  elif vocab_size is not None:
+    _check_fits(values["vocab_size"], vocab_size)
   return ModelConfig.from_dict(values)
 
 
@@ -149,11 +157,10 @@ class Sections:
     """These sections for a trained tokenizer of `vocab_size` ids: the model's vocabulary (when
     it follows the tokenizer) and the step count of a FLOPs budget, which depends on it."""
     model = self.model
-    if self.follows_tokenizer and model.vocab_size != vocab_size:
+    if self.follows_tokenizer:
       model = dataclasses.replace(model, vocab_size=vocab_size)
-    elif model.vocab_size < vocab_size:
-      raise ConfigError(f"model.vocab_size={model.vocab_size} is smaller than the tokenizer's "
-                        f"{vocab_size} ids; set model.vocab_size=0 to follow the tokenizer")
+    else:
+      _check_fits(model.vocab_size, vocab_size)
     resolved = dataclasses.replace(self, model=model)
     total = self.train.total_steps(resolved.flops_per_step)
     if total != self.optim.total_steps:

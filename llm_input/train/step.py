@@ -72,12 +72,11 @@ def _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss: float, chun
   chunk = max(c for c in range(1, min(chunk, length) + 1) if length % c == 0)
   n = length // chunk
   split = lambda a: a.reshape(batch, n, chunk, *a.shape[2:]).swapaxes(0, 1)  # noqa: E731
-  w = w_DxV
 
   def body(carry, inputs):
     x_c, t_c, m_c = inputs
     x_2d = constrain(x_c.reshape(batch * chunk, d), ("batch", "act_embed"))
-    logits = (x_2d @ w).astype(jnp.float32)  # (B * chunk, V): in cache, never all of them at once
+    logits = (x_2d @ w_DxV).astype(jnp.float32)  # (B * chunk, V): in cache, never all of them at once
     top = jnp.max(logits, axis=-1)
     exp = jnp.exp(logits - top[:, None])
     total = jnp.sum(exp, axis=-1)
@@ -94,7 +93,7 @@ def _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss: float, chun
     vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, 1)
     d_logits = (exp * scale[:, None] - jnp.where(vocab == t_c.reshape(-1, 1), mask[:, None], 0.0))
     d_logits = d_logits.astype(x_2d.dtype)
-    d_x = (d_logits @ w.T).reshape(batch, chunk, d)
+    d_x = (d_logits @ w_DxV.T).reshape(batch, chunk, d)
     d_w = d_w + jnp.matmul(x_2d.T, d_logits, preferred_element_type=jnp.float32)
     return (sums_acc + sums, d_w), d_x
 
@@ -102,7 +101,7 @@ def _head_loss_chunks(x_BxLxD, w_DxV, targets_BxL, mask_BxL, z_loss: float, chun
   if not grads:
     sums, _ = jax.lax.scan(body, jnp.zeros(4, jnp.float32), inputs)
     return sums, None
-  (sums, d_w), d_x = jax.lax.scan(body, (jnp.zeros(4, jnp.float32), jnp.zeros(w.shape, jnp.float32)), inputs)
+  (sums, d_w), d_x = jax.lax.scan(body, (jnp.zeros(4, jnp.float32), jnp.zeros(w_DxV.shape, jnp.float32)), inputs)
   return sums, (d_x.swapaxes(0, 1).reshape(x_BxLxD.shape), d_w)
 
 
