@@ -146,13 +146,14 @@ def _parse_like(old, raw: str, key: str):
                     f"cannot set it to {raw!r}")
 
 
-def flatten(tree: dict | None, prefix: str = "") -> dict:
-  """{"model.d_model": 768, ...}: a config's JSON dict, one entry per field."""
+def flatten(tree: dict | None, prefix: str = "", sep: str = ".") -> dict:
+  """{"model.d_model": 768, ...}: a nested dict (a config's JSON dict, a parameter tree with
+  sep="/"), one entry per leaf."""
   out = {}
   for key, value in (tree or {}).items():
     name = f"{prefix}{key}"
     if isinstance(value, dict):
-      out.update(flatten(value, name + "."))
+      out.update(flatten(value, name + sep, sep))
     else:
       out[name] = value
   return out

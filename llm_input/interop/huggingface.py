@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from llm_input import config as config_lib
 from llm_input.errors import UserError
 from llm_input.model.config import ModelConfig
 
@@ -394,14 +395,9 @@ def _nest(flat: dict[str, np.ndarray]) -> dict:
   return tree
 
 
-def _flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flatten(value, f"{prefix}{key}/"))
-    else:
-      out[f"{prefix}{key}"] = value
-  return out
+def _flatten(params: dict) -> dict[str, np.ndarray]:
+  """{"blocks/attention/q_kernel": array, ...}."""
+  return config_lib.flatten(params, sep="/")
 
 
 def hf_tensors(params: dict, family: str, m: ModelConfig, dtype: str = "float32") -> dict[str, np.ndarray]:
@@ -454,7 +450,6 @@ def import_hf(source, out, overrides=(), tokenizer_path=None, say: Callable = pr
 
   Everything is checked (config, tokenizer, every tensor's name and shape) before the first
   byte is written; the folder appears whole or not at all."""
-  from llm_input import config as config_lib  # noqa: PLC0415
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.errors import TokenizerError  # noqa: PLC0415
   from llm_input.tokenizers import pretrained  # noqa: PLC0415
