@@ -9,6 +9,7 @@
       tokenizer/       the run's tokenizer (a checkpoint is never separated from its vocabulary)
       checkpoints/     orbax checkpoints, one folder per step
       samples.txt      generated text at the end of training
+      val_documents.json  validation loss and bytes per held-out document (`llm-input eval`)
       baselines.json   Kneser-Ney n-gram bits per byte on the same targets (`llm-input baseline ngram`)
       report.html      `llm-input report` (and report.json, every number on the page)
       run.json         what the config does not say: the tokenizer's fingerprint, and for a
@@ -151,6 +152,17 @@ class RunFolder:
 
   def write_baselines(self, record: dict) -> None:
     write_text_atomic(self.baselines_path, json.dumps(record, indent=1) + "\n")
+
+  @property
+  def documents_path(self) -> pathlib.Path:
+    return self.path / "val_documents.json"
+
+  def read_documents(self) -> dict:
+    """{"step", "documents": [{index, loss_nats, bytes, tokens}], ...}, or {} when not computed."""
+    return _read_json_or_empty(self.documents_path, f"recompute it with `llm-input eval --run {self.path}`")
+
+  def write_documents(self, record: dict) -> None:
+    write_text_atomic(self.documents_path, json.dumps(record, indent=1) + "\n")
 
   @property
   def report_path(self) -> pathlib.Path:
@@ -342,6 +354,10 @@ class RunFolder:
 
   def read_metrics(self) -> list[dict]:
     return read_json_lines(self.metrics_path)
+
+  def last_validation(self) -> dict | None:
+    """The newest validation record in metrics.jsonl (a finished run reopened reports it)."""
+    return next((r for r in reversed(self.read_metrics()) if r["split"] == "validation"), None)
 
   def truncate_metrics(self, step: int) -> None:
     """After a restore, drops the metrics of steps the resumed run will redo."""

@@ -20,18 +20,17 @@ from helpers import UNICODE_TEXT, trained_on_unicode
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-  root = tmp_path_factory.mktemp("data")
-  folder = make_text_corpus(root / "texts")
-  data_dir = root / "cache"
+def tokenized(corpus):
+  """The shared corpus (conftest) as a corpus name and data folder, its texts and two tokenizers."""
+  folder, data_dir = corpus
   texts = [p.read_text() for p in sorted(folder.glob("*.txt"))]
   return {"name": f"text:{folder}", "data_dir": str(data_dir), "texts": texts,
           "byte": tokenizers.train("byte", 259, texts),
           "bpe": tokenizers.train("bpe", 300, texts), "folder": folder}
 
 
-def cfg_for(corpus, **kw):
-  values = dict(corpus=corpus["name"], data_dir=corpus["data_dir"], seq_len=16, batch_size=4)
+def cfg_for(tokenized, **kw):
+  values = dict(corpus=tokenized["name"], data_dir=tokenized["data_dir"], seq_len=16, batch_size=4)
   values.update(kw)
   return pipeline.PipelineConfig(**values)
 
@@ -62,11 +61,11 @@ def test_default_corpus_builds_offline_and_is_reused(tmp_path):
   assert time.perf_counter() - start < max(first / 2, 0.5)  # reused, not rebuilt
 
 
-def test_text_corpus_splits_by_document_hash(corpus):
-  builder = builders.prepare(corpus["name"], corpus["data_dir"])
+def test_text_corpus_splits_by_document_hash(tokenized):
+  builder = builders.prepare(tokenized["name"], tokenized["data_dir"])
   splits = {k: v.num_examples for k, v in builder.info.splits.items()}
   assert splits["train"] + splits["validation"] == 40
-  expected = sum(corpora.is_validation(p.name) for p in sorted(corpus["folder"].glob("*.txt")))
+  expected = sum(corpora.is_validation(p.name) for p in sorted(tokenized["folder"].glob("*.txt")))
   assert splits["validation"] == expected > 0
 
 
@@ -114,9 +113,9 @@ def test_pipeline_config_reads_every_field_of_the_data_section():
   assert pipeline.PipelineConfig.from_config(cfg).data_dir is None
 
 
-def test_a_missing_split_or_a_non_utf8_document_is_named(corpus, monkeypatch):
+def test_a_missing_split_or_a_non_utf8_document_is_named(tokenized, monkeypatch):
   with pytest.raises(DataError, match=r"has no 'test' split \(it has train, validation\)"):
-    pipeline.documents(cfg_for(corpus, train_split="test"), "train")
+    pipeline.documents(cfg_for(tokenized, train_split="test"), "train")
   with pytest.raises(DataError, match=r"a document is not UTF-8 \(byte offset 3\); re-prepare the corpus "
                                       "from UTF-8 text"):
     pipeline._as_text(b"abc\xff")
@@ -125,10 +124,10 @@ def test_a_missing_split_or_a_non_utf8_document_is_named(corpus, monkeypatch):
   # them when prepared)
   empty = types.SimpleNamespace(info=types.SimpleNamespace(splits={"train": types.SimpleNamespace(num_examples=0)}))
   monkeypatch.setattr(pipeline.PipelineConfig, "builder", lambda self: empty)
-  with pytest.raises(DataError, match=f"the train split of {re.escape(corpus['name'])} is empty"):
-    pipeline.documents(cfg_for(corpus), "train")
+  with pytest.raises(DataError, match=f"the train split of {re.escape(tokenized['name'])} is empty"):
+    pipeline.documents(cfg_for(tokenized), "train")
   # "train" and "validation" map to the corpus's names; any other name is the corpus's own
-  renamed = cfg_for(corpus, train_split="train[:90%]", validation_split="test")
+  renamed = cfg_for(tokenized, train_split="train[:90%]", validation_split="test")
   assert [renamed.split_name(s) for s in ("train", "validation", "dev")] == ["train[:90%]", "test", "dev"]
 
 
@@ -144,9 +143,9 @@ def test_tfds_dataset_offline_fails_fast(tmp_path, monkeypatch):
     (dict(seq_len=1), "seq_len must be an integer >= 2"),
     (dict(batch_size=6), "not divisible by the 4 data-parallel devices"),
 ])
-def test_bad_pipeline_config(corpus, bad, message):
+def test_bad_pipeline_config(tokenized, bad, message):
   with pytest.raises(DataError, match=message):
-    pipeline.train_dataset(cfg_for(corpus, **bad), corpus["byte"], data_parallel=4)
+    pipeline.train_dataset(cfg_for(tokenized, **bad), tokenized["byte"], data_parallel=4)
 
 
 def _split(lengths):
@@ -232,12 +231,12 @@ def test_rows_of_a_batch_come_from_across_the_corpus(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["char", "byte", "bpe", "unigram", "word"])
-def test_store_windows_equal_tokenizing_the_text_directly(corpus, kind):
-  texts = corpus["texts"]
-  tok = {"char": lambda: tokenizers.train("char", 200, texts), "byte": lambda: corpus["byte"],
-         "bpe": lambda: corpus["bpe"], "unigram": lambda: tokenizers.train("unigram", 300, texts),
+def test_store_windows_equal_tokenizing_the_text_directly(tokenized, kind):
+  texts = tokenized["texts"]
+  tok = {"char": lambda: tokenizers.train("char", 200, texts), "byte": lambda: tokenized["byte"],
+         "bpe": lambda: tokenized["bpe"], "unigram": lambda: tokenizers.train("unigram", 300, texts),
          "word": lambda: tokenizers.train("word", 200, texts)}[kind]()
-  cfg = cfg_for(corpus, seq_len=32, batch_size=4)
+  cfg = cfg_for(tokenized, seq_len=32, batch_size=4)
   docs = list(pipeline.documents(cfg, "validation"))
   stream, counts, seg_of = [], [], []
   for d, text in enumerate(docs):
@@ -290,26 +289,26 @@ def test_global_batch_lays_the_rows_out_by_the_sharding():
     assert {s.data.shape for s in array.addressable_shards} == {(2, 16)}
 
 
-def test_same_seed_same_batches_different_seed_different_order(corpus):
-  a = _take(iter(pipeline.train_dataset(cfg_for(corpus, seed=1), corpus["bpe"])), 5)
-  b = _take(iter(pipeline.train_dataset(cfg_for(corpus, seed=1), corpus["bpe"])), 5)
-  c = _take(iter(pipeline.train_dataset(cfg_for(corpus, seed=2), corpus["bpe"])), 5)
+def test_same_seed_same_batches_different_seed_different_order(tokenized):
+  a = _take(iter(pipeline.train_dataset(cfg_for(tokenized, seed=1), tokenized["bpe"])), 5)
+  b = _take(iter(pipeline.train_dataset(cfg_for(tokenized, seed=1), tokenized["bpe"])), 5)
+  c = _take(iter(pipeline.train_dataset(cfg_for(tokenized, seed=2), tokenized["bpe"])), 5)
   for x, y in zip(a, b):
     for key in pipeline.FEATURES:
       np.testing.assert_array_equal(x[key], y[key])
   assert any(not np.array_equal(x["inputs"], z["inputs"]) for x, z in zip(a, c))
 
 
-def test_resume_restores_the_next_batch_exactly(corpus):
+def test_resume_restores_the_next_batch_exactly(tokenized):
   # Enough batches to cross an epoch boundary (about 60 batches per epoch here).
-  cfg = cfg_for(corpus, batch_size=2)
-  iterator = iter(pipeline.train_dataset(cfg, corpus["bpe"]))
+  cfg = cfg_for(tokenized, batch_size=2)
+  iterator = iter(pipeline.train_dataset(cfg, tokenized["bpe"]))
   states, batches = [], []
   for _ in range(150):
     states.append(iterator.get_state())
     batches.append(next(iterator))
   for k in (0, 7, 149):
-    fresh = iter(pipeline.train_dataset(cfg, corpus["bpe"]))
+    fresh = iter(pipeline.train_dataset(cfg, tokenized["bpe"]))
     fresh.set_state(states[k])
     for j in range(k, min(k + 3, 150)):
       got = next(fresh)
@@ -317,9 +316,9 @@ def test_resume_restores_the_next_batch_exactly(corpus):
         np.testing.assert_array_equal(got[key], batches[j][key])
 
 
-def test_two_processes_read_their_rows_whose_union_is_the_global_batch(corpus):
-  cfg = cfg_for(corpus, batch_size=4, seq_len=16)
-  tok = corpus["bpe"]
+def test_two_processes_read_their_rows_whose_union_is_the_global_batch(tokenized):
+  cfg = cfg_for(tokenized, batch_size=4, seq_len=16)
+  tok = tokenized["bpe"]
   whole = iter(pipeline.train_dataset(cfg, tok))
   shares = [iter(pipeline.train_dataset(cfg, tok, process_index=p, process_count=2)) for p in (0, 1)]
   for _ in range(5):
@@ -335,33 +334,33 @@ def test_two_processes_read_their_rows_whose_union_is_the_global_batch(corpus):
       np.testing.assert_array_equal(np.concatenate([x["inputs"], y["inputs"]]), b["inputs"])
 
 
-def test_training_starts_at_batch_zero_and_the_processes_must_divide_the_batch(corpus, capsys):
+def test_training_starts_at_batch_zero_and_the_processes_must_divide_the_batch(tokenized, capsys):
   """Bugs: the stream skipping its first batch; a process count that does not divide the
   batch accepted (processes would read overlapping or missing rows); store messages lost."""
-  cfg = cfg_for(corpus, batch_size=3, add_eos=False)  # a store of its own: built here
+  cfg = cfg_for(tokenized, batch_size=3, add_eos=False)  # a store of its own: built here
   said = []
-  iterator = iter(pipeline.train_dataset(cfg, corpus["bpe"], say=said.append))  # one device: 3 is fine
+  iterator = iter(pipeline.train_dataset(cfg, tokenized["bpe"], say=said.append))  # one device: 3 is fine
   assert any(line.startswith("token store: train: ") for line in said)
   assert "token store" not in capsys.readouterr().out
-  sampler = pipeline.WindowSampler(pipeline.open_store(cfg, corpus["bpe"]).split("train"), 16, 3, cfg.seed)
+  sampler = pipeline.WindowSampler(pipeline.open_store(cfg, tokenized["bpe"]).split("train"), 16, 3, cfg.seed)
   for k in range(2):
     got, want = next(iterator), sampler.batch(k, slice(0, 3))
     for key in pipeline.FEATURES:
       np.testing.assert_array_equal(got[key], want[key])
   with pytest.raises(DataError, match="batch_size=3 is not divisible by the 2 processes"):
-    pipeline.train_dataset(cfg, corpus["bpe"], process_count=2)
+    pipeline.train_dataset(cfg, tokenized["bpe"], process_count=2)
   with pytest.raises(DataError, match="batch_size=3 is not divisible by the 2 processes"):
-    next(pipeline.eval_batches(cfg, corpus["bpe"], process_count=2))
+    next(pipeline.eval_batches(cfg, tokenized["bpe"], process_count=2))
   eval_said = []
-  assert next(pipeline.eval_batches(cfg_for(corpus, batch_size=3, add_bos=False), corpus["bpe"],
+  assert next(pipeline.eval_batches(cfg_for(tokenized, batch_size=3, add_bos=False), tokenized["bpe"],
                                     say=eval_said.append))["inputs"].shape == (3, 16)
   assert any(line.startswith("token store: validation: ") for line in eval_said)
 
 
 @pytest.mark.parametrize("kind", ["byte", "bpe"])
-def test_target_bytes_equal_utf8_bytes_of_decoded_targets(corpus, kind):
-  tok = corpus[kind]
-  cfg = cfg_for(corpus, seq_len=32, batch_size=4)
+def test_target_bytes_equal_utf8_bytes_of_decoded_targets(tokenized, kind):
+  tok = tokenized[kind]
+  cfg = cfg_for(tokenized, seq_len=32, batch_size=4)
   total = 0
   for batch in pipeline.eval_batches(cfg, tok):
     rows = zip(batch["inputs"], batch["targets"], batch["segment_ids"], batch["loss_mask"], batch["target_bytes"])
@@ -380,9 +379,9 @@ def test_target_bytes_equal_utf8_bytes_of_decoded_targets(corpus, kind):
   assert total > 0
 
 
-def test_eval_reads_the_split_once_and_pads_the_last_batch(corpus):
-  cfg = cfg_for(corpus, seq_len=16, batch_size=4)
-  batches = list(pipeline.eval_batches(cfg, corpus["byte"]))
+def test_eval_reads_the_split_once_and_pads_the_last_batch(tokenized):
+  cfg = cfg_for(tokenized, seq_len=16, batch_size=4)
+  batches = list(pipeline.eval_batches(cfg, tokenized["byte"]))
   assert all(b["inputs"].shape == (4, 16) for b in batches)
   docs = list(pipeline.documents(cfg, "validation"))
   tokens = sum(len(d.encode()) + 2 for d in docs)  # bos + bytes + eos
@@ -394,25 +393,25 @@ def test_eval_reads_the_split_once_and_pads_the_last_batch(corpus):
   assert real == tokens - tokens // 17
   padded = batches[-1]["loss_mask"].sum(axis=1)
   assert (padded[runs % 4 or 4:] == 0).all()
-  again = list(pipeline.eval_batches(cfg, corpus["byte"]))
+  again = list(pipeline.eval_batches(cfg, tokenized["byte"]))
   for x, y in zip(batches, again, strict=True):
     for key in pipeline.FEATURES:
       np.testing.assert_array_equal(x[key], y[key])
 
 
-def test_data_cli(corpus, capsys, tmp_path):
-  assert cli.main(["data", "prepare", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"]]) == 0
+def test_data_cli(tokenized, capsys, tmp_path):
+  assert cli.main(["data", "prepare", "--corpus", tokenized["name"], "--data-dir", tokenized["data_dir"]]) == 0
   capsys.readouterr()
-  assert cli.main(["data", "stats", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"], "--json"]) == 0
+  assert cli.main(["data", "stats", "--corpus", tokenized["name"], "--data-dir", tokenized["data_dir"], "--json"]) == 0
   import json
   stats = json.loads(capsys.readouterr().out)
   assert stats["train"]["documents"] + stats["validation"]["documents"] == 40
   tok_dir = tmp_path / "tok"
-  corpus["bpe"].save(tok_dir)
-  assert cli.main(["data", "tokenize", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"],
+  tokenized["bpe"].save(tok_dir)
+  assert cli.main(["data", "tokenize", "--corpus", tokenized["name"], "--data-dir", tokenized["data_dir"],
                    "--tokenizer", str(tok_dir)]) == 0
   assert "token store:" in capsys.readouterr().out
-  assert cli.main(["data", "bench", "--corpus", corpus["name"], "--data-dir", corpus["data_dir"],
+  assert cli.main(["data", "bench", "--corpus", tokenized["name"], "--data-dir", tokenized["data_dir"],
                    "--tokenizer", str(tok_dir), "--seconds", "0.5", "--json"]) == 0
   result = json.loads(capsys.readouterr().out)
   assert result["read"]["tokens_per_s"] > 0
@@ -425,11 +424,11 @@ def test_store_dtype_follows_the_vocabulary():
   assert [ids_dtype(v) for v in (256, 257, 65536, 65537)] == [np.uint8, np.uint16, np.uint16, np.uint32]
 
 
-def test_store_with_a_wrong_fingerprint_is_rebuilt(corpus, capsys):
+def test_store_with_a_wrong_fingerprint_is_rebuilt(tokenized, capsys):
   import json
 
-  cfg = cfg_for(corpus, seq_len=16, batch_size=4)
-  tok = corpus["byte"]
+  cfg = cfg_for(tokenized, seq_len=16, batch_size=4)
+  tok = tokenized["byte"]
   store = pipeline.open_store(cfg, tok, say=print)
   first = store.split("train").ids.tolist()
   meta = json.loads((store.folder / "meta.json").read_text())
@@ -440,16 +439,16 @@ def test_store_with_a_wrong_fingerprint_is_rebuilt(corpus, capsys):
   assert "is not usable (its fingerprint 000000000000 is not this tokenizer" in capsys.readouterr().out
   assert again.split("train").ids.tolist() == first
   # another tokenizer gets a store of its own, never this one
-  other = pipeline.open_store(cfg, corpus["bpe"], say=print)
+  other = pipeline.open_store(cfg, tokenized["bpe"], say=print)
   assert other.folder != again.folder
   shutil.rmtree(other.folder)  # (other tests may have built it already) build it again, saying why
   capsys.readouterr()
-  pipeline.open_store(cfg, corpus["bpe"], say=print)
+  pipeline.open_store(cfg, tokenized["bpe"], say=print)
   assert re.search(r"the \d+ other store\(s\) here are for other tokenizers", capsys.readouterr().out)
 
 
 def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_saved_copy(
-    corpus, tmp_path, monkeypatch):
+    tokenized, tmp_path, monkeypatch):
   """`Tokenizer.fingerprint()` is the hash of the files `save` writes: equal for the saved
   object, a copy loaded back and a retrained twin; run.json and the store's meta.json record
   it; building a store for a tokenizer already saved loads that copy in its workers (no
@@ -459,15 +458,15 @@ def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_s
   from llm_input.fileio import directory_fingerprint
   from llm_input.tokenizers.base import Tokenizer
 
-  tok = tokenizers.train("bpe", 300, corpus["texts"])
+  tok = tokenizers.train("bpe", 300, tokenized["texts"])
   folder = tok.save(tmp_path / "tok")
   assert tok.fingerprint() == directory_fingerprint(folder)
   assert tokenizers.load(folder).fingerprint() == tok.fingerprint()
-  assert tokenizers.train("bpe", 300, corpus["texts"]).fingerprint() == tok.fingerprint()
-  assert tokenizers.train("bpe", 301, corpus["texts"]).fingerprint() != tok.fingerprint()
+  assert tokenizers.train("bpe", 300, tokenized["texts"]).fingerprint() == tok.fingerprint()
+  assert tokenizers.train("bpe", 301, tokenized["texts"]).fingerprint() != tok.fingerprint()
   assert tok.saved_folder() == folder
   monkeypatch.setattr(Tokenizer, "save", lambda self, f: pytest.fail("the store saved the tokenizer again"))
-  cfg = cfg_for(corpus, seq_len=16, batch_size=4, tokenize_workers=2)
+  cfg = cfg_for(tokenized, seq_len=16, batch_size=4, tokenize_workers=2)
   store = pipeline.open_store(dataclasses.replace(cfg, data_dir=str(tmp_path / "cache")), tok,
                               say=lambda *a: None)
   assert json.loads((store.folder / "meta.json").read_text())["tokenizer_sha256"] == tok.fingerprint()
@@ -481,13 +480,13 @@ def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_s
     ("outside the vocabulary", r"train.ids.npy holds id 65,535, outside the vocabulary of 259"),
     ("no checksums", r"it was written before stores recorded their files' sizes and checksums"),
 ])
-def test_a_damaged_store_is_rebuilt_saying_why(corpus, capsys, damage, reason):
+def test_a_damaged_store_is_rebuilt_saying_why(tokenized, capsys, damage, reason):
   import json
 
   from llm_input.data import store as store_lib
 
-  cfg = cfg_for(corpus, seq_len=16, batch_size=4)
-  tok = corpus["byte"]
+  cfg = cfg_for(tokenized, seq_len=16, batch_size=4)
+  tok = tokenized["byte"]
   store = pipeline.open_store(cfg, tok, say=print)
   first = store.split("train").ids.tolist()
   ids_file, meta_file = store.folder / "train.ids.npy", store.folder / "meta.json"
@@ -513,7 +512,7 @@ def test_a_damaged_store_is_rebuilt_saying_why(corpus, capsys, damage, reason):
   assert again.split("train").ids.tolist() == first
 
 
-def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
+def test_interrupted_tokenization_leaves_no_usable_half_store(tokenized, tmp_path):
   import subprocess
   import sys
   import textwrap
@@ -523,7 +522,7 @@ def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
   for i in range(12):
     (big / f"{i}.txt").write_text(("the bank by the river " * 40000) + str(i))
   tok_dir = tmp_path / "tok"
-  corpus["bpe"].save(tok_dir)
+  tokenized["bpe"].save(tok_dir)
   data_dir = tmp_path / "cache"
   script = textwrap.dedent(f"""
       from llm_input import tokenizers
@@ -546,13 +545,13 @@ def test_interrupted_tokenization_leaves_no_usable_half_store(corpus, tmp_path):
   assert stores, "the build never started"
   assert not [p for p in stores[0].iterdir() if not p.name.startswith(".")]  # nothing looks complete
   cfg = pipeline.PipelineConfig(corpus=f"text:{big}", data_dir=str(data_dir), validation_percent=40.0)
-  store = pipeline.open_store(cfg, corpus["bpe"], say=lambda *a: None)
+  store = pipeline.open_store(cfg, tokenized["bpe"], say=lambda *a: None)
   assert store.meta["splits"]["train"]["tokens"] > 0
   assert not list(stores[0].glob(".tmp-*"))  # the dead build's leftovers are gone
 
 
-def test_validation_glob_that_matches_nothing_or_overlaps_is_refused(corpus, tmp_path):
-  folder = corpus["folder"]
+def test_validation_glob_that_matches_nothing_or_overlaps_is_refused(tokenized, tmp_path):
+  folder = tokenized["folder"]
   with pytest.raises(DataError, match="matches no files"):
     pipeline.PipelineConfig(corpus=f"text:{folder}", data_dir=str(tmp_path),
                             validation_corpus=f"text:{tmp_path}/none/*.txt").builder()

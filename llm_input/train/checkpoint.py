@@ -277,6 +277,18 @@ class Checkpointer:
           "shape (" + "; ".join(lines) + "). Use the config that wrote it (its config.json is in "
           "the run folder), or start a new --workdir.")
 
+  def roll_back(self, err, abstract_state: dict, state_shardings: dict, iterator) -> tuple[dict, int]:
+    """After step `err.step` diverged: the newest good state before it, and its step. The data
+    `iterator` keeps its position, so the batches since that checkpoint (the bad one included)
+    are skipped, not replayed."""
+    self.wait()
+    position = iterator.get_state()
+    back = self.restore_latest(abstract_state, state_shardings, iterator, below=err.step)
+    if back is None:
+      raise NonFiniteError(f"step {err.step}: {err.problem}; no earlier checkpoint to roll back to") from None
+    iterator.set_state(position)
+    return back[0], back[1]
+
   def restore_latest(self, abstract_state: dict, state_shardings: dict, iterator,
                      below: int | None = None) -> tuple[dict, int, dict] | None:
     """Restores the newest good checkpoint (before step `below`, if given) into `iterator`

@@ -211,16 +211,8 @@ class _Loop:
       self.writer.write(err.step, "diverged", {"rollbacks": self.rollbacks})  # what report says
       self.checkpointer.wait()
       raise guards.stopped(err, self.rollbacks, self.checkpointer.steps(), self.checkpointer.directory)
-    self.checkpointer.wait()
-    position = self.iterator.get_state()
-    t = self.trainer
-    back = self.checkpointer.restore_latest(t.abstract_state, t.state_shardings, self.iterator,
-                                            below=err.step)
-    if back is None:
-      raise checkpoint_lib.NonFiniteError(
-          f"step {err.step}: {err.problem}; no earlier checkpoint to roll back to") from None
-    self.state, good_step, _ = back
-    self.iterator.set_state(position)  # skip the batches since the checkpoint, the bad one included
+    self.state, good_step = self.checkpointer.roll_back(err, self.trainer.abstract_state,
+                                                        self.trainer.state_shardings, self.iterator)
     self.rollbacks += 1
     self.pending = []
     skipped = self.step - good_step  # every batch read since the checkpoint (a flush can lag the bad step)
@@ -244,9 +236,7 @@ class _Loop:
     if status != "finished":
       return result
     if self.last_eval is None:  # a finished run reopened: report its last evaluation
-      self.last_eval = next((r for r in reversed(self.run_folder.read_metrics())
-                             if r["split"] == "validation"), None)
-      result["validation"] = self.last_eval
+      self.last_eval = result["validation"] = self.run_folder.last_validation()
     result["samples"] = evaluation.finish_run(self.s, self.run_folder, self.state["params"], self.tokenizer,
                                               self.last_eval, self.step, seconds)
     return result
