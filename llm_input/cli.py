@@ -477,10 +477,22 @@ def cmd_sweep(args, overrides) -> int:
         if run.finished() and not run.read_baselines():
           ngram.run_baselines(folder, cache=cache, say=lambda *_: None)
     from llm_input.analysis import sweep_tables
+    from llm_input.runs import RunFolder
 
+    if args.documents:  # each finished run's loss per held-out document, for the bootstrap
+      from llm_input.analysis import documents
+
+      for folder, _ in sweep.expand(validate=False):
+        if RunFolder(folder).finished():
+          documents.run_documents(folder, say=lambda *_: None)
     rows = sweep_lib.collect(sweep)
+    records = {}
+    for folder, _ in sweep.expand(validate=False):
+      record = RunFolder(folder).read_documents()
+      if record:
+        records[RunFolder(folder).name] = record
     out = args.out or str(pathlib.Path(args.file).parent)
-    paths = sweep_tables.write_table(sweep, rows, out, x=args.x, y=args.y)
+    paths = sweep_tables.write_table(sweep, rows, out, x=args.x, y=args.y, documents=records)
     print(pathlib.Path(paths["markdown"]).read_text())
     print(f"wrote {paths['markdown']}, {paths['csv']}, {paths['plot']}")
     return 0
@@ -530,6 +542,23 @@ def cmd_baseline_ngram(args, overrides) -> int:
     print(f"  order {r['order']}: {r['bits_per_byte']:.4f} bits per byte, {r['nats_per_token']:.4f} "
           f"nats per token ({r['targets']:,} targets, {r['target_bytes']:,} bytes; "
           f"{r['train_tokens']:,} training tokens)")
+  return 0
+
+
+def cmd_eval(args, overrides) -> int:
+  from llm_input.analysis import documents
+
+  say = (lambda *_: None) if args.json else print
+  result = documents.run_documents(args.run, say=say)
+  if args.json:
+    print(json.dumps(result))
+    return 0
+  docs = result["documents"]
+  print(f"{args.run}: step {result['step']}, {result['split']} split, {len(docs)} documents, "
+        f"{result['bits_per_byte']:.4f} bits per byte (written to val_documents.json)")
+  for d in docs:
+    print(f"  document {d['index']}: {d['bits_per_byte']:.4f} bits per byte ({d['bytes']:,} target "
+          f"bytes, {d['tokens']:,} tokens)")
   return 0
 
 
@@ -790,6 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--root", default=None, help="parent of the run folders (default runs/sweeps)")
   p.add_argument("--print", action="store_true", help="one `llm-input train` command per run")
   p.add_argument("--table", action="store_true", help="tabulate finished runs: md, csv, png")
+  p.add_argument("--documents", action="store_true", help="--table: first compute each finished "
+                 "run's loss per held-out document (`llm-input eval`; val_documents.json), then "
+                 "add a bootstrap over seeds and documents to results.md")
   p.add_argument("--baselines", action="store_true", help="--table: first compute each finished "
                  "run's Kneser-Ney baselines (baselines.json; once per set of tokens), shown as "
                  "kn1_ and kn_best_ columns")
@@ -829,6 +861,12 @@ def build_parser() -> argparse.ArgumentParser:
   b.add_argument("--data-dir", default=None)
   b.add_argument("--json", action="store_true")
   b.set_defaults(func=cmd_baseline_ngram)
+
+  p = sub.add_parser("eval", help="a run's validation loss per held-out document (val_documents.json, "
+                     "for intervals over documents: `sweep --table --documents`)")
+  p.add_argument("--run", required=True, help="a run folder (its latest checkpoint)")
+  p.add_argument("--json", action="store_true")
+  p.set_defaults(func=cmd_eval)
 
   p = sub.add_parser("explore", help="a local page (127.0.0.1) over run folders: tokens, "
                      "predictions, attention, neighbours, logit lens, updated as you type")

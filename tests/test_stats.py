@@ -65,3 +65,71 @@ def test_detectable_difference_accounts_for_the_number_of_pairs():
   alone = stats.compare(A, B, paired=True)
   assert rows[("a", "b")]["detectable"] == pytest.approx(stats.detectable(alone["se"], alone["df"], 0.05 / 3))
   assert rows[("a", "b")]["detectable"] > alone["detectable"]
+
+
+# -- the bootstrap over seeds and documents ---------------------------------------------------
+
+def _documents(rng, n_seeds, n_docs, shift=0.0):
+  nbytes = rng.integers(20_000, 120_000, size=n_docs).astype(float)
+  per_doc = rng.normal(1.7, 0.08, size=n_docs)  # nats per byte: documents differ
+  loss = (per_doc + shift)[None, :] * nbytes[None, :] + rng.normal(0, 300, size=(n_seeds, n_docs))
+  return loss, nbytes
+
+
+def test_bootstrap_over_documents_equals_scipys_paired_bootstrap():
+  """One seed: only documents are resampled; scipy's percentile bootstrap of the same ratio
+  statistic (documents paired across arms) gives the same interval up to Monte Carlo error."""
+  rng = np.random.default_rng(1)
+  loss_a, bytes_a = _documents(rng, 1, 12)
+  loss_b = loss_a * 1.01 + rng.normal(0, 400, size=loss_a.shape)
+  ours = stats.bootstrap_difference(loss_a, bytes_a, loss_b, bytes_a, resamples=40000, seed=3)
+
+  def statistic(la, lb, nb, axis=-1):
+    return (la.sum(axis=axis) - lb.sum(axis=axis)) / (np.log(2) * nb.sum(axis=axis))
+
+  ref = scipy_stats.bootstrap((loss_a[0], loss_b[0], bytes_a), statistic, paired=True, vectorized=True,
+                              n_resamples=40000, method="percentile", random_state=4)
+  width = ref.confidence_interval.high - ref.confidence_interval.low
+  assert ours["diff"] == pytest.approx(statistic(loss_a[0], loss_b[0], bytes_a))
+  assert ours["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=0.03 * width)
+  assert ours["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=0.03 * width)
+
+
+def test_bootstrap_over_seeds_equals_scipys_bootstrap_of_the_paired_differences():
+  """One document: only seeds are resampled, paired: scipy's bootstrap of the mean per-seed
+  difference."""
+  rng = np.random.default_rng(2)
+  loss_a, nbytes = _documents(rng, 7, 1)
+  loss_b = loss_a + rng.normal(900, 500, size=loss_a.shape)
+  ours = stats.bootstrap_difference(loss_a, nbytes, loss_b, nbytes, resamples=40000, seed=5)
+  d = (loss_a[:, 0] - loss_b[:, 0]) / (np.log(2) * nbytes[0])
+  ref = scipy_stats.bootstrap((d,), np.mean, n_resamples=40000, method="percentile", random_state=6)
+  width = ref.confidence_interval.high - ref.confidence_interval.low
+  assert ours["diff"] == pytest.approx(d.mean())
+  assert ours["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=0.03 * width)
+  assert ours["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=0.03 * width)
+
+
+def test_the_bootstrap_interval_widens_with_text_variance_and_pairs_documents():
+  """Arms that differ by a constant per byte on every document: pairing the documents leaves
+  only seed noise (a narrow interval excluding 0); documents drawn for each arm separately
+  would mix in the documents' own spread, which is larger than the difference."""
+  rng = np.random.default_rng(3)
+  loss_a, nbytes = _documents(rng, 5, 8)
+  loss_b = loss_a + 0.01 * nbytes[None, :]  # b is 0.01 nats per byte worse everywhere
+  r = stats.bootstrap_difference(loss_a, nbytes, loss_b, nbytes, resamples=5000)
+  assert r["diff"] == pytest.approx(-0.01 / np.log(2))
+  assert r["excludes_zero"] and r["ci_high"] < 0
+  assert r["ci_high"] - r["ci_low"] < 0.002  # documents paired: their spread cancels
+  with pytest.raises(ValueError, match="seeds, documents"):
+    stats.bootstrap_difference(loss_a, nbytes, loss_b[:, :3], nbytes)
+
+
+def test_document_arrays_refuse_runs_that_scored_different_bytes():
+  a = {"documents": [{"loss_nats": 1.0, "bytes": 10}, {"loss_nats": 2.0, "bytes": 20}]}
+  b = {"documents": [{"loss_nats": 1.5, "bytes": 10}, {"loss_nats": 2.5, "bytes": 20}]}
+  loss, nbytes = stats.document_arrays([a, b])
+  assert loss.tolist() == [[1.0, 2.0], [1.5, 2.5]] and nbytes.tolist() == [10.0, 20.0]
+  c = {"documents": [{"loss_nats": 1.0, "bytes": 11}, {"loss_nats": 2.0, "bytes": 20}]}
+  with pytest.raises(ValueError, match="different target bytes"):
+    stats.document_arrays([a, c])

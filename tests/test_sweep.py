@@ -28,6 +28,16 @@ def test_experiment_sweeps_expand(name):
   assert folders == [f"{arm}_seed-{seed}" for arm in EXPECTED[name] for seed in (0, 1, 2)]
 
 
+def test_heads_sweep_is_one_long_run_per_arm_and_seed_with_two_cooldown_branches():
+  sweep = sweep_lib.load(str(ROOT / "experiments/heads/sweep.py"))
+  folders = [f.split("/")[-1] for f, _ in sweep.expand()]
+  assert folders == [f"num_heads-{h}_steps-{b}_seed-{s}" for h in (1, 2, 4, 8) for s in (0, 1, 2)
+                     for b in (400, 200, 100)]
+  branches = {k.split("/")[-1]: v.split("/")[-1] for k, v in sweep.branches().items()}
+  assert branches["num_heads-8_steps-100_seed-2"] == "num_heads-8_steps-400_seed-2"
+  assert len(branches) == 24
+
+
 def test_tpu_width_sweep_sizes_4096():
   sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "tpu")
   assert [f.split("/")[-1] for f, _ in sweep.expand()][-1] == "d_model-4096_num_heads-32_num_layers-32"
@@ -163,6 +173,13 @@ def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   assert record["rows"][0]["target_bytes"] > 0 and summary["val_bits_per_byte"] > 0
   data = json.loads(report.run_report(one).with_suffix(".json").read_text())
   assert data["baselines"]["rows"] == record["rows"]
+  # --documents: every run's loss per held-out document, and a bootstrap over seeds and documents
+  assert cli.main(["sweep", str(sweep_file), "--table", "--documents"]) == 0
+  text = (sweep_file.parent / "results.md").read_text()
+  boot = text[text.index("### Over seeds and held-out documents"):].splitlines()
+  assert boot[2].startswith("| arm a | arm b | seeds | documents |")
+  assert boot[4].startswith("| positions-none | positions-rope | 2 | ")
+  assert json.loads((one / "val_documents.json").read_text())["step"] == 3
   # a run that did not finish is named, never silently left out
   (tmp_path / "runs/seeds/positions-rope_seed-1/summary.json").unlink()
   assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
@@ -240,3 +257,23 @@ def test_a_sweep_with_budgets_trains_one_long_run_per_arm_and_branches_the_rest(
   assert cli.main(["sweep", str(sweep_file), "--table"]) == 0
   rows = (sweep_file.parent / "results.csv").read_text().splitlines()
   assert len(rows) == 3 and "positions-rope_steps-4" in rows[2] and "positions-rope_steps-8" in rows[1]
+
+
+def test_budget_curves_group_each_arm_by_budget_with_mean_and_std():
+  rows = []
+  for heads, shift in ((1, 0.2), (16, 0.0)):  # "num_heads-1" must not collect "num_heads-16"
+    for steps, flops, level in ((100, 1e12, 3.0), (200, 2e12, 2.6)):
+      for seed, noise in enumerate((-0.01, 0.0, 0.01)):
+        rows.append({"arm": f"num_heads-{heads}_steps-{steps}", "train.steps": steps, "seed": seed,
+                     "train_flops": flops, "val_bits_per_byte": level + shift + noise,
+                     "kn1_bits_per_byte": 3.5, "kn_best_bits_per_byte": 2.4, "kn_best_order": 3})
+  curves = sweep_tables.budget_curves(rows)
+  assert sorted(curves) == ["num_heads-1", "num_heads-16"]
+  (f1, m1, s1, n1, t1), (f2, m2, _, _, t2) = curves["num_heads-1"]
+  assert (f1, t1, n1, f2, t2) == (1e12, 100, 3, 2e12, 200)
+  assert (m1, s1, m2) == pytest.approx((3.2, 0.01, 2.8))
+  assert curves["num_heads-16"][1][1] == pytest.approx(2.6)
+  fig = sweep_tables.budget_figure(rows)
+  ax = fig.axes[0]
+  assert ax.get_xscale() == "log" and len(ax.lines) >= 2
+  assert sorted(t.get_text() for t in ax.texts) == ["KN best (order 3)", "KN unigram"]  # shared tokens: one line each

@@ -8,12 +8,19 @@ set of seeds fall back to Welch's t-test (with Welch-Satterthwaite degrees of fr
 interval). Holm's correction covers all pairs of a table at once. A difference that is not
 detected is reported with the smallest difference the design could detect with 80% power
 (two-sided, at alpha / number of pairs in a table: a bound for Holm), not as "no difference".
+
+Seeds are not the only source of variance: the validation text is a sample of documents too.
+`bootstrap_difference` resamples both (seeds paired across arms, the same documents for both
+arms) from each run's per-document losses (`llm-input eval --run R`, val_documents.json), so
+an interval says how much the difference would move with other seeds and other held-out text.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+import numpy as np
 
 ALPHA = 0.05
 POWER = 0.8
@@ -136,3 +143,53 @@ def describe(r: dict, y: str = "") -> str:
   if r["detectable"] is not None:
     return f"not detected (80% power only for a difference of {r['detectable']:.2g} or more)"
   return "not detected"
+
+
+def document_arrays(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+  """(seeds, documents) losses and (documents,) bytes from one arm's runs' records (one per
+  seed, in seed order); the bytes must agree across seeds (the same tokens)."""
+  loss = np.array([[d["loss_nats"] for d in r["documents"]] for r in records], np.float64)
+  nbytes = np.array([[d["bytes"] for d in r["documents"]] for r in records], np.int64)
+  if len({tuple(b) for b in nbytes}) != 1:
+    raise ValueError("the runs of one arm scored different target bytes per document (different "
+                     "tokens or validation split); compare runs of one arm only")
+  return loss, nbytes[0].astype(np.float64)
+
+
+def bits_per_byte(loss_SxD: np.ndarray, bytes_D: np.ndarray) -> float:
+  """Mean over seeds (rows) of summed loss (nats) over documents (columns) per target byte."""
+  return float(np.mean(np.asarray(loss_SxD).sum(axis=1)) / (math.log(2) * np.sum(bytes_D)))
+
+
+def bootstrap_difference(loss_a: np.ndarray, bytes_a: np.ndarray, loss_b: np.ndarray,
+                         bytes_b: np.ndarray, resamples: int = 10000, alpha: float = ALPHA,
+                         seed: int = 0) -> dict:
+  """Bits per byte of arm a minus arm b with a percentile bootstrap interval over seeds and
+  documents. `loss_*`: (seeds, documents) summed validation loss in nats, row i = seed i in
+  both arms; `bytes_*`: (documents,) target bytes (each arm's own: the targets an evaluation
+  scores depend on the tokenizer). Each resample draws seeds with replacement (the same draw
+  for both arms: they share data order and initialisation) and documents with replacement (the
+  same documents for both), and recomputes each arm's figure as in `bits_per_byte`."""
+  loss_a, loss_b = np.asarray(loss_a, np.float64), np.asarray(loss_b, np.float64)
+  bytes_a, bytes_b = np.asarray(bytes_a, np.float64), np.asarray(bytes_b, np.float64)
+  if loss_a.ndim != 2 or loss_a.shape != loss_b.shape or bytes_a.shape != (loss_a.shape[1],) \
+     or bytes_b.shape != bytes_a.shape:
+    raise ValueError(f"need (seeds, documents) losses of one shape and (documents,) bytes; got "
+                     f"{loss_a.shape}, {loss_b.shape}, {bytes_a.shape}, {bytes_b.shape}")
+  n_seeds, n_docs = loss_a.shape
+  rng = np.random.default_rng(seed)
+  diffs = np.empty(resamples)
+  chunk = 2000
+  for first in range(0, resamples, chunk):
+    r = min(chunk, resamples - first)
+    seeds_RxS = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=r)  # how often each seed is drawn
+    docs_RxD = rng.multinomial(n_docs, np.full(n_docs, 1 / n_docs), size=r)
+    arm = []
+    for loss, nbytes in ((loss_a, bytes_a), (loss_b, bytes_b)):
+      per_seed_RxS = (docs_RxD @ loss.T) / (math.log(2) * (docs_RxD @ nbytes))[:, None]
+      arm.append((seeds_RxS * per_seed_RxS).sum(axis=1) / n_seeds)
+    diffs[first:first + r] = arm[0] - arm[1]
+  low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+  return {"diff": bits_per_byte(loss_a, bytes_a) - bits_per_byte(loss_b, bytes_b),
+          "ci_low": float(low), "ci_high": float(high), "seeds": n_seeds, "documents": n_docs,
+          "resamples": resamples, "excludes_zero": bool(low > 0 or high < 0)}

@@ -86,6 +86,97 @@ def pairwise_markdown(rows: list[dict], y: str = "val_bits_per_byte", alpha: flo
   return "\n".join(lines) + "\n"
 
 
+def bootstrap_markdown(rows: list[dict], records: dict[str, dict], alpha: float = 0.05,
+                       resamples: int = 10000) -> str:
+  """Every pair of arms over the seeds both ran, with a bootstrap interval over seeds and held-out
+  documents (`stats.bootstrap_difference`; `records`: {run name: its val_documents.json}).
+  Empty when some run of the sweep has no per-document record."""
+  by_arm: dict[str, dict] = {}
+  for row in rows:
+    by_arm.setdefault(row["arm"], {})[row.get("seed")] = records.get(row["run"])
+  if not rows or any(r is None for arm in by_arm.values() for r in arm.values()):
+    return ""
+  names = list(by_arm)
+  pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+  wide = alpha / max(len(pairs), 1)  # Bonferroni: every interval of the table at once
+  lines = [f"| arm a | arm b | seeds | documents | a - b (bits per byte) | 95% interval | "
+           f"{100 * (1 - wide):.4g}% interval (all {len(pairs)} pairs at once) | verdict |",
+           "|---|---|---|---|---|---|---|---|"]
+  for a, b in pairs:
+    seeds = sorted(set(by_arm[a]) & set(by_arm[b]), key=lambda s: (s is None, s))
+    if not seeds:
+      continue
+    loss_a, bytes_a = stats.document_arrays([by_arm[a][s] for s in seeds])
+    loss_b, bytes_b = stats.document_arrays([by_arm[b][s] for s in seeds])
+    if loss_a.shape != loss_b.shape:
+      continue  # different validation splits: not comparable document by document
+    r95 = stats.bootstrap_difference(loss_a, bytes_a, loss_b, bytes_b, resamples, alpha)
+    rall = stats.bootstrap_difference(loss_a, bytes_a, loss_b, bytes_b, resamples, wide)
+    verdict = (f"{a if rall['diff'] < 0 else b} lower" if rall["excludes_zero"] else "not detected")
+    lines.append(f"| {a} | {b} | {len(seeds)} | {loss_a.shape[1]} | {r95['diff']:+.4f} | "
+                 f"[{r95['ci_low']:+.4f}, {r95['ci_high']:+.4f}] | [{rall['ci_low']:+.4f}, "
+                 f"{rall['ci_high']:+.4f}] | {verdict} |")
+  lines.append(f"\nPercentile bootstrap ({resamples:,} resamples) over seeds (paired: the same draw "
+               "for both arms) and held-out documents (the same documents for both), so the "
+               "intervals include how the difference varies with the text; a verdict needs the "
+               "simultaneous interval to exclude 0.")
+  return "\n".join(lines) + "\n"
+
+
+def _curve_name(row: dict) -> str:
+  """A budget run's arm without its budget (`Sweep.run_name` puts train.steps last)."""
+  steps = f"steps-{row['train.steps']}"
+  return row["arm"].removesuffix("_" + steps).removesuffix(steps) or "base"
+
+
+def budget_curves(rows: list[dict], y: str = "val_bits_per_byte") -> dict:
+  """{arm without its budget: [(train FLOPs, mean y, std y, n seeds, train.steps)] by budget}
+  from a budget sweep's rows (`Sweep.budgets`: one arm per budget, each run named ..._steps-N)."""
+  groups: dict[tuple, list[dict]] = {}
+  for row in rows:
+    if row.get(y) is None:
+      continue
+    curve = _curve_name(row)
+    groups.setdefault((curve, int(row["train.steps"])), []).append(row)
+  out: dict[str, list] = {}
+  for (curve, steps), members in sorted(groups.items()):
+    values = [float(r[y]) for r in members]
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    out.setdefault(curve, []).append((float(members[0]["train_flops"]), mean, std, len(values), steps))
+  return out
+
+
+def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = ""):
+  """y against training FLOPs, one line per arm (mean ± std over seeds at each budget), with
+  each arm's Kneser-Ney unigram and best-order baselines (from --baselines) as dotted lines."""
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+
+  curves = budget_curves(rows, y)
+  fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+  drawn = set()
+  for i, (curve, points) in enumerate(curves.items()):
+    color = f"C{i}"
+    x, mean, std = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+    ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, color=color, label=curve)
+    for key, style in (("kn1_bits_per_byte", ":"), ("kn_best_bits_per_byte", "--")):
+      base = [float(r[key]) for r in rows if r.get(key) is not None and _curve_name(r) == curve]
+      if base and y == "val_bits_per_byte" and (key, round(base[0], 4)) not in drawn:
+        drawn.add((key, round(base[0], 4)))  # arms with the same tokens share one line
+        order = next((r.get("kn_best_order") for r in rows if r.get(key) is not None), None)
+        label = "KN unigram" if key == "kn1_bits_per_byte" else f"KN best (order {order})"
+        ax.axhline(base[0], ls=style, lw=1, color="0.45")
+        ax.annotate(label, (0.99, base[0]), xycoords=("axes fraction", "data"), fontsize=7,
+                    color="0.3", ha="right", va="bottom")
+  ax.set_xscale("log")
+  ax.set_xlabel("training FLOPs (analytic)")
+  ax.set_ylabel(y.replace("_", " "))
+  ax.set_title(title or f"{y.replace('_', ' ')} against compute (mean ± std over seeds)", fontsize=9)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
   columns = list(dict.fromkeys(k for r in rows for k in r))
   with path.open("w", newline="") as f:
@@ -120,10 +211,12 @@ def arm_table(sweep: Sweep, rows: list[dict]) -> tuple[list[dict], list[str], li
 
 
 def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: str | None = None,
-                y: str = "val_bits_per_byte") -> dict:
+                y: str = "val_bits_per_byte", documents: dict[str, dict] | None = None) -> dict:
   """results.md, results.csv and results.png (y against x, or a bar per run). With seeds:
   results.md has one row per arm, mean ± std (n) of every numeric column, results_by_arm.csv
-  the same numbers, results.csv every seed's row, and the plot error bars plus each seed."""
+  the same numbers, results.csv every seed's row, and the plot error bars plus each seed.
+  `documents` ({run name: val_documents.json}): results.md also gets the bootstrap over seeds
+  and documents (`bootstrap_markdown`) of validation bits per byte."""
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   if not rows:
@@ -144,7 +237,10 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
-    (out / "results.md").write_text("\n".join(lines) + "\n" + gone + note + "\n" + pairwise_markdown(rows, y))
+    boot = bootstrap_markdown(rows, documents or {})
+    boot = f"\n### Over seeds and held-out documents\n\n{boot}" if boot else ""
+    (out / "results.md").write_text("\n".join(lines) + "\n" + gone + note + "\n" + pairwise_markdown(rows, y)
+                                    + boot)
   else:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -175,4 +271,9 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
   fig.tight_layout()
   fig.savefig(out / "results.png")
   plt.close(fig)
+  if sweep.budgets and seeded and all("train.steps" in r for r in rows):
+    fig = budget_figure(rows, y, f"{sweep.name}: {y.replace('_', ' ')} against compute")
+    fig.savefig(out / "curves.png")
+    plt.close(fig)
+    paths["curves"] = str(out / "curves.png")
   return paths
