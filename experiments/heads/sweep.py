@@ -1,0 +1,32 @@
+"""Heads: 1, 2, 4 and 8 attention heads at a fixed d_model of 128, as a loss-vs-compute curve.
+
+Question: at equal width, parameters and FLOPs (the heads split d_model, so the projections
+and the score/value matmuls cost the same for any head count), do more, narrower heads model
+the text better, and do they look at different things? Each arm and seed trains one
+warmup-stable-decay run to the longest budget; the shorter budgets are cooldown branches of
+it (llm_input/train/branch.py). Six held-out plays (data.validation_percent=20) so the
+intervals can include the text's variance (`--documents`); head_probe.py measures each trained
+model's heads (mean attention distance, entropy, and the divergence between the heads of a
+layer).
+
+  llm-input sweep experiments/heads/sweep.py                      # or --shard 1/2 and 2/2 side by side
+  llm-input sweep experiments/heads/sweep.py --table --baselines --documents --x num_heads
+  python experiments/heads/head_probe.py
+  python experiments/heads/figures.py
+"""
+
+from llm_input.sweep import Sweep, product
+
+HEADS = [1, 2, 4, 8]
+
+
+def get_sweep(arg=None):
+  budgets = [300, 600, 1200] if arg == "full" else [100, 200, 400]
+  return Sweep(
+      name="heads" if arg != "full" else "heads_full", base="configs/tiny.py", seeds=[0, 1, 2],
+      budgets=budgets,
+      common={"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
+              "data.validation_percent": 20.0, "train.eval_every": 100000, "train.log_every": 25,
+              "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
+              "logging.progress_bar": False},
+      runs=product(("model.num_heads", HEADS)))
