@@ -176,7 +176,7 @@ def test_two_seed_two_arm_sweep_end_to_end(tmp_path, capsys):
   # --documents: every run's loss per held-out document, and a bootstrap over seeds and documents
   assert cli.main(["sweep", str(sweep_file), "--table", "--documents"]) == 0
   text = (sweep_file.parent / "results.md").read_text()
-  boot = text[text.index("### Over seeds and held-out documents"):].splitlines()
+  boot = text[text.index("#### Over seeds and held-out documents"):].splitlines()
   assert boot[2].startswith("| arm a | arm b | seeds | documents |")
   assert boot[4].startswith("| positions-none | positions-rope | 2 | ")
   assert json.loads((one / "val_documents.json").read_text())["step"] == 3
@@ -277,3 +277,20 @@ def test_budget_curves_group_each_arm_by_budget_with_mean_and_std():
   ax = fig.axes[0]
   assert ax.get_xscale() == "log" and len(ax.lines) >= 2
   assert sorted(t.get_text() for t in ax.texts) == ["KN best (order 3)", "KN unigram"]  # shared tokens: one line each
+
+
+def test_a_budget_sweeps_comparisons_stay_within_each_budget():
+  sweep = sweep_lib.Sweep(name="b", base="configs/tiny.py", runs=[{"model.num_heads": 1}, {"model.num_heads": 4}],
+                          seeds=[0, 1, 2], budgets=[100, 200])
+  rows = []
+  for heads, shift in ((1, 0.05), (4, 0.0)):
+    for steps, level in ((100, 3.0), (200, 2.5)):
+      for seed, noise in enumerate((0.0, 0.004, -0.003)):
+        rows.append({"arm": f"num_heads-{heads}_steps-{steps}", "run": f"r{heads}{steps}{seed}", "seed": seed,
+                     "train.steps": steps, "train_flops": steps * 1e10,
+                     "val_bits_per_byte": level + shift + noise * heads})
+  text = sweep_tables.comparisons_markdown(sweep, rows, "val_bits_per_byte", {})
+  assert "### At 100 steps (1e+12 training FLOPs)" in text and "### At 200 steps (2e+12 training FLOPs)" in text
+  assert text.count("| num_heads-1_steps-100 | num_heads-4_steps-100 |") == 1
+  assert "| num_heads-1_steps-100 | num_heads-1_steps-200 |" not in text  # never across budgets
+  assert text.count("Holm's correction over the 1 pairs") == 2

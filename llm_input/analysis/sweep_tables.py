@@ -177,6 +177,26 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
   return fig
 
 
+def comparisons_markdown(sweep: Sweep, rows: list[dict], y: str, documents: dict[str, dict]) -> str:
+  """The pairwise tests (and, with per-document records, the bootstrap) of results.md: over all
+  arms, or for a budget sweep within each budget (comparing arms at one compute, never one
+  arm's short run with another's long one)."""
+  def both(group):
+    boot = bootstrap_markdown(group, documents)
+    return pairwise_markdown(group, y) + (f"\n#### Over seeds and held-out documents\n\n{boot}" if boot else "")
+
+  if not (sweep.budgets and all("train.steps" in r for r in rows)):
+    return both(rows)
+  parts = []
+  for steps in sorted({int(r["train.steps"]) for r in rows}):
+    group = [r for r in rows if int(r["train.steps"]) == steps]
+    flops = {r.get("train_flops") for r in group}
+    same = len(flops) == 1 and None not in flops
+    parts.append(f"### At {steps} steps" + (f" ({float(flops.pop()):.3g} training FLOPs)" if same else "")
+                 + "\n\n" + both(group))
+  return "\n".join(parts)
+
+
 def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
   columns = list(dict.fromkeys(k for r in rows for k in r))
   with path.open("w", newline="") as f:
@@ -237,10 +257,8 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     note = f"\nmean ± sample standard deviation over n seeds ({', '.join(map(str, sweep.seeds))})\n"
-    boot = bootstrap_markdown(rows, documents or {})
-    boot = f"\n### Over seeds and held-out documents\n\n{boot}" if boot else ""
-    (out / "results.md").write_text("\n".join(lines) + "\n" + gone + note + "\n" + pairwise_markdown(rows, y)
-                                    + boot)
+    (out / "results.md").write_text("\n".join(lines) + "\n" + gone + note + "\n"
+                                    + comparisons_markdown(sweep, rows, y, documents or {}))
   else:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
