@@ -10,7 +10,8 @@ model's heads (mean attention distance, entropy, and the divergence between the 
 layer).
 
   llm-input sweep experiments/heads/sweep.py                      # or --shard 1/2 and 2/2 side by side
-  llm-input sweep experiments/heads/sweep.py --table --baselines --documents --x num_heads
+  for r in runs/sweeps/heads/*_steps-400_*; do llm-input eval --run $r; done
+  llm-input sweep experiments/heads/sweep.py --table --baselines --x num_heads
   python experiments/heads/head_probe.py
   python experiments/heads/figures.py
 """
