@@ -4,13 +4,13 @@ Question: at equal width, parameters and FLOPs (the heads split d_model, so the 
 and the score/value matmuls cost the same for any head count), do more, narrower heads model
 the text better, and do they look at different things? Each arm and seed trains one
 warmup-stable-decay run to the longest budget; the shorter budgets are cooldown branches of
-it (llm_input/train/branch.py). Six held-out plays (data.validation_percent=20) so the
-intervals can include the text's variance (`--documents`); head_probe.py measures each trained
+it (llm_input/train/branch.py). The default corpus's one held-out play is the validation set
+(the runs of 2026-12-02 also set data.validation_percent=20, which the shakespeare corpus
+ignored; training now refuses that setting for it); head_probe.py measures each trained
 model's heads (mean attention distance, entropy, and the divergence between the heads of a
 layer).
 
   llm-input sweep experiments/heads/sweep.py                      # or --shard 1/2 and 2/2 side by side
-  for r in runs/sweeps/heads/*_steps-400_*; do llm-input eval --run $r; done
   llm-input sweep experiments/heads/sweep.py --table --baselines --x num_heads
   python experiments/heads/head_probe.py
   python experiments/heads/figures.py
@@ -27,7 +27,7 @@ def get_sweep(arg=None):
       name="heads" if arg != "full" else "heads_full", base="configs/tiny.py", seeds=[0, 1, 2],
       budgets=budgets,
       common={"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
-              "data.validation_percent": 20.0, "train.eval_every": 100000, "train.log_every": 25,
+              "train.eval_every": 100000, "train.log_every": 25,
               "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
               "logging.progress_bar": False},
       runs=product(("model.num_heads", HEADS)))

@@ -20,6 +20,7 @@ import ml_collections
 
 from llm_input import config as config_lib
 from llm_input import tokenizers
+from llm_input.data import corpora
 from llm_input.data.pipeline import PipelineConfig
 from llm_input.errors import ConfigError
 from llm_input.model.config import ModelConfig, check_context
@@ -183,6 +184,10 @@ def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) ->
                       "put the batch on mesh axes that span the processes (data or fsdp)")
   pipe = PipelineConfig.from_config(cfg)
   pipe.validate(data_parallel, processes)
+  if not pipe.corpus.startswith("text:") and pipe.validation_percent != corpora.VALIDATION_PERCENT:
+    raise ConfigError(f"data.validation_percent={pipe.validation_percent} splits text: corpora only; "
+                      f"{pipe.corpus} has its own validation split (data.validation_split), so the "
+                      f"setting would be ignored: remove it, or train on text:GLOB over the files")
   train = TrainConfig.from_config(cfg)
   model = model_config(cfg)  # the model section, with the configured tokenizer size
   check_context(model, pipe.seq_len)
