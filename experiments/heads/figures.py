@@ -57,7 +57,7 @@ def block(data: list[dict], probe: dict | None, tokens: int) -> str:
   kn1 = data[0]["kn1_bits_per_byte"]
   best = data[0]["kn_best_bits_per_byte"]
   order = data[0].get("kn_best_order")
-  lines = [f"Validation bits per byte (six held-out plays), mean ± std over seeds "
+  lines = [f"Validation bits per byte (the held-out play), mean ± std over seeds "
            f"{sorted({r['seed'] for r in data})}; Kneser-Ney on the same tokens: unigram {kn1:.4f}, best "
            f"order ({order}) {best:.4f}.", "",
            "| steps | training FLOPs | epochs of the train split | " + " | ".join(f"{h} head{'s' if h > 1 else ''}" for h in heads)
@@ -92,12 +92,21 @@ def block(data: list[dict], probe: dict | None, tokens: int) -> str:
       div = [float(np.mean(r["head_divergence"])) for r in runs]
       dist = [np.asarray(r["distance"]) for r in runs]
       spread = [float(np.mean(d.max(1) - d.min(1))) for d in dist]
-      lines.append(f"- {h} heads: divergence {np.mean(div):.3f} ± {np.std(div, ddof=1):.3f} nats; within a layer "
-                   f"the heads' mean attention distances span {np.mean(spread):.1f} tokens on average")
-  hours = sum(r["train_time_s"] or 0.0 for r in data) / 3600
-  lines += ["", f"CPU time: {hours:.2f} core-hours of training over {len(data)} runs (each run on one core of "
-            "2 AMD EPYC Zen 3 cores, two runs side by side), plus evaluation, tokenizer training and "
-            "compilation."]
+      per_layer = np.mean([r["head_divergence"] for r in runs], axis=0)
+      lines.append(f"- {h} heads: divergence {np.mean(div):.3f} ± {np.std(div, ddof=1):.3f} nats (by layer, first to "
+                   f"last: {' / '.join(f'{v:.3f}' for v in per_layer)}); within a layer the heads' mean attention "
+                   f"distances span {np.mean(spread):.1f} tokens on average")
+    every = [np.asarray(r["distance"]).mean() for r in probe["runs"]]
+    uniform = float(np.mean(np.arange(256) / 2))  # a query at q spreading evenly over its q + 1 keys
+    lines += ["", f"Mean attention distance over every head, layer and seed: {np.mean(every):.1f} tokens "
+              f"(range of runs {min(every):.1f}-{max(every):.1f}); attention spread evenly over the causal "
+              f"prefix of a 256-token window would give {uniform:.2f}."]
+  longest = max(budgets)
+  long_runs = [r for r in data if r["steps"] == longest]
+  hours = sum(r["train_time_s"] or 0.0 for r in long_runs) / 3600
+  lines += ["", f"CPU time: {hours:.2f} core-hours in the training loops of the {len(long_runs)} {longest}-step runs "
+            "(each on one core; a branch's time repeats its long run's up to the branch point, so branches are "
+            "not summed)."]
   return "\n".join(lines)
 
 
