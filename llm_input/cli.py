@@ -467,30 +467,24 @@ def cmd_sweep(args, overrides) -> int:
     print("\n".join(sweep.commands(shard)))
     return 0
   if args.table:
-    if args.baselines:  # each finished run's Kneser-Ney baselines, once per set of tokens
-      from llm_input.analysis import ngram
-      from llm_input.runs import RunFolder
-
-      cache: dict = {}
-      for folder, _ in sweep.expand(validate=False):
-        run = RunFolder(folder)
-        if run.finished() and not run.read_baselines():
-          ngram.run_baselines(folder, cache=cache, say=lambda *_: None)
     from llm_input.analysis import sweep_tables
     from llm_input.runs import RunFolder
 
+    finished = [RunFolder(f) for f, _ in sweep.expand(validate=False) if RunFolder(f).finished()]
+    if args.baselines:  # each finished run's Kneser-Ney baselines, once per set of tokens
+      from llm_input.analysis import ngram
+
+      cache: dict = {}
+      for run in finished:
+        if not run.read_baselines():
+          ngram.run_baselines(run.path, cache=cache, say=lambda *_: None)
     if args.documents:  # each finished run's loss per held-out document, for the bootstrap
       from llm_input.analysis import documents
 
-      for folder, _ in sweep.expand(validate=False):
-        if RunFolder(folder).finished():
-          documents.run_documents(folder, say=lambda *_: None)
+      for run in finished:
+        documents.run_documents(run.path, say=lambda *_: None)
     rows = sweep_lib.collect(sweep)
-    records = {}
-    for folder, _ in sweep.expand(validate=False):
-      record = RunFolder(folder).read_documents()
-      if record:
-        records[RunFolder(folder).name] = record
+    records = {run.name: record for run in finished if (record := run.read_documents())}
     out = args.out or str(pathlib.Path(args.file).parent)
     paths = sweep_tables.write_table(sweep, rows, out, x=args.x, y=args.y, documents=records)
     print(pathlib.Path(paths["markdown"]).read_text())
@@ -555,7 +549,7 @@ def cmd_eval(args, overrides) -> int:
     return 0
   docs = result["documents"]
   print(f"{args.run}: step {result['step']}, {result['split']} split, {len(docs)} documents, "
-        f"{result['bits_per_byte']:.4f} bits per byte (written to val_documents.json)")
+        f"{result['bits_per_byte']:.4f} bits per byte (in val_documents.json)")
   for d in docs:
     print(f"  document {d['index']}: {d['bits_per_byte']:.4f} bits per byte ({d['bytes']:,} target "
           f"bytes, {d['tokens']:,} tokens)")

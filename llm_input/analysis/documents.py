@@ -20,6 +20,7 @@ from flax import nnx
 from llm_input.data import pipeline
 from llm_input.errors import ConfigError
 from llm_input.model import transformer
+from llm_input.runs import RunFolder
 from llm_input.train import reload
 from llm_input.train import step as step_lib
 
@@ -71,8 +72,6 @@ def document_losses(run: reload.Run, batch_size: int = 0, say=print) -> dict:
 def run_documents(workdir, say=print) -> dict:
   """The run's per-document losses at its latest checkpoint, computed once and kept in
   val_documents.json (recomputed when a later checkpoint exists)."""
-  from llm_input.runs import RunFolder  # noqa: PLC0415
-
   folder = RunFolder(workdir)
   steps = folder.checkpoint_steps()
   kept = folder.read_documents()
@@ -81,4 +80,3 @@ def run_documents(workdir, say=print) -> dict:
   result = document_losses(reload.load_run(workdir), say=say)
   folder.write_documents(result)
   return result
-

@@ -132,18 +132,11 @@ def _curve_name(row: dict) -> str:
 def budget_curves(rows: list[dict], y: str = "val_bits_per_byte") -> dict:
   """{arm without its budget: [(train FLOPs, mean y, std y, n seeds, train.steps)] by budget}
   from a budget sweep's rows (`Sweep.budgets`: one arm per budget, each run named ..._steps-N)."""
-  groups: dict[tuple, list[dict]] = {}
-  for row in rows:
-    if row.get(y) is None:
-      continue
-    curve = _curve_name(row)
-    groups.setdefault((curve, int(row["train.steps"])), []).append(row)
+  arms = aggregate([r for r in rows if r.get(y) is not None], keys=("train.steps", "train_flops"))
   out: dict[str, list] = {}
-  for (curve, steps), members in sorted(groups.items()):
-    values = [float(r[y]) for r in members]
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    out.setdefault(curve, []).append((float(members[0]["train_flops"]), mean, std, len(values), steps))
+  for a in sorted(arms, key=lambda a: (_curve_name(a), int(a["train.steps"]))):
+    out.setdefault(_curve_name(a), []).append(
+        (float(a["train_flops"]), a[f"{y}_mean"], a[f"{y}_std"], a["n"], int(a["train.steps"])))
   return out
 
 
@@ -160,10 +153,11 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
     x, mean, std = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
     ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, color=color, label=curve)
     for key, style in (("kn1_bits_per_byte", ":"), ("kn_best_bits_per_byte", "--")):
-      base = [float(r[key]) for r in rows if r.get(key) is not None and _curve_name(r) == curve]
+      own = [r for r in rows if r.get(key) is not None and _curve_name(r) == curve]
+      base = [float(r[key]) for r in own]
       if base and y == "val_bits_per_byte" and (key, round(base[0], 4)) not in drawn:
         drawn.add((key, round(base[0], 4)))  # arms with the same tokens share one line
-        order = next((r.get("kn_best_order") for r in rows if r.get(key) is not None), None)
+        order = own[0].get("kn_best_order")
         label = "KN unigram" if key == "kn1_bits_per_byte" else f"KN best (order {order})"
         ax.axhline(base[0], ls=style, lw=1, color="0.45")
         ax.annotate(label, (0.99, base[0]), xycoords=("axes fraction", "data"), fontsize=7,
@@ -177,6 +171,11 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
   return fig
 
 
+def _by_budget(sweep: Sweep, rows: list[dict]) -> bool:
+  """Whether `rows` are a budget sweep's (`Sweep.budgets`), each carrying its train.steps."""
+  return bool(sweep.budgets) and all("train.steps" in r for r in rows)
+
+
 def comparisons_markdown(sweep: Sweep, rows: list[dict], y: str, documents: dict[str, dict]) -> str:
   """The pairwise tests (and, with per-document records, the bootstrap) of results.md: over all
   arms, or for a budget sweep within each budget (comparing arms at one compute, never one
@@ -185,7 +184,7 @@ def comparisons_markdown(sweep: Sweep, rows: list[dict], y: str, documents: dict
     boot = bootstrap_markdown(group, documents)
     return pairwise_markdown(group, y) + (f"\n#### Over seeds and held-out documents\n\n{boot}" if boot else "")
 
-  if not (sweep.budgets and all("train.steps" in r for r in rows)):
+  if not _by_budget(sweep, rows):
     return both(rows)
   parts = []
   for steps in sorted({int(r["train.steps"]) for r in rows}):
@@ -289,7 +288,7 @@ def write_table(sweep: Sweep, rows: list[dict], out_dir: str | pathlib.Path, x: 
   fig.tight_layout()
   fig.savefig(out / "results.png")
   plt.close(fig)
-  if sweep.budgets and seeded and all("train.steps" in r for r in rows):
+  if seeded and _by_budget(sweep, rows):
     fig = budget_figure(rows, y, f"{sweep.name}: {y.replace('_', ' ')} against compute")
     fig.savefig(out / "curves.png")
     plt.close(fig)
