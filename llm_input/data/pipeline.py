@@ -44,7 +44,7 @@ class PipelineConfig:
   doc_split: str = "file"  # text: corpora: one document per file or per blank-line block
   data_dir: str | None = None
   validation_corpus: str = ""  # text: corpora: a glob of held-out files ("" = a share by hash)
-  validation_percent: float = 5.0  # text: corpora: share of documents held out by hash
+  validation_percent: float = 5.0  # text: and shakespeare: share of documents held out by hash
   train_split: str = "train"  # the corpus's split names (TFDS datasets have their own)
   validation_split: str = "validation"
   tokenize_workers: int = 0  # processes that build the token store; 0 = every core

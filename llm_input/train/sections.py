@@ -184,10 +184,10 @@ def validate(cfg: ml_collections.ConfigDict, device_count: int | None = None) ->
                       "put the batch on mesh axes that span the processes (data or fsdp)")
   pipe = PipelineConfig.from_config(cfg)
   pipe.validate(data_parallel, processes)
-  if not pipe.corpus.startswith("text:") and pipe.validation_percent != corpora.VALIDATION_PERCENT:
-    raise ConfigError(f"data.validation_percent={pipe.validation_percent} splits text: corpora only; "
-                      f"{pipe.corpus} has its own validation split (data.validation_split), so the "
-                      f"setting would be ignored: remove it, or train on text:GLOB over the files")
+  if pipe.corpus.startswith("tfds:") and pipe.validation_percent != corpora.VALIDATION_PERCENT:
+    raise ConfigError(f"data.validation_percent={pipe.validation_percent} splits text: and "
+                      f"shakespeare only; {pipe.corpus} has its own validation split "
+                      "(data.validation_split), so the setting would be ignored: remove it")
   train = TrainConfig.from_config(cfg)
   model = model_config(cfg)  # the model section, with the configured tokenizer size
   check_context(model, pipe.seq_len)
