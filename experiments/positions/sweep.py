@@ -8,12 +8,29 @@ on shuffled vs ordered validation text for each trained run.)
   llm-input sweep experiments/positions/sweep.py
   llm-input sweep experiments/positions/sweep.py --table --x positions
   python experiments/positions/order_probe.py
+
+`--arg curve`: the four schemes as a loss-vs-compute curve (issue 28): one warmup-stable-decay
+run per arm and seed to 600 steps (3x the 200-step budget above), the 200- and 400-step points
+its cooldown branches (llm_input/train/branch.py), validated on three held-out plays
+(data.validation_percent=12: A Midsummer Night's Dream, Measure for Measure, Coriolanus) so a
+bootstrap over documents has documents to draw:
+
+  llm-input sweep experiments/positions/sweep.py --arg curve      # or --shard 1/2 and 2/2 side by side
+  llm-input sweep experiments/positions/sweep.py --arg curve --table --baselines --documents --x positions
 """
 
 from llm_input.sweep import Sweep, product
 
 
 def get_sweep(arg=None):
+  if arg == "curve":
+    return Sweep(
+        name="positions_curve", base="configs/tiny.py", seeds=[0, 1, 2], budgets=[200, 400, 600],
+        common={"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
+                "data.validation_percent": 12.0, "train.eval_every": 100000, "train.log_every": 25,
+                "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
+                "logging.progress_bar": False},
+        runs=product(("model.positions", ["none", "learned", "sinusoidal", "rope"])))
   steps = 2000 if arg == "full" else 200
   return Sweep(
       name="positions", base="configs/tiny.py", seeds=[0, 1, 2],
