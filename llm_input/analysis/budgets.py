@@ -1,0 +1,163 @@
+"""A budget sweep's figures for its README, from the sweep's results.csv: per budget each arm's
+validation bits per byte beside the Kneser-Ney baselines, the paired tests within each budget,
+the range of budgets where each detected difference holds, the epochs each budget saw and the
+CPU time. The experiments' `figures.py` scripts write these lines between markers of their
+README, so no number there is typed by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+from collections.abc import Callable
+
+import numpy as np
+
+from llm_input.analysis import stats
+
+START, END = "<!-- figures -->", "<!-- /figures -->"
+_FLOATS = ("val_bits_per_byte", "kn1_bits_per_byte", "kn_best_bits_per_byte", "train_flops",
+           "train_time_s", "bytes_per_token")
+
+
+def read_results(path: str | pathlib.Path, arm_column: str, arm_type: Callable = str) -> list[dict]:
+  """results.csv rows with numbers parsed; `arm` is the row's `arm_column`, `steps` its budget."""
+  with pathlib.Path(path).open() as f:
+    rows = list(csv.DictReader(f))
+  for r in rows:
+    for key in _FLOATS:
+      r[key] = float(r[key]) if r.get(key) not in (None, "") else None
+    r["arm"], r["steps"], r["seed"] = arm_type(r[arm_column]), int(r["train.steps"]), int(r["seed"])
+  return rows
+
+
+def train_tokens(cache: pathlib.Path, run_dir: pathlib.Path) -> int:
+  """Tokens in the train split of a run's token store (a sweep's arms share one tokenizer),
+  cached in `cache` (committed beside the figures, so they regenerate without the runs)."""
+  import json  # noqa: PLC0415
+
+  from llm_input import tokenizers  # noqa: PLC0415
+  from llm_input.data import pipeline  # noqa: PLC0415
+  from llm_input.runs import RunFolder  # noqa: PLC0415
+
+  if cache.exists():
+    return json.loads(cache.read_text())["train_tokens"]
+  run = RunFolder(run_dir)
+  pipe = pipeline.PipelineConfig.from_config(run.read_config())
+  store = pipeline.open_store(pipe, tokenizers.load(run.tokenizer_dir), say=lambda *_: None)
+  n = int(store.meta["splits"]["train"]["tokens"])
+  cache.write_text(json.dumps({"train_tokens": n}) + "\n")
+  return n
+
+
+def tests_by_budget(data: list[dict], label: Callable = str) -> dict[int, list[dict]]:
+  """{budget: stats.pairwise over the arms' (seed, bits per byte)}: paired over shared seeds,
+  Holm within the budget."""
+  out = {}
+  for budget in sorted({r["steps"] for r in data}):
+    values = {label(a): [(r["seed"], r["val_bits_per_byte"]) for r in data
+                         if r["steps"] == budget and r["arm"] == a]
+              for a in _arms(data)}
+    out[budget] = stats.pairwise(values)
+  return out
+
+
+def holding_ranges(tests: dict[int, list[dict]]) -> list[dict]:
+  """Each difference detected at the largest budget, with the smallest budget from which it is
+  detected, in the same direction, at every budget up to the largest.
+
+  Returns [{"lower", "higher", "diff" (at the largest budget, lower - higher), "from_steps"}],
+  ordered by the size of the difference. A difference that is detected only below the largest
+  budget is not a conclusion about the range, so it is left to the per-budget lines."""
+  budgets = sorted(tests)
+  if not budgets:
+    return []
+
+  def direction(budget, a, b):  # 'a' lower, 'b' lower, or None (not detected)
+    for r in tests[budget]:
+      if {r["a"], r["b"]} == {a, b} and r["distinguishable"]:
+        lower = r["a"] if r["diff"] < 0 else r["b"]
+        return lower
+    return None
+
+  out = []
+  for r in tests[budgets[-1]]:
+    if not r["distinguishable"]:
+      continue
+    lower = r["a"] if r["diff"] < 0 else r["b"]
+    higher = r["b"] if lower == r["a"] else r["a"]
+    start = budgets[-1]
+    for budget in reversed(budgets[:-1]):
+      if direction(budget, lower, higher) != lower:
+        break
+      start = budget
+    out.append({"lower": lower, "higher": higher, "diff": -abs(r["diff"]), "from_steps": start})
+  return sorted(out, key=lambda r: r["diff"])
+
+
+def _arms(data):
+  return sorted({r["arm"] for r in data}, key=lambda a: (str(type(a)), a))
+
+
+def summary_block(data: list[dict], label: Callable = str, *, tokens_per_step: int,
+                  train_tokens: int, validation: str) -> str:
+  """The README lines: a table per budget with the baselines, the tests, the ranges, CPU time."""
+  budgets = sorted({r["steps"] for r in data})
+  arms = _arms(data)
+  kn1, best = data[0]["kn1_bits_per_byte"], data[0]["kn_best_bits_per_byte"]
+  order = data[0].get("kn_best_order")
+  flops = {b: next(r["train_flops"] for r in data if r["steps"] == b) for b in budgets}
+  lines = [f"Validation bits per byte ({validation}), mean ± std over seeds "
+           f"{sorted({r['seed'] for r in data})}; Kneser-Ney on the same tokens: unigram {kn1:.4f}, best "
+           f"order ({order}) {best:.4f}.", "",
+           "| steps | training FLOPs | epochs of the train split | " + " | ".join(label(a) for a in arms)
+           + " | best arm vs KN best |", "|---|---|---|" + "---|" * len(arms) + "---|"]
+  for b in budgets:
+    at = [r for r in data if r["steps"] == b]
+    cells, means = [], {}
+    for a in arms:
+      v = [r["val_bits_per_byte"] for r in at if r["arm"] == a]
+      means[a] = float(np.mean(v))
+      cells.append(f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else f"{v[0]:.4f}")
+    winner = min(means, key=means.get)
+    gap = means[winner] - best
+    lines.append(f"| {b} | {flops[b]:.3g} | {b * tokens_per_step / train_tokens:.2f} | " + " | ".join(cells)
+                 + f" | {label(winner)} {gap:+.4f} ({'below' if gap < 0 else 'above'}) |")
+  tests = tests_by_budget(data, label)
+  pairs = len(arms) * (len(arms) - 1) // 2
+  lines += ["", f"Paired over seeds at each budget (paired t, Holm over the {pairs} pairs of a budget):", ""]
+  for b in budgets:
+    decided = [r for r in tests[b] if r["distinguishable"]]
+    text = "; ".join(f"{r['a']} vs {r['b']} {r['diff']:+.4f} (Holm p {r['p_holm']:.2g})" for r in decided) or "none"
+    lines.append(f"- {b} steps: decided: {text}; not detected: {len(tests[b]) - len(decided)} of {pairs} pairs.")
+  ranges = holding_ranges(tests)
+  lines += ["", "Where each difference detected at the largest budget holds (detected at every budget from "
+            "the first one named; the budgets run "
+            f"{budgets[0]}-{budgets[-1]} steps, {flops[budgets[0]]:.3g}-{flops[budgets[-1]]:.3g} FLOPs):", ""]
+  lines += [f"- {_span(r['from_steps'], budgets, flops)}, {r['lower']} is below {r['higher']} "
+            f"({r['diff']:+.4f} bits per byte at {budgets[-1]} steps)" for r in ranges] or [
+      f"- none: no difference is detected at {budgets[-1]} steps"]
+  return "\n".join(lines)
+
+
+def _span(start: int, budgets: list[int], flops: dict) -> str:
+  if start == budgets[-1]:
+    return f"at {start} steps ({flops[start]:.3g} FLOPs) only, the largest budget"
+  return f"from {start} steps ({flops[start]:.3g} FLOPs) to {budgets[-1]} ({flops[budgets[-1]]:.3g})"
+
+
+def cpu_hours_line(data: list[dict]) -> str:
+  longest = max(r["steps"] for r in data)
+  long_runs = [r for r in data if r["steps"] == longest]
+  hours = sum(r["train_time_s"] or 0.0 for r in long_runs) / 3600
+  return (f"CPU time: {hours:.2f} core-hours in the training loops of the {len(long_runs)} {longest}-step runs "
+          "(each on one core; a branch's time repeats its long run's up to the branch point, so branches are "
+          "not summed).")
+
+
+def rewrite_block(readme: pathlib.Path, text: str) -> None:
+  """Replaces what lies between the README's START and END markers with `text`."""
+  body = readme.read_text()
+  head, rest = body.split(START, 1)
+  _, tail = rest.split(END, 1)
+  readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
