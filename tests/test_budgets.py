@@ -70,3 +70,20 @@ def test_results_csv_round_trip_and_the_readme_block_is_replaced_between_markers
   readme.write_text(f"intro\n{budgets.START}\nold\n{budgets.END}\nafter\n")
   budgets.rewrite_block(readme, "new")
   assert readme.read_text() == f"intro\n{budgets.START}\nnew\n{budgets.END}\nafter\n"
+
+
+def test_the_documents_bundle_keeps_what_the_runs_wrote_and_regenerates_without_them(tmp_path):
+  import json
+
+  runs = tmp_path / "runs"
+  record = {"step": 400, "split": "validation", "seq_len": 256, "bits_per_byte": 2.5,
+            "documents": [{"index": 0, "loss_nats": 100.0, "bytes": 58, "tokens": 20, "bits_per_byte": 2.49}]}
+  (runs / "a_seed-0").mkdir(parents=True)
+  (runs / "a_seed-0" / "val_documents.json").write_text(json.dumps(record))
+  cache = tmp_path / "documents.json"
+  kept = budgets.documents_bundle(cache, runs, ["a_seed-0", "b_seed-0"])  # b has no record yet
+  assert kept == {"a_seed-0": {k: record[k] for k in ("step", "split", "documents", "bits_per_byte")}}
+  (runs / "a_seed-0" / "val_documents.json").unlink()
+  assert budgets.documents_bundle(cache, runs, ["a_seed-0"]) == kept  # from the committed cache
+  data = [{"arm": arm, "steps": 400, "seed": 0, "run": f"{arm}_seed-0"} for arm in ("a", "b")]
+  assert budgets.bootstrap_block(data, kept) == ""  # b's record is missing: no half table

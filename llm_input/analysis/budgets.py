@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from llm_input.analysis import stats
+from llm_input.analysis import stats, sweep_tables
 
 START, END = "<!-- figures -->", "<!-- /figures -->"
 _FLOATS = ("val_bits_per_byte", "kn1_bits_per_byte", "kn_best_bits_per_byte", "train_flops",
@@ -48,6 +48,37 @@ def train_tokens(cache: pathlib.Path, run_dir: pathlib.Path) -> int:
   n = int(store.meta["splits"]["train"]["tokens"])
   cache.write_text(json.dumps({"train_tokens": n}) + "\n")
   return n
+
+
+def documents_bundle(cache: pathlib.Path, run_root: pathlib.Path, runs: list[str]) -> dict[str, dict]:
+  """{run: its val_documents.json (`llm-input eval`)}, kept in `cache` (committed beside the
+  figures, so the bootstrap over documents regenerates without the runs); runs missing from
+  the cache are read from `run_root` and added."""
+  import json  # noqa: PLC0415
+
+  kept = json.loads(cache.read_text()) if cache.exists() else {}
+  missing = [r for r in runs if r not in kept]
+  for run in missing:
+    path = run_root / run / "val_documents.json"
+    if path.exists():
+      record = json.loads(path.read_text())
+      kept[run] = {k: record[k] for k in ("step", "split", "documents", "bits_per_byte")}
+  if missing and any(r in kept for r in missing):
+    cache.write_text(json.dumps(dict(sorted(kept.items())), indent=1) + "\n")
+  return kept
+
+
+def bootstrap_block(data: list[dict], records: dict[str, dict], label: Callable = str) -> str:
+  """Per budget, every pair's difference with a bootstrap over seeds and held-out documents
+  (`sweep_tables.bootstrap_markdown`); empty when a run has no per-document record."""
+  parts = []
+  for budget in sorted({r["steps"] for r in data}):
+    group = [{**r, "arm": label(r["arm"])} for r in data if r["steps"] == budget]
+    table = sweep_tables.bootstrap_markdown(group, records)
+    if not table:
+      return ""
+    parts.append(f"At {budget} steps:\n\n{table}")
+  return "\n".join(parts)
 
 
 def tests_by_budget(data: list[dict], label: Callable = str) -> dict[int, list[dict]]:

@@ -1,0 +1,39 @@
+"""The positions curve's figures (`sweep.py --arg curve`), from curve/results.csv and
+curve/documents.json (never typed by hand): per budget each scheme's validation bits per byte
+against the Kneser-Ney baselines, the paired tests, the budget range where each difference
+holds, a bootstrap over seeds and the three held-out plays, epochs and CPU time. Rewrites the
+block between the `<!-- figures -->` markers of README.md.
+
+  llm-input sweep experiments/positions/sweep.py --arg curve
+  llm-input sweep experiments/positions/sweep.py --arg curve --table --baselines --documents \
+      --x model.positions --out experiments/positions/curve
+  python experiments/positions/curve_figures.py
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from llm_input.analysis import budgets
+
+HERE = pathlib.Path(__file__).parent
+CURVE = HERE / "curve"
+RUNS = pathlib.Path("runs/sweeps/positions_curve")
+
+
+def main() -> None:
+  data = budgets.read_results(CURVE / "results.csv", "model.positions")
+  tokens = budgets.train_tokens(CURVE / "train_tokens.json", RUNS / "positions-rope_steps-600_seed-0")
+  records = budgets.documents_bundle(CURVE / "documents.json", RUNS, [r["run"] for r in data])
+  text = budgets.summary_block(data, str, tokens_per_step=16 * 256, train_tokens=tokens,
+                               validation="three held-out plays, 384 KB")
+  boot = budgets.bootstrap_block(data, records)
+  if boot:
+    text += "\n\nOver seeds and the three plays (what the seed-only tests above leave out):\n\n" + boot
+  text += "\n\n" + budgets.cpu_hours_line(data)
+  budgets.rewrite_block(HERE / "README.md", text)
+  print(text)
+
+
+if __name__ == "__main__":
+  main()
