@@ -1,0 +1,57 @@
+"""The claims table's verdict rules (llm_input/analysis/claims.py) on synthetic figures, one
+case per branch, and the committed table regenerated from the committed figures."""
+
+import subprocess
+import sys
+
+import pytest
+
+from llm_input.analysis import claims, stats
+
+from helpers import ROOT
+
+
+def test_a_claimed_difference_holds_reverses_or_is_not_detected_with_its_power():
+  higher = stats.compare([0.50, 0.52, 0.55], [0.30, 0.31, 0.36], paired=True)
+  assert claims.difference(higher, "higher", "river", "road").startswith(
+      "holds: river is higher than road by 0.2 (paired t p ")
+  assert claims.difference(higher, "lower", "river", "road").startswith(
+      "does not hold: river is higher than road by 0.2 (paired t p ")
+  noisy = stats.compare([0.50, 0.30, 0.41], [0.40, 0.45, 0.33], paired=True)
+  text = claims.difference(noisy, "higher", "river", "road")
+  assert text.startswith("not detected: river - road = +0.01 (paired t p ") and "80% power only for a difference of" in text
+  assert claims.difference(stats.compare([0.5], [0.3]), "higher") == "not tested (fewer than 2 seeds)"
+  with pytest.raises(ValueError, match="higher' or 'lower"):
+    claims.difference(higher, "bigger")
+
+
+def test_related_pairs_are_judged_against_the_percentile_of_random_pairs():
+  assert claims.percentiles({"king/queen": 95.0, "lord/king": 91.0}).startswith(
+      "holds: every related pair is at or above the 90th percentile")
+  assert claims.percentiles({"king/queen": 95.0, "love/hate": 35.0}) == (
+      "holds for 1 of 2 pairs (king/queen): at or above the 90th percentile of random pairs "
+      "(king/queen 95th, love/hate 35th)")
+  assert claims.percentiles({"king/queen": 75.0, "love/hate": 35.0}).startswith(
+      "not detected: no related pair reaches the 90th percentile")
+  with pytest.raises(ValueError):
+    claims.percentiles({})
+
+
+def test_a_figure_near_the_claimed_number():
+  assert claims.near(1.35, 1.3, 0.15, "tokens per word") == "holds: 1.35 tokens per word, within 0.15 of 1.3"
+  assert claims.near(2.71, 1.3, 0.15, "tokens per word") == (
+      "does not hold here: 2.71 tokens per word, 2.08x the claimed 1.3 (tolerance 0.15)")
+
+
+def test_the_committed_claims_table_is_what_the_rules_make_of_the_committed_figures(tmp_path):
+  """claims.py --from-json rewrites claims_table.md and the README block from claims.json; run
+  on a copy, the table must come out as committed (no verdict edited by hand)."""
+  import shutil
+
+  copy = tmp_path / "experiments" / "claims"
+  shutil.copytree(ROOT / "experiments" / "claims", copy)
+  done = subprocess.run([sys.executable, str(copy / "claims.py"), "--from-json"], capture_output=True,
+                        text=True, timeout=300, cwd=tmp_path)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert (copy / "claims_table.md").read_text() == (ROOT / "experiments/claims/claims_table.md").read_text()
+  assert (copy / "README.md").read_text() == (ROOT / "experiments/claims/README.md").read_text()
