@@ -38,6 +38,17 @@ def test_heads_sweep_is_one_long_run_per_arm_and_seed_with_two_cooldown_branches
   assert len(branches) == 24
 
 
+def test_positions_curve_is_one_long_run_per_scheme_and_seed_validated_on_three_plays():
+  sweep = sweep_lib.load(str(ROOT / "experiments/positions/sweep.py"), "curve")
+  runs = sweep.expand()
+  folders = [f.split("/")[-1] for f, _ in runs]
+  assert folders == [f"positions-{p}_steps-{b}_seed-{s}" for p in ("none", "learned", "sinusoidal", "rope")
+                     for s in (0, 1, 2) for b in (600, 400, 200)]
+  assert all("data.validation_percent=12.0" in " ".join(args) for _, args in runs)
+  branches = {k.split("/")[-1]: v.split("/")[-1] for k, v in sweep.branches().items()}
+  assert branches["positions-rope_steps-200_seed-2"] == "positions-rope_steps-600_seed-2" and len(branches) == 24
+
+
 def test_tpu_width_sweep_sizes_4096():
   sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "tpu")
   assert [f.split("/")[-1] for f, _ in sweep.expand()][-1] == "d_model-4096_num_heads-32_num_layers-32"
