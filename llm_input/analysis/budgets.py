@@ -8,6 +8,7 @@ README, so no number there is typed by hand.
 from __future__ import annotations
 
 import csv
+import json
 import pathlib
 from collections.abc import Callable
 
@@ -34,8 +35,6 @@ def read_results(path: str | pathlib.Path, arm_column: str, arm_type: Callable =
 def train_tokens(cache: pathlib.Path, run_dir: pathlib.Path) -> int:
   """Tokens in the train split of a run's token store (a sweep's arms share one tokenizer),
   cached in `cache` (committed beside the figures, so they regenerate without the runs)."""
-  import json  # noqa: PLC0415
-
   from llm_input import tokenizers  # noqa: PLC0415
   from llm_input.data import pipeline  # noqa: PLC0415
   from llm_input.runs import RunFolder  # noqa: PLC0415
@@ -54,8 +53,6 @@ def documents_bundle(cache: pathlib.Path, run_root: pathlib.Path, runs: list[str
   """{run: its val_documents.json (`llm-input eval`)}, kept in `cache` (committed beside the
   figures, so the bootstrap over documents regenerates without the runs); runs missing from
   the cache are read from `run_root` and added."""
-  import json  # noqa: PLC0415
-
   kept = json.loads(cache.read_text()) if cache.exists() else {}
   missing = [r for r in runs if r not in kept]
   for run in missing:
@@ -104,22 +101,22 @@ def holding_ranges(tests: dict[int, list[dict]]) -> list[dict]:
   if not budgets:
     return []
 
-  def direction(budget, a, b):  # 'a' lower, 'b' lower, or None (not detected)
-    for r in tests[budget]:
-      if {r["a"], r["b"]} == {a, b} and r["distinguishable"]:
-        lower = r["a"] if r["diff"] < 0 else r["b"]
-        return lower
-    return None
+  def lower_of(r):  # diff is mean a - mean b
+    return r["a"] if r["diff"] < 0 else r["b"]
+
+  def detected_lower(budget, a, b):  # the lower arm where the pair is detected, else None
+    return next((lower_of(r) for r in tests[budget] if {r["a"], r["b"]} == {a, b} and r["distinguishable"]),
+                None)
 
   out = []
   for r in tests[budgets[-1]]:
     if not r["distinguishable"]:
       continue
-    lower = r["a"] if r["diff"] < 0 else r["b"]
+    lower = lower_of(r)
     higher = r["b"] if lower == r["a"] else r["a"]
     start = budgets[-1]
     for budget in reversed(budgets[:-1]):
-      if direction(budget, lower, higher) != lower:
+      if detected_lower(budget, lower, higher) != lower:
         break
       start = budget
     out.append({"lower": lower, "higher": higher, "diff": -abs(r["diff"]), "from_steps": start})

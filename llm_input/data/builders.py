@@ -119,8 +119,6 @@ def text_config(pattern: str, doc_split: str, validation_pattern: str = "",
                 validation_percent: float = corpora.VALIDATION_PERCENT) -> TextConfig:
   """A config named by the files' paths, sizes and mtimes (and how validation is chosen), so
   edited files are rebuilt."""
-  if not 0 < validation_percent < 100:
-    raise DataError(f"data.validation_percent must be in (0, 100), got {validation_percent}")
   files = corpora.text_files(pattern)
   held_out = corpora.text_files(validation_pattern) if validation_pattern else []
   overlap = sorted({f.resolve() for f in files} & {f.resolve() for f in held_out})
@@ -140,8 +138,6 @@ def text_config(pattern: str, doc_split: str, validation_pattern: str = "",
 
 def shakespeare_config(validation_percent: float) -> ShakespeareConfig | None:
   """None (the unconfigured builder) for the default split, else a config named by the share."""
-  if not 0 < validation_percent < 100:
-    raise DataError(f"data.validation_percent must be in (0, 100), got {validation_percent}")
   if float(validation_percent) == corpora.VALIDATION_PERCENT:
     return None
   return ShakespeareConfig(name=f"validation_{float(validation_percent):g}pct".replace(".", "_"),
@@ -158,6 +154,8 @@ def builder_for(corpus: str, data_dir: str | None = None, doc_split: str = "file
 
 def _builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent):
   root = str(corpora.data_dir(data_dir))
+  if not 0 < validation_percent < 100:
+    raise DataError(f"data.validation_percent must be in (0, 100), got {validation_percent}")
   if validation_corpus and not (corpus.startswith("text:") and validation_corpus.startswith("text:")):
     raise DataError(f"data.validation_corpus={validation_corpus!r} needs a text: corpus and a "
                     "text: glob (TFDS corpora name their own splits: data.validation_split)")
