@@ -92,6 +92,29 @@ def test_generation_stops_at_the_context_and_keeps_the_prompts_tail():
 
 
 @pytest.mark.planted
+def test_prompts_of_many_lengths_share_one_prefill_and_one_decode_compilation():
+  """Bug: the cache's index left at the padded prompt length (decoding would write past the
+  prompt and leave its padding visible), the first token taken from the padding's last position,
+  or the cache sized per prompt (one decode compilation per prompt length). Prompts of 1 to 40
+  tokens pad to 64 and share one prefill; 70 tokens pad to 80, the context; the greedy
+  continuation equals full recomputation at every length (learned positions: a token read at
+  the wrong position changes its logits)."""
+  cfg = planted_model(max_len=80, positions="learned")
+  params = nnx.to_pure_dict(nnx.state(transformer.create(cfg), nnx.Param))
+  sampler = sample_lib.Sampler(cfg, params, context=80)
+  assert [sample_lib.prefill_length(n, 80) for n in (1, 40, 64, 65, 70)] == [64, 64, 64, 80, 80]
+  rng = np.random.default_rng(0)
+  before = (sample_lib._prefill._cache_size(), sample_lib._decode._cache_size())
+  for length in (1, 40):
+    prompt = rng.integers(0, cfg.vocab_size, size=length).tolist()
+    assert sampler.generate(prompt, 3) == sample_lib.generate_without_cache(cfg, params, prompt, 3), length
+  after = (sample_lib._prefill._cache_size(), sample_lib._decode._cache_size())
+  assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+  prompt = rng.integers(0, cfg.vocab_size, size=70).tolist()
+  assert sampler.generate(prompt, 3) == sample_lib.generate_without_cache(cfg, params, prompt, 3)
+
+
+@pytest.mark.planted
 @pytest.mark.parametrize("field, value, message", [
     ("max_new_tokens", 0, r"sample.max_new_tokens must be an integer >= 1, got 0"),
     ("max_new_tokens", 2.0, r"sample.max_new_tokens must be an integer >= 1, got 2.0"),

@@ -68,11 +68,23 @@ def choose(logits_BxV, rng, temperature: float, top_k: int, top_p: float) -> jnp
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _prefill(graphdef, params, ids_1xP, cache_len):
+def _prefill(graphdef, params, ids_1xP, cache_len, length):
+  """The prompt's first `length` tokens of `ids_1xP` (the rest is padding) into a fresh cache.
+
+  Right padding is exact: under the causal mask no prompt token sees a later position, the
+  padding's cache slots are invisible to decoding (it attends to slots <= its position) and
+  are overwritten by it, and the cache's index restarts at `length`."""
   model = nnx.merge(graphdef, params)
   cache = model.init_cache(batch=1, max_len=cache_len)
   logits, cache = model(ids_1xP, cache=cache)
-  return logits[:, -1], cache
+  cache = dict(cache, index=jnp.full_like(cache["index"], length))
+  return jax.lax.dynamic_index_in_dim(logits, length - 1, axis=1, keepdims=False), cache
+
+
+def prefill_length(prompt_tokens: int, context: int) -> int:
+  """The padded prompt length the prefill is compiled for: powers of two from 64, at most the
+  context, so prompts of many lengths share one compilation."""
+  return min(context, max(64, 1 << max(prompt_tokens - 1, 0).bit_length()))
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
@@ -101,8 +113,11 @@ class Sampler:
     """
     prompt_ids = list(prompt_ids)[-self.kept_prompt(len(prompt_ids)):]
     steps = max(0, min(max_new_tokens, self.context - len(prompt_ids)))
-    cache_len = len(prompt_ids) + steps
-    logits, cache = _prefill(self.graphdef, self.params, jnp.asarray([prompt_ids], jnp.int32), cache_len)
+    # One cache length (the context) and a few padded prompt lengths: the prefill compiles
+    # once per prompt-length bucket and the decode step once, whatever the prompts.
+    padded = prompt_ids + [0] * (prefill_length(len(prompt_ids), self.context) - len(prompt_ids))
+    logits, cache = _prefill(self.graphdef, self.params, jnp.asarray([padded], jnp.int32), self.context,
+                             jnp.asarray(len(prompt_ids), jnp.int32))
     rng = jax.random.key(seed)
     out: list[int] = []
     for i in range(steps):
@@ -123,12 +138,16 @@ def generate_without_cache(model_cfg: ModelConfig, params: dict, prompt_ids: lis
                            max_new_tokens: int) -> list[int]:
   """Greedy decoding by full recomputation: the reference the cached path must equal."""
   graphdef, _ = nnx.split(transformer.abstract(model_cfg), nnx.Param)
-  model = nnx.merge(graphdef, params)
   ids = list(prompt_ids)
   for _ in range(max_new_tokens):
-    logits = model(jnp.asarray([ids], jnp.int32))
-    ids.append(int(jnp.argmax(logits[0, -1])))
+    ids.append(int(_last_argmax(graphdef, params, jnp.asarray([ids], jnp.int32))))
   return ids[len(prompt_ids):]
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _last_argmax(graphdef, params, ids_1xL):
+  """The whole model over the whole sequence (no cache), compiled once per length."""
+  return jnp.argmax(nnx.merge(graphdef, params)(ids_1xL)[0, -1])
 
 
 def write_samples(s: SampleConfig, run, model_cfg: ModelConfig, params, tokenizer, *, seq_len: int,
