@@ -102,3 +102,24 @@ def test_profile_splits_the_traced_step_by_model_part(corpus):
   # XLA's count adds elementwise work to the matmuls the analytic count is made of
   assert profile["analytic_flops"] <= profile["xla_flops"] <= 3 * profile["analytic_flops"]
   assert "| attention_core (backward) |" in bench.format_profile(profile)
+  # the matmul share of each part: the MLP is matmuls and its activation; the optimizer none
+  assert 0 < profile["matmul_share"] < 1
+  assert profile["matmul_shares"]["mlp"] > 0 and profile["matmul_shares"]["optimizer"] == 0
+  assert set(profile["matmul_shares"]) == set(shares)
+
+
+def test_matmul_ops_are_the_dots_and_the_fusions_around_them():
+  """The profile's matmul share counts an op when it runs a dot, also inside a fusion (XLA:CPU
+  puts its dots, with the elementwise work around them, in library fusions), and only then."""
+  import jax
+  import jax.numpy as jnp
+
+  x, w = jnp.ones((64, 32)), jnp.ones((32, 48))
+  text = jax.jit(lambda x, w: (jnp.tanh(x @ w) * 2.0, jnp.exp(x) + 1.0)).lower(x, w).compile().as_text()
+  ops = bench._matmul_ops(text)
+  instructions = [m.groups() for m in map(bench._INSTRUCTION.match, text.splitlines()) if m]
+  # the dot, and the fusion (a library kernel on XLA:CPU) that runs it: both named for the dot
+  assert {name for name, opcode, op_name in instructions if op_name.endswith("/dot_general")} <= ops
+  assert any(opcode == "fusion" for name, opcode, _ in instructions if name in ops)
+  # the elementwise fusions on either side are not matmuls
+  assert not {name for name, _, op_name in instructions if op_name.endswith(("/add", "/mul", "/exp", "/tanh"))} & ops

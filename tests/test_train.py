@@ -80,6 +80,36 @@ def test_sharded_step_equals_single_device(sizes):
     assert "tensor" in str(spec)
 
 
+_STEPS_SCRIPT = """
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, {tests!r})
+import test_train as t
+losses, params, _ = t.run_steps(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1], steps=3)
+print(json.dumps({{"losses": losses, "params": [np.asarray(x, np.float64).ravel()[:512].tolist()
+                                                 for x in jax.tree.leaves(params)]}}))
+"""
+
+
+def test_the_suites_fast_compile_trains_like_the_default_optimisation_level():
+  """The suite compiles with LLVM at -O0 (tests/conftest.py: a quarter off the suite's time);
+  users run XLA's default level. Both must compute the same training steps: losses, gradient
+  norms and parameters after three steps agree to float32 tolerance (not bit for bit)."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  assert "--xla_backend_optimization_level=0" in flags  # what the rest of the suite runs
+  results = []
+  for level_flags in (flags.replace("--xla_backend_optimization_level=0", ""), flags):
+    out = subprocess.run([sys.executable, "-c", _STEPS_SCRIPT.format(tests=str(ROOT / "tests"))],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={**os.environ, "XLA_FLAGS": level_flags})
+    assert out.returncode == 0, out.stderr[-2000:]
+    results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+  default, fast = results
+  np.testing.assert_allclose(fast["losses"], default["losses"], rtol=1e-5)
+  for a, b in zip(fast["params"], default["params"]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_gradient_accumulation_equals_one_big_batch():
   big_losses, big, _ = run_steps(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1], steps=2)
   acc_losses, acc, _ = run_steps(dict(data=1, fsdp=1, tensor=1), jax.devices()[:1], steps=2, accum=4)

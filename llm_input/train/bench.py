@@ -152,6 +152,43 @@ def _op_parts(hlo_text: str) -> dict[str, str]:
   return parts
 
 
+_COMPUTATION = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$")
+_CALLS = re.compile(r"(?:calls|to_apply|body|condition)=%?([\w.\-]+)")
+
+
+def _matmul_ops(hlo_text: str) -> set[str]:
+  """Names of the instructions that run a matmul: `dot`s, and fusions (or calls) whose
+  computation contains one, however deeply (XLA:CPU fuses elementwise work into its library
+  matmul kernels, so such a fusion's time is the matmul's plus what rides along)."""
+  body: dict[str, list[str]] = {}
+  current = None
+  for line in hlo_text.splitlines():
+    header = None if line.startswith(" ") else _COMPUTATION.match(line)
+    if header:
+      current = header.group(1)
+      body[current] = []
+    elif current is not None:
+      body[current].append(line)
+
+  has_dot: dict[str, bool] = {}
+
+  def computation_has_dot(name: str, seen=()) -> bool:
+    if name not in has_dot:
+      has_dot[name] = name not in seen and any(
+          " dot(" in line or any(computation_has_dot(c, (*seen, name)) for c in _CALLS.findall(line))
+          for line in body.get(name, ()))
+    return has_dot[name]
+
+  ops = set()
+  for lines in body.values():
+    for line in lines:
+      match = _INSTRUCTION.match(line)
+      if match and (match.group(2) == "dot" or
+                    (match.group(2) in ("fusion", "call") and any(computation_has_dot(c) for c in _CALLS.findall(line)))):
+        ops.add(match.group(1))
+  return ops
+
+
 def _union_ns(intervals) -> float:
   total, end = 0.0, -1.0
   for start, stop in sorted(intervals):
@@ -174,7 +211,8 @@ def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
   """
   model_cfg, mesh, trainer, state, _, batch = setup(cfg, device_count)
   compiled = trainer.train_step.lower(state, batch).compile()
-  parts = _op_parts(compiled.as_text())
+  hlo_text = compiled.as_text()
+  parts, matmuls = _op_parts(hlo_text), _matmul_ops(hlo_text)
   state, _ = time_steps(compiled, state, batch, 2)  # warm-up
   state, untraced = time_steps(compiled, state, batch, steps)
   with tempfile.TemporaryDirectory() as trace_dir:
@@ -186,6 +224,7 @@ def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
     trace = jax.profiler.ProfileData.from_file(
         glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0])
   by_part: collections.Counter = collections.Counter()
+  matmul_by_part: collections.Counter = collections.Counter()
   intervals = []
   for plane in trace.planes:
     for line in plane.lines:
@@ -196,6 +235,8 @@ def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
         if part is None or event.duration_ns <= 0:
           continue  # executor and thread-pool bookkeeping, not an op
         by_part[part] += event.duration_ns
+        if event.name in matmuls:
+          matmul_by_part[part] += event.duration_ns
         intervals.append((event.start_ns, event.start_ns + event.duration_ns))
   op_ns = sum(by_part.values())
   step_s = float(np.median(untraced))
@@ -205,6 +246,10 @@ def profile_split(cfg, steps: int = 5, device_count: int | None = None) -> dict:
   analytic = metrics_lib.flops_per_step(model_cfg, cfg.data.batch_size, cfg.data.seq_len)
   return {"step_s": step_s, "traced_step_s": traced_wall_s / steps, "shares": shares,
           "seconds": {part: share * step_s for part, share in shares.items()},
+          # of each part's op time, the share spent in ops that run a matmul (the rest is
+          # elementwise work, reductions, layout copies: memory-bound passes)
+          "matmul_shares": {part: matmul_by_part[part] / ns for part, ns in by_part.items() if ns},
+          "matmul_share": sum(matmul_by_part.values()) / op_ns if op_ns else 0.0,
           "device_busy_share": _union_ns(intervals) / (traced_wall_s * 1e9),
           # the cost analysis is of one device's partitioned program
           "xla_flops": float(cost.get("flops", 0.0)) * mesh.devices.size if cost else None,
@@ -216,10 +261,11 @@ def format_profile(profile: dict) -> str:
   lines = [f"step {profile['step_s'] * 1e3:.1f} ms (traced {profile['traced_step_s'] * 1e3:.1f} ms); "
            f"device busy {100 * profile['device_busy_share']:.1f}% of the traced wall time; "
            f"XLA counts {profile['xla_flops'] / 1e9:.2f} GFLOP, the MFU's analytic count "
-           f"{profile['analytic_flops'] / 1e9:.2f}",
-           "| part | share | ms per step |", "| --- | --- | --- |"]
-  lines += [f"| {part} | {100 * share:.1f}% | {profile['seconds'][part] * 1e3:.1f} |"
-            for part, share in profile["shares"].items()]
+           f"{profile['analytic_flops'] / 1e9:.2f}; {100 * profile['matmul_share']:.1f}% of the op "
+           f"time in ops that run a matmul",
+           "| part | share | ms per step | of which in matmul ops |", "| --- | --- | --- | --- |"]
+  lines += [f"| {part} | {100 * share:.1f}% | {profile['seconds'][part] * 1e3:.1f} | "
+            f"{100 * profile['matmul_shares'][part]:.0f}% |" for part, share in profile["shares"].items()]
   return "\n".join(lines)
 
 
