@@ -11,7 +11,9 @@ MFU 70.6-79.4% of the measured float32 matmul peak in six runs, median 74.3%, 20
 0.80x the time of a hand-written plain-JAX step with `--plain-jax`; see docs/benchmarks.md).
 Re-measured 2026-12-02 on the same kind (Intel Xeon, AVX-512): 7.36 and 7.48 s per step, MFU
 66.2% and 62.7%, against a peak that read 301-342 GFLOP/s that day (179 GFLOP/s on 11-29): the
-step got faster, the peak faster still. No trained result yet.
+step got faster, the peak faster still. On 2 AMD EPYC Zen 4 cores with AVX-512 (`lscpu`),
+2026-12-07: 10.37 s per step, MFU 84.3% of a peak that read 173-180 GFLOP/s. No trained
+result yet.
 """
 
 from configs import base

@@ -3,8 +3,10 @@
 Command: `llm-input train --config configs/tiny.py --workdir runs/tiny` (what `make demo` runs).
 Hardware: 2-core x86 CPU (Intel Xeon, AVX-512). Time (2026-12-02): 600 steps of 16 x 256
 tokens in 3 min 9 s (~0.29 s/step, MFU 40-41% in `llm-input bench`), 3 min 37 s for the whole
-`make demo` with the corpus prepared. On the AVX2-only kind (AMD Zen 3) the issue measured
-~2x slower steps; not re-measured here.
+`make demo` with the corpus prepared. On 2 AMD EPYC Zen 4 cores with AVX-512 (2026-12-07):
+0.30-0.36 s per step, MFU 52.4-60.5% of a 180-196 GFLOP/s peak in three `llm-input bench`
+runs; `make demo` 4 min 27 s, its 600 steps 4 min 0 s, 2.4316 bits per byte. On the AVX2-only
+kind (AMD Zen 3) the issue measured ~2x slower steps; not re-measured since.
 Result (2026-12-02, subwords encoded line by line as SentencePiece trained them): validation
 loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4317 too before the chunked
 head and loss, 2.4535 when documents were encoded whole, 2.5993 with the previous pipeline,
