@@ -605,6 +605,24 @@ def test_prepare_leaves_nothing_in_tmpdir_or_the_data_folder_failed_or_not(tmp_p
   assert len(builds) == 1 and any(builds[0].iterdir())  # the good corpus only, no empty files_<hash>
 
 
+def test_processes_preparing_one_new_corpus_at_once_all_get_it(tmp_path):
+  """Two sweep shards started side by side both prepare a corpus not prepared yet: one must
+  build it and the other wait and reuse it (was: TFDS's rename of its finished build failed in
+  the second with FileExistsError, and that shard died)."""
+  import subprocess
+  import sys
+
+  corpus = make_text_corpus(tmp_path / "texts", files=400)
+  command = [sys.executable, "-m", "llm_input.cli", "data", "prepare", "--corpus", f"text:{corpus}",
+             "--data-dir", str(tmp_path / "data")]
+  procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+  results = [(p.wait(timeout=300), p.stderr.read()[-500:]) for p in procs]
+  assert [code for code, _ in results] == [0, 0, 0, 0], results
+  builds = list((tmp_path / "data" / "llm_input_text").iterdir())
+  assert len(builds) == 1 and not [p for p in builds[0].rglob("incomplete*")]
+  assert builders.prepare(f"text:{corpus}", str(tmp_path / "data")).info.splits["train"].num_examples > 0
+
+
 # -- planted-bug tests (each fails with the bug its docstring names; docs/testing.md) ----
 
 @pytest.mark.planted

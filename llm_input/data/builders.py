@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import logging
 import os
@@ -194,10 +195,24 @@ def _can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 
 def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file",
             validation_corpus: str = "", validation_percent: float = corpora.VALIDATION_PERCENT):
-  """Builds the corpus once under the data dir (later calls reuse it); returns the builder."""
+  """Builds the corpus once under the data dir (later calls reuse it); returns the builder.
+  Processes preparing the same corpus at once (sweep shards side by side) take turns: the
+  first builds it, the others wait for it and reuse it."""
   builder = builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent)
   if builder.is_prepared():
     return builder
+  root = corpora.data_dir(data_dir)
+  root.mkdir(parents=True, exist_ok=True)
+  name = hashlib.sha256(str(builder.data_dir).encode()).hexdigest()[:16]
+  with open(root / f".prepare-{name}.lock", "a+") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+    builder = builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent)
+    if builder.is_prepared():  # built by another process while this one waited
+      return builder
+    return _build(builder, corpus, data_dir)
+
+
+def _build(builder, corpus: str, data_dir: str | None):
   if corpus.startswith("tfds:") and not _can_reach(os.environ.get("LLM_INPUT_TFDS_PROBE_HOST",
                                                                    "storage.googleapis.com")):
     raise DataError(f"{corpus} is not prepared under {corpora.data_dir(data_dir)} and this "
