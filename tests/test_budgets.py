@@ -70,6 +70,10 @@ def test_results_csv_round_trip_and_the_readme_block_is_replaced_between_markers
   readme.write_text(f"intro\n{budgets.START}\nold\n{budgets.END}\nafter\n")
   budgets.rewrite_block(readme, "new")
   assert readme.read_text() == f"intro\n{budgets.START}\nnew\n{budgets.END}\nafter\n"
+  # a second, named block in the same README is rewritten alone
+  readme.write_text(readme.read_text() + "<!-- lr -->\nold\n<!-- /lr -->\n")
+  budgets.rewrite_block(readme, "rates", "lr")
+  assert readme.read_text() == f"intro\n{budgets.START}\nnew\n{budgets.END}\nafter\n<!-- lr -->\nrates\n<!-- /lr -->\n"
 
 
 def test_the_documents_bundle_keeps_what_the_runs_wrote_and_regenerates_without_them(tmp_path):

@@ -49,6 +49,21 @@ def test_positions_curve_is_one_long_run_per_scheme_and_seed_validated_on_three_
   assert branches["positions-rope_steps-200_seed-2"] == "positions-rope_steps-600_seed-2" and len(branches) == 24
 
 
+def test_positions_learning_rate_sweep_is_the_curves_400_step_point_at_three_rates():
+  """`--arg lr` must train what the curve's 400-step branch trained, bar the learning rate:
+  otherwise its 3e-3 runs would not reproduce the curve and its best rates would not apply."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/positions/sweep.py"), "lr")
+  runs = dict(sweep.expand())
+  assert len(runs) == 12
+  curve = dict(sweep_lib.load(str(ROOT / "experiments/positions/sweep.py"), "curve").expand(validate=False))
+  for scheme in ("none", "learned", "sinusoidal", "rope"):
+    branch = set(curve[f"runs/sweeps/positions_curve/positions-{scheme}_steps-400_seed-0"])
+    for rate in ("0.001", "0.003", "0.01"):
+      items = set(runs[f"runs/sweeps/positions_lr/positions-{scheme}_learning_rate-{rate}_seed-0"])
+      assert items - branch == {f"optimizer.learning_rate={rate}"}, (scheme, rate, items - branch)
+      assert branch - items == set(), (scheme, rate, branch - items)
+
+
 def test_tpu_width_sweep_sizes_4096():
   sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "tpu")
   assert [f.split("/")[-1] for f, _ in sweep.expand()][-1] == "d_model-4096_num_heads-32_num_layers-32"

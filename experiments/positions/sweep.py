@@ -17,20 +17,36 @@ bootstrap over documents has documents to draw:
 
   llm-input sweep experiments/positions/sweep.py --arg curve      # or --shard 1/2 and 2/2 side by side
   llm-input sweep experiments/positions/sweep.py --arg curve --table --baselines --documents --x positions
+
+`--arg lr`: each scheme at peak learning rates 1e-3, 3e-3 (the curve's) and 1e-2, at the
+curve's 400-step budget, seed 0 (lr_figures.py writes the README's table):
+
+  llm-input sweep experiments/positions/sweep.py --arg lr
+  llm-input sweep experiments/positions/sweep.py --arg lr --table --out experiments/positions/lr
+  python experiments/positions/lr_figures.py
 """
 
 from llm_input.sweep import Sweep, product
 
+# The curve's settings: warmup-stable-decay, three held-out plays, no evaluation on the way.
+CURVE_COMMON = {"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
+                "data.validation_percent": 12.0, "train.eval_every": 100000, "train.log_every": 25,
+                "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
+                "logging.progress_bar": False}
+SCHEMES = ["none", "learned", "sinusoidal", "rope"]
+
 
 def get_sweep(arg=None):
   if arg == "curve":
-    return Sweep(
-        name="positions_curve", base="configs/tiny.py", seeds=[0, 1, 2], budgets=[200, 400, 600],
-        common={"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
-                "data.validation_percent": 12.0, "train.eval_every": 100000, "train.log_every": 25,
-                "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
-                "logging.progress_bar": False},
-        runs=product(("model.positions", ["none", "learned", "sinusoidal", "rope"])))
+    return Sweep(name="positions_curve", base="configs/tiny.py", seeds=[0, 1, 2], budgets=[200, 400, 600],
+                 common=CURVE_COMMON, runs=product(("model.positions", SCHEMES)))
+  if arg == "lr":
+    # The curve used one peak learning rate, 3e-3, for every scheme: is any scheme's rank an
+    # artefact of it? Each scheme at 1e-3, 3e-3 and 1e-2, at the curve's 400-step budget (a wsd
+    # run straight to 400 steps equals the curve's 400-step cooldown branch), seed 0.
+    return Sweep(name="positions_lr", base="configs/tiny.py", seeds=[0],
+                 common={**CURVE_COMMON, "train.steps": 400},
+                 runs=product(("model.positions", SCHEMES), ("optimizer.learning_rate", [1e-3, 3e-3, 1e-2])))
   steps = 2000 if arg == "full" else 200
   return Sweep(
       name="positions", base="configs/tiny.py", seeds=[0, 1, 2],

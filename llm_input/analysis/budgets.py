@@ -183,9 +183,11 @@ def cpu_hours_line(data: list[dict]) -> str:
           "not summed).")
 
 
-def rewrite_block(readme: pathlib.Path, text: str) -> None:
-  """Replaces what lies between the README's START and END markers with `text`."""
+def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> None:
+  """Replaces what lies between the README's `<!-- NAME -->` and `<!-- /NAME -->` markers
+  (START and END for the default name) with `text`."""
+  start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
   body = readme.read_text()
-  head, rest = body.split(START, 1)
-  _, tail = rest.split(END, 1)
-  readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+  head, rest = body.split(start, 1)
+  _, tail = rest.split(end, 1)
+  readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
