@@ -64,6 +64,17 @@ def test_positions_learning_rate_sweep_is_the_curves_400_step_point_at_three_rat
       assert branch - items == set(), (scheme, rate, branch - items)
 
 
+def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("lr_figures", ROOT / "experiments/positions/lr_figures.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  readme = (ROOT / "experiments/positions/README.md").read_text()
+  committed = readme.split("<!-- lr -->\n", 1)[1].split("\n<!-- /lr -->", 1)[0]
+  assert committed == module.block()
+
+
 def test_tpu_width_sweep_sizes_4096():
   sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "tpu")
   assert [f.split("/")[-1] for f, _ in sweep.expand()][-1] == "d_model-4096_num_heads-32_num_layers-32"

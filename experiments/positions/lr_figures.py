@@ -24,7 +24,8 @@ SCHEMES = ("none", "learned", "sinusoidal", "rope")
 RATES = (1e-3, 3e-3, 1e-2)
 
 
-def main() -> None:
+def block() -> str:
+  """The README block, from the committed CSVs."""
   with (HERE / "lr" / "results.csv").open() as f:
     rows = [{**r, "arm": r["model.positions"], "val_bits_per_byte": float(r["val_bits_per_byte"]),
              "train_flops": float(r["train_flops"]), "train_time_s": float(r["train_time_s"] or 0.0)}
@@ -69,7 +70,11 @@ def main() -> None:
           ("above", [s for s in SCHEMES if best[s][1] >= kn_best]))) + ".",
       f"- CPU time: {sum(r['train_time_s'] or 0.0 for r in rows) / 3600:.2f} core-hours in the 12 runs' training loops.",
   ]
-  text = "\n".join(lines)
+  return "\n".join(lines)
+
+
+def main() -> None:
+  text = block()
   budgets.rewrite_block(HERE / "README.md", text, "lr")
   print(text)
 
