@@ -4,8 +4,9 @@ Command: `llm-input train --config configs/tiny.py --workdir runs/tiny` (what `m
 Hardware: 2-core x86 CPU (Intel Xeon, AVX-512). Time (2026-12-02): 600 steps of 16 x 256
 tokens in 3 min 9 s (~0.29 s/step, MFU 40-41% in `llm-input bench`), 3 min 37 s for the whole
 `make demo` with the corpus prepared. On 2 AMD EPYC Zen 4 cores with AVX-512 (2026-12-07):
-0.30-0.36 s per step, MFU 52.4-60.5% of a 180-196 GFLOP/s peak in three `llm-input bench`
-runs; `make demo` 4 min 27 s, its 600 steps 4 min 0 s, 2.4316 bits per byte. On the AVX2-only
+0.31-0.36 s per step, MFU 52.4-60.5% (median 56.9%) of a 180-201 GFLOP/s peak in five
+`llm-input bench` runs; `make demo` 4 min 27 s and 3 min 42 s, its 600 steps 4 min 0 s and
+3 min 22 s, 2.4316 bits per byte. On the AVX2-only
 kind (AMD Zen 3) the issue measured ~2x slower steps; not re-measured since.
 Result (2026-12-02, subwords encoded line by line as SentencePiece trained them): validation
 loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4317 too before the chunked
