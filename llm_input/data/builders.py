@@ -206,6 +206,7 @@ def prepare(corpus: str, data_dir: str | None = None, doc_split: str = "file",
   name = hashlib.sha256(str(builder.data_dir).encode()).hexdigest()[:16]
   with open(root / f".prepare-{name}.lock", "a+") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+    # a fresh builder: one made before the build has no splits in its info
     builder = builder_for(corpus, data_dir, doc_split, validation_corpus, validation_percent)
     if builder.is_prepared():  # built by another process while this one waited
       return builder
