@@ -22,13 +22,14 @@ _FLOATS = ("val_bits_per_byte", "kn1_bits_per_byte", "kn_best_bits_per_byte", "t
 
 
 def read_results(path: str | pathlib.Path, arm_column: str, arm_type: Callable = str) -> list[dict]:
-  """results.csv rows with numbers parsed; `arm` is the row's `arm_column`, `steps` its budget."""
+  """results.csv rows with numbers parsed; `arm` is the row's `arm_column`, `steps` its budget
+  (the `train.steps` column of a sweep whose runs set it, else the steps the run trained)."""
   with pathlib.Path(path).open() as f:
     rows = list(csv.DictReader(f))
   for r in rows:
     for key in _FLOATS:
       r[key] = float(r[key]) if r.get(key) not in (None, "") else None
-    r["arm"], r["steps"], r["seed"] = arm_type(r[arm_column]), int(r["train.steps"]), int(r["seed"])
+    r["arm"], r["steps"], r["seed"] = arm_type(r[arm_column]), int(r.get("train.steps") or r["steps"]), int(r["seed"])
   return rows
 
 
