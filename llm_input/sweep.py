@@ -20,6 +20,17 @@ from llm_input.runs import RunFolder
 from llm_input.train import sections as sections_lib
 
 
+# A loss-vs-compute curve's settings (issue 28), shared by the experiments that run one:
+# warmup-stable-decay (the warmup in steps, so every budget's run equals the longest run up to
+# its own decay, and a budget is a cooldown branch), three held-out plays of the default corpus
+# (data.validation_percent=12: A Midsummer Night's Dream, Measure for Measure, Coriolanus, so a
+# bootstrap over documents has documents to draw), no evaluation or checkpoint on the way.
+CURVE_COMMON = {"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
+                "data.validation_percent": 12.0, "train.eval_every": 100000, "train.log_every": 25,
+                "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
+                "logging.progress_bar": False}
+
+
 def product(*axes: tuple[str, list]) -> list[dict]:
   """All combinations: product(("model.d_model", [64, 128]), ("model.num_heads", [2, 4]))."""
   names = [name for name, _ in axes]
@@ -56,6 +67,36 @@ class Sweep:
   # seed the longest budget trains in full and keeps its branch points; each shorter budget is
   # a cooldown branch of it (llm_input/train/branch.py), so a curve costs one long run.
   budgets: list = dataclasses.field(default_factory=list)
+  # The same in training FLOPs, for arms whose steps cost different FLOPs (tokenizers of
+  # different vocabulary sizes): each arm's budget in steps is round(FLOPs / its analytic step
+  # FLOPs, `step_flops`), as train.flops_budget rounds; rows of `collect` carry `budget_flops`.
+  flops_budgets: list = dataclasses.field(default_factory=list)
+
+  def __post_init__(self):
+    if self.budgets and self.flops_budgets:
+      raise ConfigError(f"sweep {self.name}: give budgets (steps) or flops_budgets, not both")
+    self._steps_cache: dict = {}
+
+  def has_budgets(self) -> bool:
+    return bool(self.budgets or self.flops_budgets)
+
+  def budget_steps(self, overrides: dict) -> dict[int, float]:
+    """{train.steps: budget} of an arm (`overrides` without train.steps and seed), the
+    budget being train.steps itself or, for `flops_budgets`, the FLOPs it stands for."""
+    if self.budgets:
+      return {int(b): int(b) for b in self.budgets}
+    key = repr(sorted(overrides.items()))
+    if key not in self._steps_cache:
+      per_step = step_flops(self.base, {**self.common, **overrides})
+      out = {}
+      for budget in self.flops_budgets:
+        steps = max(1, int(round(float(budget) / per_step)))
+        if steps in out:
+          raise ConfigError(f"sweep {self.name}: budgets {out[steps]:.3g} and {float(budget):.3g} FLOPs "
+                            f"are both {steps} steps of {self.run_name(overrides)}; space them further apart")
+        out[steps] = float(budget)
+      self._steps_cache[key] = out
+    return self._steps_cache[key]
 
   def run_name(self, overrides: dict) -> str:
     parts = [f"{key.split('.')[-1]}-{value}" for key, value in overrides.items()]
@@ -66,8 +107,9 @@ class Sweep:
     longest first)."""
     out = []
     for overrides in self.runs:
+      steps = sorted(self.budget_steps(overrides), reverse=True) if self.has_budgets() else []
       for seed in self.seeds or [None]:
-        for budget in sorted({int(b) for b in self.budgets}, reverse=True) or [None]:
+        for budget in steps or [None]:
           arm = overrides if budget is None else {**overrides, "train.steps": budget}
           name = self.run_name(arm) + (f"_seed-{seed}" if seed is not None else "")
           out.append((name, arm if seed is None else {**arm, "seed": seed}, seed))
@@ -75,11 +117,11 @@ class Sweep:
 
   def branches(self) -> dict[str, str]:
     """{run folder of a shorter budget: run folder of the longest budget it branches from}."""
-    if not self.budgets:
+    if not self.has_budgets():
       return {}
-    longest = max(int(b) for b in self.budgets)
     out = {}
     for name, overrides, _ in self.arms():
+      longest = max(self.budget_steps(_without_budget(overrides)))
       if overrides["train.steps"] != longest:
         source = {**overrides, "train.steps": longest}
         seed = source.pop("seed", None)
@@ -90,12 +132,13 @@ class Sweep:
   def _folder(self, name: str) -> str:
     return str(pathlib.Path(self.root) / self.name / name)
 
-  def _keep_steps(self, cfg) -> str | None:
+  def _keep_steps(self, cfg, overrides: dict) -> str | None:
     """checkpoint.keep_steps of the longest budget's run (`cfg`): every shorter budget's
     branch point."""
     from llm_input.train import branch  # noqa: PLC0415
 
-    shorter = [int(b) for b in self.budgets if int(b) < cfg.train.steps]
+    arm = _without_budget(overrides)
+    shorter = [b for b in self.budget_steps(arm) if b < cfg.train.steps]
     return f"checkpoint.keep_steps={tuple(branch.branch_steps(cfg, shorter))}" if shorter else None
 
   def expand(self, shard: tuple[int, int] | None = None,
@@ -111,13 +154,14 @@ class Sweep:
       items = [f"{k}={v}" for k, v in values.items()]
       try:
         cfg = config_lib.load(self.base, items)
-        keep = self.budgets and self._folder(name) not in branches and self._keep_steps(cfg)
+        keep = (self.has_budgets() and self._folder(name) not in branches
+                and self._keep_steps(cfg, overrides))
         if keep:
           items.append(keep)
           cfg = config_lib.load_like(cfg, [keep])
         if validate:
           sections_lib.validate(cfg)
-          if self.budgets:
+          if self.has_budgets():
             from llm_input.train import branch  # noqa: PLC0415
 
             branch.branch_step(cfg)  # wsd, warmup in steps, no flops budget
@@ -142,6 +186,11 @@ class Sweep:
                       shlex.quote(folder)] + [shlex.quote(f"--config.{i}") for i in items]
                      + (["--branch-from", shlex.quote(branches[folder])] if folder in branches else []))
             for folder, items in self.expand(shard)]
+
+
+def _without_budget(overrides: dict) -> dict:
+  """An arm's overrides as the sweep file gives them: without the budget's train.steps and the seed."""
+  return {k: v for k, v in overrides.items() if k not in ("train.steps", "seed")}
 
 
 def in_shard(run_name: str, k: int, n: int) -> bool:
@@ -207,6 +256,8 @@ def collect(sweep: Sweep) -> list[dict]:
       continue
     arm = {k: v for k, v in overrides.items() if k != "seed"}
     row = {"run": run.name, "arm": sweep.run_name(arm), **arm}
+    if sweep.flops_budgets:
+      row["budget_flops"] = sweep.budget_steps(_without_budget(arm))[arm["train.steps"]]
     if seed is not None:
       row["seed"] = seed
     from llm_input.analysis.ngram import table_columns  # noqa: PLC0415

@@ -39,7 +39,7 @@ def test_a_difference_holds_from_the_first_budget_of_an_unbroken_run_up_to_the_l
     assert ranges == []
   else:
     (r,) = ranges
-    assert (r["lower"], r["higher"], r["from_steps"]) == ("a", "b", expected)
+    assert (r["lower"], r["higher"], r["from_budget"]) == ("a", "b", expected)
     assert r["diff"] == pytest.approx(-0.05, abs=1e-3)
 
 

@@ -49,6 +49,52 @@ def test_positions_curve_is_one_long_run_per_scheme_and_seed_validated_on_three_
   assert branches["positions-rope_steps-200_seed-2"] == "positions-rope_steps-600_seed-2" and len(branches) == 24
 
 
+def test_a_flops_budget_is_each_arms_own_steps_and_the_shorter_budgets_branch_from_that_arms_long_run():
+  """Arms whose steps cost different FLOPs (char vs bpe) get different steps for one budget:
+  round(budget / step FLOPs), what train.flops_budget would train; each arm's long run keeps its
+  own branch points; collect's rows carry the budget."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve")
+  assert sweep.seeds == [0, 1, 2]
+  sweep.seeds = [0]
+  one_x = sweep_lib.step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096}) * 200
+  assert sweep.flops_budgets == pytest.approx([one_x, 2 * one_x, 4 * one_x, 10 * one_x])
+  for kind, vocab in (("char", 84), ("byte", 259), ("bpe", 4096), ("unigram", 4096), ("word", 8192)):
+    per_step = sweep_lib.step_flops("configs/tiny.py", {"tokenizer.kind": kind, "tokenizer.vocab_size": vocab})
+    steps = sweep.budget_steps({"tokenizer.kind": kind, "tokenizer.vocab_size": vocab})
+    assert steps == {round(m * one_x / per_step): pytest.approx(m * one_x) for m in (1, 2, 4, 10)}
+  assert sweep.budget_steps({"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096}).keys() == {200, 400, 800, 2000}
+  runs = dict(sweep.expand())
+  names = [f.split("/")[-1] for f in runs]
+  assert names[:4] == [f"kind-char_vocab_size-84_steps-{s}_seed-0" for s in (3106, 1243, 621, 311)]
+  assert len(names) == 20 and all("data.validation_percent=12.0" in " ".join(a) for a in runs.values())
+  long_char = runs["runs/sweeps/granularity_curve/kind-char_vocab_size-84_steps-3106_seed-0"]
+  # each shorter budget's branch point: steps - round(0.2 x steps)
+  assert "checkpoint.keep_steps=(249, 497, 994)" in long_char
+  long_word = runs["runs/sweeps/granularity_curve/kind-word_vocab_size-8192_steps-1467_seed-0"]
+  assert "checkpoint.keep_steps=(118, 234, 470)" in long_word
+  branches = {k.split("/")[-1]: v.split("/")[-1] for k, v in sweep.branches().items()}
+  assert branches["kind-word_vocab_size-8192_steps-147_seed-0"] == "kind-word_vocab_size-8192_steps-1467_seed-0"
+  assert branches["kind-bpe_vocab_size-4096_steps-800_seed-0"] == "kind-bpe_vocab_size-4096_steps-2000_seed-0"
+  assert len(branches) == 15
+  with pytest.raises(sweep_lib.ConfigError, match="both 1 steps"):
+    sweep_lib.Sweep(name="x", base="configs/tiny.py", runs=[{}], flops_budgets=[1e3, 2e3]).arms()
+  with pytest.raises(sweep_lib.ConfigError, match="not both"):
+    sweep_lib.Sweep(name="x", base="configs/tiny.py", runs=[{}], budgets=[1], flops_budgets=[1e3])
+
+
+def test_a_flops_budget_sweeps_comparisons_stay_within_each_budget():
+  sweep = sweep_lib.Sweep(name="g", base="configs/tiny.py", runs=[{"tokenizer.kind": "char"}, {"tokenizer.kind": "bpe"}],
+                          seeds=[0, 1], flops_budgets=[1e12, 2e12])
+  rows = [{"arm": f"kind-{kind}_steps-{steps}", "run": f"{kind}{steps}{seed}", "seed": seed, "train.steps": steps,
+           "budget_flops": budget, "train_flops": budget * 1.001, "val_bits_per_byte": level + 0.01 * seed}
+          for kind, per in (("char", 3), ("bpe", 2)) for budget, level in ((1e12, 3.0), (2e12, 2.5))
+          for steps in [int(budget / 1e10 * per)] for seed in (0, 1)]
+  text = sweep_tables.comparisons_markdown(sweep, rows, "val_bits_per_byte", {})
+  assert "### At a budget of 1e+12 training FLOPs" in text and "### At a budget of 2e+12 training FLOPs" in text
+  assert text.count("| kind-bpe_steps-200 | kind-char_steps-300 |") + text.count("| kind-char_steps-300 | kind-bpe_steps-200 |") == 1
+  assert "kind-char_steps-300 | kind-char_steps-600" not in text and "steps-200 | kind-char_steps-600" not in text
+
+
 def test_positions_learning_rate_sweep_is_the_curves_400_step_point_at_three_rates():
   """`--arg lr` must train what the curve's 400-step branch trained, bar the learning rate:
   otherwise its 3e-3 runs would not reproduce the curve and its best rates would not apply."""

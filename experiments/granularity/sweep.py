@@ -9,14 +9,36 @@ cost the table shows next to tokens per word.
   llm-input sweep experiments/granularity/sweep.py            # runs (resumes) every run
   llm-input sweep experiments/granularity/sweep.py --table --x tokenizer
   --arg full: 10x the compute budget.
+
+`--arg curve` (issue 28): the five granularities as a loss-vs-compute curve at 1x, 2x, 4x and
+10x the budget above (7.09e12 to 7.09e13 FLOPs): per arm and seed one warmup-stable-decay run
+to 10x (an arm's steps are the budget over its own step's FLOPs), the shorter budgets its
+cooldown branches (llm_input/train/branch.py), validated on three held-out plays:
+
+  llm-input sweep experiments/granularity/sweep.py --arg curve --seeds 1   # or --shard 1/2 and 2/2
+  llm-input sweep experiments/granularity/sweep.py --arg curve --seeds 1 --table --baselines \
+      --documents --x tokenizer.kind --out experiments/granularity/curve
+  python experiments/granularity/curve_figures.py
 """
 
-from llm_input.sweep import Sweep, step_flops, zip_
+from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, zip_
+
+# The 1x budget: 200 steps of the bpe-4096 tiny model, batch 16 x 256 (7.087e12 FLOPs).
+BPE_STEP = {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096}
+CURVE_MULTIPLES = [1, 2, 4, 10]
 
 
 def get_sweep(arg=None):
-  # The budget: 200 steps (2000 with --arg full) of the bpe-4096 tiny model, batch 16 x 256.
-  budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
+  budget = step_flops("configs/tiny.py", BPE_STEP)
+  if arg == "curve":
+    # char's vocabulary is its training text's characters: 84 ids with the 4 special ones on
+    # the default corpus's 37 training plays (the 200-step runs), 82 on these 35. The cap is set
+    # near it so that the analytic step FLOPs a budget is divided by are the trained model's
+    # (2 ids fewer are 0.03% of a step's FLOPs); the table's train_flops are the trained model's.
+    return Sweep(name="granularity_curve", base="configs/tiny.py", seeds=[0, 1, 2],
+                 flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], common=CURVE_COMMON,
+                 runs=zip_(("tokenizer.kind", ["char", "byte", "bpe", "unigram", "word"]),
+                           ("tokenizer.vocab_size", [84, 259, 4096, 4096, 8192])))
   budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="granularity", base="configs/tiny.py", seeds=[0, 1, 2],

@@ -26,13 +26,8 @@ curve's 400-step budget, seed 0 (lr_figures.py writes the README's table):
   python experiments/positions/lr_figures.py
 """
 
-from llm_input.sweep import Sweep, product
+from llm_input.sweep import CURVE_COMMON, Sweep, product
 
-# The curve's settings: warmup-stable-decay, three held-out plays, no evaluation on the way.
-CURVE_COMMON = {"schedule.kind": "wsd", "schedule.decay_fraction": 0.2, "schedule.warmup_steps": 50,
-                "data.validation_percent": 12.0, "train.eval_every": 100000, "train.log_every": 25,
-                "checkpoint.every_steps": 100000, "checkpoint.every_minutes": 0.0,
-                "logging.progress_bar": False}
 SCHEMES = ["none", "learned", "sinusoidal", "rope"]
 
 

@@ -18,18 +18,21 @@ from llm_input.analysis import stats, sweep_tables
 
 START, END = "<!-- figures -->", "<!-- /figures -->"
 _FLOATS = ("val_bits_per_byte", "kn1_bits_per_byte", "kn_best_bits_per_byte", "train_flops",
-           "train_time_s", "bytes_per_token")
+           "train_time_s", "bytes_per_token", "budget_flops", "unk_rate")
 
 
 def read_results(path: str | pathlib.Path, arm_column: str, arm_type: Callable = str) -> list[dict]:
-  """results.csv rows with numbers parsed; `arm` is the row's `arm_column`, `steps` its budget
-  (the `train.steps` column of a sweep whose runs set it, else the steps the run trained)."""
+  """results.csv rows with numbers parsed; `arm` is the row's `arm_column`, `steps` the steps it
+  trained (the `train.steps` column of a sweep whose runs set it, else the run's steps) and
+  `budget` its budget: `budget_flops` for a sweep of FLOPs budgets (`Sweep.flops_budgets`,
+  where arms train different steps for one budget), else `steps`."""
   with pathlib.Path(path).open() as f:
     rows = list(csv.DictReader(f))
   for r in rows:
     for key in _FLOATS:
       r[key] = float(r[key]) if r.get(key) not in (None, "") else None
     r["arm"], r["steps"], r["seed"] = arm_type(r[arm_column]), int(r.get("train.steps") or r["steps"]), int(r["seed"])
+    r["budget"] = r["budget_flops"] if r.get("budget_flops") is not None else r["steps"]
   return rows
 
 
@@ -70,12 +73,12 @@ def bootstrap_block(data: list[dict], records: dict[str, dict], label: Callable 
   """Per budget, every pair's difference with a bootstrap over seeds and held-out documents
   (`sweep_tables.bootstrap_markdown`); empty when a run has no per-document record."""
   parts = []
-  for budget in sorted({r["steps"] for r in data}):
-    group = [{**r, "arm": label(r["arm"])} for r in data if r["steps"] == budget]
+  for budget in sorted({_budget(r) for r in data}):
+    group = [{**r, "arm": label(r["arm"])} for r in data if _budget(r) == budget]
     table = sweep_tables.bootstrap_markdown(group, records)
     if not table:
       return ""
-    parts.append(f"At {budget} steps:\n\n{table}")
+    parts.append(f"At {budget_name(budget)}:\n\n{table}")
   return "\n".join(parts)
 
 
@@ -83,9 +86,9 @@ def tests_by_budget(data: list[dict], label: Callable = str) -> dict[int, list[d
   """{budget: stats.pairwise over the arms' (seed, bits per byte)}: paired over shared seeds,
   Holm within the budget."""
   out = {}
-  for budget in sorted({r["steps"] for r in data}):
+  for budget in sorted({_budget(r) for r in data}):
     values = {label(a): [(r["seed"], r["val_bits_per_byte"]) for r in data
-                         if r["steps"] == budget and r["arm"] == a]
+                         if _budget(r) == budget and r["arm"] == a]
               for a in _arms(data)}
     out[budget] = stats.pairwise(values)
   return out
@@ -95,7 +98,7 @@ def holding_ranges(tests: dict[int, list[dict]]) -> list[dict]:
   """Each difference detected at the largest budget, with the smallest budget from which it is
   detected, in the same direction, at every budget up to the largest.
 
-  Returns [{"lower", "higher", "diff" (at the largest budget, lower - higher), "from_steps"}],
+  Returns [{"lower", "higher", "diff" (at the largest budget, lower - higher), "from_budget"}],
   ordered by the size of the difference. A difference that is detected only below the largest
   budget is not a conclusion about the range, so it is left to the per-budget lines."""
   budgets = sorted(tests)
@@ -120,8 +123,18 @@ def holding_ranges(tests: dict[int, list[dict]]) -> list[dict]:
       if detected_lower(budget, lower, higher) != lower:
         break
       start = budget
-    out.append({"lower": lower, "higher": higher, "diff": -abs(r["diff"]), "from_steps": start})
+    out.append({"lower": lower, "higher": higher, "diff": -abs(r["diff"]), "from_budget": start})
   return sorted(out, key=lambda r: r["diff"])
+
+
+def _budget(row: dict):
+  """A row's budget: `budget` (read_results), else its steps (rows made by hand)."""
+  return row.get("budget", row["steps"])
+
+
+def budget_name(budget) -> str:
+  """'400 steps' or, for a FLOPs budget, '7.09e+12 FLOPs'."""
+  return f"{budget:.3g} FLOPs" if isinstance(budget, float) else f"{budget} steps"
 
 
 def _arms(data):
@@ -163,7 +176,7 @@ def summary_block(data: list[dict], label: Callable = str, *, tokens_per_step: i
   lines += ["", "Where each difference detected at the largest budget holds (detected at every budget from "
             "the first one named; the budgets run "
             f"{budgets[0]}-{budgets[-1]} steps, {flops[budgets[0]]:.3g}-{flops[budgets[-1]]:.3g} FLOPs):", ""]
-  lines += [f"- {_span(r['from_steps'], budgets, flops)}, {r['lower']} is below {r['higher']} "
+  lines += [f"- {_span(r['from_budget'], budgets, flops)}, {r['lower']} is below {r['higher']} "
             f"({r['diff']:+.4f} bits per byte at {budgets[-1]} steps)" for r in ranges] or [
       f"- none: no difference is detected at {budgets[-1]} steps"]
   return "\n".join(lines)

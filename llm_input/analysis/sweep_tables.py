@@ -172,8 +172,10 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
 
 
 def _by_budget(sweep: Sweep, rows: list[dict]) -> bool:
-  """Whether `rows` are a budget sweep's (`Sweep.budgets`), each carrying its train.steps."""
-  return bool(sweep.budgets) and all("train.steps" in r for r in rows)
+  """Whether `rows` are a budget sweep's (`Sweep.budgets` or `flops_budgets`), each carrying
+  its train.steps (and, for FLOPs budgets, its budget_flops)."""
+  key = "budget_flops" if sweep.flops_budgets else "train.steps"
+  return sweep.has_budgets() and all(key in r and "train.steps" in r for r in rows)
 
 
 def comparisons_markdown(sweep: Sweep, rows: list[dict], y: str, documents: dict[str, dict]) -> str:
@@ -187,6 +189,11 @@ def comparisons_markdown(sweep: Sweep, rows: list[dict], y: str, documents: dict
   if not _by_budget(sweep, rows):
     return both(rows)
   parts = []
+  if sweep.flops_budgets:  # arms take different steps for one budget
+    for budget in sorted({float(r["budget_flops"]) for r in rows}):
+      group = [r for r in rows if float(r["budget_flops"]) == budget]
+      parts.append(f"### At a budget of {budget:.3g} training FLOPs\n\n" + both(group))
+    return "\n".join(parts)
   for steps in sorted({int(r["train.steps"]) for r in rows}):
     group = [r for r in rows if int(r["train.steps"]) == steps]
     flops = {r.get("train_flops") for r in group}
