@@ -110,6 +110,26 @@ def test_positions_learning_rate_sweep_is_the_curves_400_step_point_at_three_rat
       assert branch - items == set(), (scheme, rate, branch - items)
 
 
+def test_granularity_learning_rate_sweep_is_the_curves_2x_branch_at_the_other_two_rates():
+  """`--arg lr` trains what the curve's 2x cooldown branch trained (same steps per arm), bar the
+  learning rate, so the branch is its 3e-3 point."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "lr")
+  runs = dict(sweep.expand())
+  assert len(runs) == 10
+  curve = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve")
+  curve.seeds = [0]
+  curve_runs = dict(curve.expand(validate=False))
+  for kind, vocab, steps in (("char", 84, 621), ("byte", 259, 607), ("bpe", 4096, 400), ("unigram", 4096, 400),
+                             ("word", 8192, 293)):
+    branch = set(curve_runs[f"runs/sweeps/granularity_curve/kind-{kind}_vocab_size-{vocab}_steps-{steps}_seed-0"])
+    assert f"train.steps={steps}" in branch
+    for rate in ("0.001", "0.01"):
+      items = set(runs[f"runs/sweeps/granularity_lr/kind-{kind}_vocab_size-{vocab}_learning_rate-{rate}"
+                       f"_steps-{steps}_seed-0"])
+      assert items - branch == {f"optimizer.learning_rate={rate}"}, (kind, rate, items - branch)
+      assert branch - items == set(), (kind, rate, branch - items)
+
+
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
   import importlib.util
 

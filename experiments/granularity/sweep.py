@@ -19,6 +19,13 @@ cooldown branches (llm_input/train/branch.py), validated on three held-out plays
   llm-input sweep experiments/granularity/sweep.py --arg curve --seeds 1 --table --baselines \
       --documents --x tokenizer.kind --out experiments/granularity/curve
   python experiments/granularity/curve_figures.py
+
+`--arg lr`: each granularity at peak learning rates 1e-3 and 1e-2 at the curve's 2x budget,
+seed 0; the third point, 3e-3 (the curve's rate), is the curve's 2x cooldown branch, which a
+run straight to that budget equals (tests/test_schedule.py), so it is not trained twice:
+
+  llm-input sweep experiments/granularity/sweep.py --arg lr
+  llm-input sweep experiments/granularity/sweep.py --arg lr --table --out experiments/granularity/lr
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, zip_
@@ -26,6 +33,8 @@ from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, zip_
 # The 1x budget: 200 steps of the bpe-4096 tiny model, batch 16 x 256 (7.087e12 FLOPs).
 BPE_STEP = {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096}
 CURVE_MULTIPLES = [1, 2, 4, 10]
+KINDS = zip_(("tokenizer.kind", ["char", "byte", "bpe", "unigram", "word"]),
+             ("tokenizer.vocab_size", [84, 259, 4096, 4096, 8192]))
 
 
 def get_sweep(arg=None):
@@ -37,8 +46,11 @@ def get_sweep(arg=None):
     # (2 ids fewer are 0.03% of a step's FLOPs); the table's train_flops are the trained model's.
     return Sweep(name="granularity_curve", base="configs/tiny.py", seeds=[0, 1, 2],
                  flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], common=CURVE_COMMON,
-                 runs=zip_(("tokenizer.kind", ["char", "byte", "bpe", "unigram", "word"]),
-                           ("tokenizer.vocab_size", [84, 259, 4096, 4096, 8192])))
+                 runs=KINDS)
+  if arg == "lr":
+    return Sweep(name="granularity_lr", base="configs/tiny.py", seeds=[0], flops_budgets=[budget * 200 * 2],
+                 common=CURVE_COMMON,
+                 runs=[{**kind, "optimizer.learning_rate": lr} for kind in KINDS for lr in (1e-3, 1e-2)])
   budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="granularity", base="configs/tiny.py", seeds=[0, 1, 2],
