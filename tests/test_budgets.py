@@ -91,3 +91,58 @@ def test_the_documents_bundle_keeps_what_the_runs_wrote_and_regenerates_without_
   assert budgets.documents_bundle(cache, runs, ["a_seed-0"]) == kept  # from the committed cache
   data = [{"arm": arm, "steps": 400, "seed": 0, "run": f"{arm}_seed-0"} for arm in ("a", "b")]
   assert budgets.bootstrap_block(data, kept) == ""  # b's record is missing: no half table
+
+
+def granularity_rows(seeds=(0,), gap_at_small=0.5):
+  """char and bpe on their own tokens at two FLOPs budgets (char takes 1.5x the steps), and word
+  with `<unk>` tokens; per-document records whose bits per byte are the rows' (3 documents)."""
+  import math
+
+  data, records = [], {}
+  arms = {"char": (1.0, 4.9, 2.1, 5, 0.0, 3), "bpe": (2.7, 3.3, 2.3, 3, 0.0, 2), "word": (3.7, 2.9, 1.9, 2, 0.08, 1)}
+  for arm, (bpt, kn1, best, order, unk, per) in arms.items():
+    for budget, steps, level in ((1e12, 100, 3.0), (2e12, 200, 2.0)):
+      for seed in seeds:
+        value = level + {"char": (gap_at_small if budget == 1e12 else 0.4), "bpe": 0.0, "word": -0.6}[arm] + {"char": (0, 0.01, 0.02), "bpe": (0, 0.005, -0.004), "word": (0, -0.006, 0.011)}[arm][seed]
+        run = f"{arm}_{budget:g}_{seed}"
+        nbytes = [1000, 2000, 3000]
+        # every document at the arm's level, +-0.02 around it, the same way for every arm
+        docs = [{"loss_nats": (value + d) * math.log(2) * b, "bytes": b} for d, b in zip((-0.02, 0.0, 0.02 / 3), nbytes)]
+        records[run] = {"documents": docs}
+        data.append({"arm": arm, "run": run, "seed": seed, "steps": steps * per, "budget": budget,
+                     "train_flops": budget * 1.001, "val_bits_per_byte": value, "kn1_bits_per_byte": kn1,
+                     "kn_best_bits_per_byte": best, "kn_best_order": order, "bytes_per_token": bpt,
+                     "unk_rate": unk, "train_time_s": 3600.0})
+  return data, records
+
+
+def test_the_flops_summary_block_gives_each_arm_its_own_baselines_steps_and_epochs():
+  data, records = granularity_rows()
+  tokens = {"char": 4_096_000, "bpe": 1_638_400, "word": 1_000_000}
+  text = budgets.flops_summary_block(data, train_tokens=tokens, tokens_per_step=4096, validation="three plays",
+                                     records=records, order=["char", "bpe", "word"])
+  assert "| char | 1.000 | 0.0000 | 4.9000 | 2.1000 (5) |" in text
+  assert "| word* | 3.700 | 0.0800 | 2.9000 | 1.9000 (2) |" in text
+  # char: 300 steps x 4096 / 4,096,000 = 0.30 epochs; bpe 200 x 4096 / 1,638,400 = 0.50; word 100 -> 0.41
+  # below its own KN best at 2e12: bpe 2.0 < 2.3 and word 1.4 < 1.9, char 2.4 > 2.1; the best arm
+  # without <unk> is bpe, against the best KN of such arms (char's 2.1): -0.1
+  assert "| 1x | 1e+12 | 3.5000 (300, 0.30) | 3.0000 (200, 0.50) | 2.4000 (100, 0.41) | none | bpe +0.9000 |" in text
+  assert "| 2x | 2e+12 | 2.4000 (600, 0.60) | 2.0000 (400, 1.00) | 1.4000 (200, 0.82) | bpe, word* | bpe -0.1000 |" in text
+  # one seed: decided by the bootstrap over documents, which every document agrees on
+  assert "one seed, so no test over seeds" in text
+  assert "- from 1e+12 FLOPs to 2e+12, word* is below char (-1.0000 bits per byte at 2e+12 FLOPs)" in text
+  assert "- from 1e+12 FLOPs to 2e+12, bpe is below char (-0.4000 bits per byte at 2e+12 FLOPs)" in text
+  assert "\\* `<unk>` tokens" in text
+
+
+def test_a_flops_range_starts_where_the_difference_is_first_detected_at_every_budget_after():
+  data, records = granularity_rows(gap_at_small=0.0)  # char = bpe at 1e12 on every document
+  text = budgets.flops_summary_block(data, train_tokens={"char": 1, "bpe": 1, "word": 1}, tokens_per_step=1,
+                                     validation="v", records=records, order=["char", "bpe", "word"])
+  assert "- at 2e+12 FLOPs only, the largest budget, bpe is below char" in text
+  data3, _ = granularity_rows(seeds=(0, 1, 2))
+  text3 = budgets.flops_summary_block(data3, train_tokens={"char": 1, "bpe": 1, "word": 1}, tokens_per_step=1,
+                                      validation="v", order=["char", "bpe", "word"])
+  assert "paired over seeds" in text3 and "mean ± std over seeds [0, 1, 2]" in text3
+  assert "| 2x | 2e+12 | 2.4100 ± 0.0100 (600, 600.00) |" in text3
+  assert budgets.cpu_hours_line(data3).startswith("CPU time: 9.00 core-hours in the training loops of the 9 2e+12 FLOPs runs")

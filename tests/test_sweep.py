@@ -382,6 +382,24 @@ def test_budget_curves_group_each_arm_by_budget_with_mean_and_std():
   assert sorted(t.get_text() for t in ax.texts) == ["KN best (order 3)", "KN unigram"]  # shared tokens: one line each
 
 
+def test_arms_on_different_tokens_get_their_own_baselines_in_their_colour_on_the_curve():
+  rows = [{"arm": f"kind-{kind}_steps-{steps}", "train.steps": steps, "seed": 0, "train_flops": steps * 1e10,
+           "val_bits_per_byte": level - steps / 1000, "kn1_bits_per_byte": kn1, "kn_best_bits_per_byte": best,
+           "kn_best_order": order}
+          for kind, level, kn1, best, order in (("char", 3.5, 4.9, 2.1, 5), ("bpe", 2.6, 3.3, 2.3, 3))
+          for steps in (100, 200)]
+  ax = sweep_tables.budget_figure(rows).axes[0]
+  assert sorted(t.get_text() for t in ax.texts) == ["kind-bpe: KN best (order 3)", "kind-bpe: KN unigram",
+                                                     "kind-char: KN best (order 5)", "kind-char: KN unigram"]
+  colours = {t.get_text().split(":")[0]: t.get_color() for t in ax.texts}
+  handles, labels = ax.get_legend_handles_labels()
+  import matplotlib.colors as mcolors
+
+  curve_colours = {label: mcolors.to_hex(h[0].get_color()) for h, label in zip(handles, labels)}
+  assert {k: mcolors.to_hex(v) for k, v in colours.items()} == curve_colours
+  assert len(set(curve_colours.values())) == 2
+
+
 def test_a_budget_sweeps_comparisons_stay_within_each_budget():
   sweep = sweep_lib.Sweep(name="b", base="configs/tiny.py", runs=[{"model.num_heads": 1}, {"model.num_heads": 4}],
                           seeds=[0, 1, 2], budgets=[100, 200])

@@ -189,10 +189,11 @@ def _span(start: int, budgets: list[int], flops: dict) -> str:
 
 
 def cpu_hours_line(data: list[dict]) -> str:
-  longest = max(r["steps"] for r in data)
-  long_runs = [r for r in data if r["steps"] == longest]
+  longest = max(_budget(r) for r in data)
+  long_runs = [r for r in data if _budget(r) == longest]
   hours = sum(r["train_time_s"] or 0.0 for r in long_runs) / 3600
-  return (f"CPU time: {hours:.2f} core-hours in the training loops of the {len(long_runs)} {longest}-step runs "
+  which = f"{budget_name(longest)} runs" if isinstance(longest, float) else f"{longest}-step runs"
+  return (f"CPU time: {hours:.2f} core-hours in the training loops of the {len(long_runs)} {which} "
           "(each on one core; a branch's time repeats its long run's up to the branch point, so branches are "
           "not summed).")
 
@@ -205,3 +206,125 @@ def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> Non
   head, rest = body.split(start, 1)
   _, tail = rest.split(end, 1)
   readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def train_tokens_by_arm(cache: pathlib.Path, run_dirs: dict) -> dict:
+  """{arm: tokens in the train split of its token store} for a sweep whose arms tokenize
+  differently ({arm: one of its run folders}), cached in `cache` like `train_tokens`."""
+  kept = json.loads(cache.read_text()) if cache.exists() else {}
+  if all(str(a) in kept for a in run_dirs):
+    return {a: kept[str(a)] for a in run_dirs}
+  out = {}
+  for arm, run_dir in run_dirs.items():
+    if str(arm) in kept:
+      out[arm] = kept[str(arm)]
+      continue
+    scratch = cache.with_name(f".{cache.name}.one")
+    scratch.unlink(missing_ok=True)
+    out[arm] = train_tokens(scratch, run_dir)
+    scratch.unlink()
+  cache.write_text(json.dumps({str(a): n for a, n in out.items()}, indent=1) + "\n")
+  return out
+
+
+def bootstrap_tests_by_budget(data: list[dict], records: dict[str, dict], label: Callable = str,
+                              alpha: float = 0.05, resamples: int = 10000) -> dict:
+  """{budget: [{"a", "b", "diff", "distinguishable"}]} like `tests_by_budget`, decided by the
+  bootstrap over seeds and held-out documents instead (for `holding_ranges` when there are too
+  few seeds for a test over seeds): distinguishable when the simultaneous interval over all the
+  budget's pairs (Bonferroni) excludes 0, as in `sweep_tables.bootstrap_markdown`."""
+  out = {}
+  for budget in sorted({_budget(r) for r in data}):
+    by_arm = {}
+    for r in data:
+      if _budget(r) == budget:
+        by_arm.setdefault(label(r["arm"]), {})[r["seed"]] = records[r["run"]]
+    names = list(by_arm)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    wide = alpha / max(len(pairs), 1)
+    out[budget] = []
+    for a, b in pairs:
+      seeds = sorted(set(by_arm[a]) & set(by_arm[b]))
+      loss_a, bytes_a = stats.document_arrays([by_arm[a][s] for s in seeds])
+      loss_b, bytes_b = stats.document_arrays([by_arm[b][s] for s in seeds])
+      r = stats.bootstrap_difference(loss_a, bytes_a, loss_b, bytes_b, resamples, wide)
+      out[budget].append({"a": a, "b": b, "diff": r["diff"], "distinguishable": r["excludes_zero"]})
+  return out
+
+
+def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens: dict, tokens_per_step: int,
+                        validation: str, records: dict[str, dict] | None = None,
+                        order: list | None = None) -> str:
+  """The README lines of a sweep of FLOPs budgets whose arms tokenize differently (granularity):
+  each arm's own Kneser-Ney baselines, a table per budget (bits per byte, steps, epochs of the
+  arm's train split), each arm against its own best n-gram, the tests within each budget, and
+  the budget range where each difference holds (from the tests over seeds when there are two or
+  more, else from the bootstrap over the held-out documents in `records`). An arm with `<unk>`
+  tokens is marked: its bits per byte leave out the bytes an `<unk>` stands for. `order`: the
+  arms' order in the tables (default: sorted)."""
+  budgets = sorted({_budget(r) for r in data})
+  arms = [a for a in order if any(r["arm"] == a for r in data)] if order else _arms(data)
+  seeds = sorted({r["seed"] for r in data})
+  first = {a: next(r for r in data if r["arm"] == a) for a in arms}
+  lossy = {a for a in arms if (first[a].get("unk_rate") or 0.0) > 0}
+  name = {a: label(a) + ("*" if a in lossy else "") for a in arms}
+  comparable = [a for a in arms if a not in lossy]
+  best_kn = min(comparable, key=lambda a: first[a]["kn_best_bits_per_byte"])
+  lines = [f"Validation bits per byte ({validation}), "
+           + (f"mean ± std over seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}") + ".", "",
+           "Each arm's Kneser-Ney baselines, on its own tokens of the same validation text:", "",
+           "| arm | bytes per token | `<unk>` rate | KN unigram | KN best (order) |", "|---|---|---|---|---|"]
+  for a in arms:
+    r = first[a]
+    lines.append(f"| {name[a]} | {r['bytes_per_token']:.3f} | {r.get('unk_rate') or 0.0:.4f} | "
+                 f"{r['kn1_bits_per_byte']:.4f} | {r['kn_best_bits_per_byte']:.4f} ({r['kn_best_order']}) |")
+  lines += ["", "Each cell: bits per byte (steps, epochs of the arm's train split); the last column is the "
+            f"best arm without `<unk>` against the best n-gram of any such arm ({name[best_kn]}'s KN, "
+            f"{first[best_kn]['kn_best_bits_per_byte']:.4f}).", "",
+            "| budget | training FLOPs | " + " | ".join(name[a] for a in arms)
+            + " | below their own KN best | best arm vs best KN |", "|---|---|" + "---|" * len(arms) + "---|---|"]
+  for i, b in enumerate(budgets):
+    at = [r for r in data if _budget(r) == b]
+    cells, means = [], {}
+    for a in arms:
+      rows = [r for r in at if r["arm"] == a]
+      v = [r["val_bits_per_byte"] for r in rows]
+      means[a] = float(np.mean(v))
+      value = f"{np.mean(v):.4f} ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else f"{v[0]:.4f}"
+      steps = rows[0]["steps"]
+      cells.append(f"{value} ({steps}, {steps * tokens_per_step / train_tokens[a]:.2f})")
+    below = [name[a] for a in arms if means[a] < first[a]["kn_best_bits_per_byte"]]
+    winner = min(comparable, key=means.get)
+    gap = means[winner] - first[best_kn]["kn_best_bits_per_byte"]
+    flops = np.mean([r["train_flops"] for r in at])
+    lines.append(f"| {b / budgets[0]:.3g}x | {flops:.3g} | " + " | ".join(cells) + f" | {', '.join(below) or 'none'} | "
+                 f"{name[winner]} {gap:+.4f} |")
+  if len(seeds) > 1:
+    tests = tests_by_budget(data, lambda a: name[a])
+    how = "paired over seeds (paired t, Holm over the pairs of a budget)"
+  else:
+    tests = bootstrap_tests_by_budget(data, records or {}, lambda a: name[a])
+    how = ("one seed, so no test over seeds: decided by the bootstrap over the held-out documents, "
+           "when the simultaneous interval over all the pairs of a budget excludes 0 (see below)")
+  pairs = len(arms) * (len(arms) - 1) // 2
+  lines += ["", f"Where each difference detected at the largest budget holds ({how}; the budgets run "
+            f"{budgets[0]:.3g}-{budgets[-1]:.3g} FLOPs):", ""]
+  ranges = holding_ranges(tests)
+  lines += [f"- {_flops_span(r['from_budget'], budgets)}, {r['lower']} is below {r['higher']} "
+            f"({r['diff']:+.4f} bits per byte at {budgets[-1]:.3g} FLOPs)" for r in ranges] or [
+      f"- none: no difference is detected at {budgets[-1]:.3g} FLOPs"]
+  undecided = [(r["a"], r["b"]) for r in tests[budgets[-1]] if not r["distinguishable"]]
+  if undecided:
+    lines.append(f"- not detected at {budgets[-1]:.3g} FLOPs: " + "; ".join(f"{a} vs {b}" for a, b in undecided)
+                 + f" ({len(undecided)} of {pairs} pairs)")
+  if lossy:
+    lines += ["", "\\* `<unk>` tokens: an `<unk>` costs one token's loss and stands for every byte of a rare "
+              "word, so this arm's bits per byte (and its n-gram's) leave out its hardest bytes; it is not "
+              "comparable with the others and not in the last column."]
+  return "\n".join(lines)
+
+
+def _flops_span(start: float, budgets: list[float]) -> str:
+  if start == budgets[-1]:
+    return f"at {start:.3g} FLOPs only, the largest budget"
+  return f"from {start:.3g} FLOPs to {budgets[-1]:.3g}"

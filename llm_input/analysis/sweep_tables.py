@@ -148,6 +148,10 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
   curves = budget_curves(rows, y)
   fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
   drawn = set()
+  # arms on different tokens (a granularity sweep) have baselines of their own: drawn in the
+  # arm's colour and named by it; arms on the same tokens share one grey line per baseline
+  shared = len({round(float(r["kn_best_bits_per_byte"]), 4) for r in rows
+                if r.get("kn_best_bits_per_byte") is not None}) <= 1
   for i, (curve, points) in enumerate(curves.items()):
     color = f"C{i}"
     x, mean, std = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
@@ -159,9 +163,10 @@ def budget_figure(rows: list[dict], y: str = "val_bits_per_byte", title: str = "
         drawn.add((key, round(base[0], 4)))  # arms with the same tokens share one line
         order = own[0].get("kn_best_order")
         label = "KN unigram" if key == "kn1_bits_per_byte" else f"KN best (order {order})"
-        ax.axhline(base[0], ls=style, lw=1, color="0.45")
-        ax.annotate(label, (0.99, base[0]), xycoords=("axes fraction", "data"), fontsize=7,
-                    color="0.3", ha="right", va="bottom")
+        label = label if shared else f"{curve}: {label}"
+        ax.axhline(base[0], ls=style, lw=1, color="0.45" if shared else color, alpha=1.0 if shared else 0.6)
+        ax.annotate(label, (0.99, base[0]), xycoords=("axes fraction", "data"), fontsize=7 if shared else 5,
+                    color="0.3" if shared else color, ha="right", va="bottom")
   ax.set_xscale("log")
   ax.set_xlabel("training FLOPs (analytic)")
   ax.set_ylabel(y.replace("_", " "))
