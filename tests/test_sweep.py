@@ -82,6 +82,21 @@ def test_a_flops_budget_is_each_arms_own_steps_and_the_shorter_budgets_branch_fr
     sweep_lib.Sweep(name="x", base="configs/tiny.py", runs=[{}], budgets=[1], flops_budgets=[1e3])
 
 
+def test_vocab_size_curve_warms_each_arm_up_for_a_quarter_of_its_shortest_budget():
+  """The 200-step 50k runs never reached their peak rate (a fixed 50-step warmup in a 39-step
+  run): each arm's warmup must fit well inside its own 1x budget."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/vocab_size/sweep.py"), "curve")
+  sweep.seeds = [0]
+  runs = dict(sweep.expand())
+  assert len(runs) == 16 and len(sweep.branches()) == 12
+  for arm in sweep.runs:
+    steps = sorted(sweep.budget_steps(arm))
+    assert len(steps) == 4 and steps[-1] >= 9.5 * steps[0]
+    assert arm["schedule.warmup_steps"] == round(steps[0] / 4)
+  assert [a["schedule.warmup_steps"] for a in sweep.runs] == [69, 50, 24, 10]
+  assert sorted(sweep.budget_steps(sweep.runs[-1])) == [39, 79, 158, 394]
+
+
 def test_a_flops_budget_sweeps_comparisons_stay_within_each_budget():
   sweep = sweep_lib.Sweep(name="g", base="configs/tiny.py", runs=[{"tokenizer.kind": "char"}, {"tokenizer.kind": "bpe"}],
                           seeds=[0, 1], flops_budgets=[1e12, 2e12])

@@ -7,14 +7,35 @@ in validation bits per byte? The tokenizer statistics alone (no training, bpe an
 
   llm-input sweep experiments/vocab_size/sweep.py
   llm-input sweep experiments/vocab_size/sweep.py --table --x vocab_size
+
+`--arg curve` (issue 28): the four vocabularies as a loss-vs-compute curve at 1x, 2x, 4x and 10x
+the budget above (7.09e12 to 7.09e13 FLOPs), like granularity's: per arm and seed one
+warmup-stable-decay run to 10x, the shorter budgets its cooldown branches, three held-out plays.
+Each arm warms up for a quarter of its own 1x run (bpe-4096: 50 of 200 steps, the other curves'
+warmup; 50k: 10 of 39), so that no arm spends its shortest budget still warming up, the confound
+of the fixed 50-step warmup (the 200-step 50k runs never reached their peak rate):
+
+  llm-input sweep experiments/vocab_size/sweep.py --arg curve --seeds 1   # or --shard 1/2 and 2/2
+  llm-input sweep experiments/vocab_size/sweep.py --arg curve --seeds 1 --table --baselines \
+      --documents --x tokenizer.vocab_size --out experiments/vocab_size/curve
 """
 
-from llm_input.sweep import Sweep, step_flops, product
+from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, product
+
+VOCABS = [1000, 4096, 16000, 50000]
+CURVE_MULTIPLES = [1, 2, 4, 10]
 
 
 def get_sweep(arg=None):
   # Same budget as granularity/: 200 steps (2000 with --arg full) of the bpe-4096 tiny model.
   budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
+  if arg == "curve":
+    runs = []
+    for vocab in VOCABS:
+      one_x = round(budget * 200 / step_flops("configs/tiny.py", {"tokenizer.vocab_size": vocab}))
+      runs.append({"tokenizer.vocab_size": vocab, "schedule.warmup_steps": max(1, round(one_x / 4))})
+    return Sweep(name="vocab_size_curve", base="configs/tiny.py", seeds=[0, 1, 2],
+                 flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], common=CURVE_COMMON, runs=runs)
   budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="vocab_size", base="configs/tiny.py", seeds=[0, 1, 2],
