@@ -55,3 +55,38 @@ def test_the_committed_claims_table_is_what_the_rules_make_of_the_committed_figu
   assert done.returncode == 0, done.stderr[-2000:]
   assert (copy / "claims_table.md").read_text() == (ROOT / "experiments/claims/claims_table.md").read_text()
   assert (copy / "README.md").read_text() == (ROOT / "experiments/claims/README.md").read_text()
+
+
+def test_a_might_happen_claim_holds_when_seen_at_all():
+  assert claims.happens(3, 200, "case pairs split differently", ["Hello/hello", "King/king"]) == (
+      "holds: 3 of 200 case pairs split differently (1.5%) (e.g. Hello/hello; King/king)")
+  assert claims.happens(0, 200, "case pairs split differently") == "not seen: 0 of 200 case pairs split differently"
+  with pytest.raises(ValueError):
+    claims.happens(0, 0, "pairs")
+
+
+def test_an_absence_of_relation_is_a_small_effect_against_random_pairs():
+  assert claims.negligible(0.05, "adjacent ids").startswith("holds: adjacent ids are as related as random pairs")
+  assert claims.negligible(-0.19, "adjacent ids").startswith("holds")
+  assert claims.negligible(0.35, "adjacent ids") == (
+      "does not hold: adjacent ids are more related than random pairs (Cohen's d +0.35, |d| >= 0.2)")
+  assert claims.negligible(-0.5, "x").startswith("does not hold: x are less related")
+
+
+def test_every_form_its_own_entry():
+  assert claims.own_entries({"run": ["run"], "runs": ["runs"], "ran": ["ran"], "running": ["running"]}) == (
+      "holds: 4 of the 4 forms are entries of their own")
+  assert claims.own_entries({"run": ["run"], "runs": ["<unk>"]}) == (
+      "holds: 1 of the 2 forms are entries of their own, runs `<unk>` (no entry at all)")
+  assert claims.own_entries({"run": ["run"], "running": ["run", "ning"]}).startswith("does not hold: running")
+  assert claims.own_entries({"run": ["run"], "Run": ["run"]}).startswith("does not hold: some forms share")
+
+
+def test_an_ordering_over_a_curve_holds_where_its_range_says():
+  ranges = [{"lower": "bpe", "higher": "char", "diff": -0.8, "span": "from 7e+12 FLOPs to 7e+13"},
+            {"lower": "char", "higher": "word", "diff": -0.1, "span": "at 7e+13 FLOPs only, the largest budget"}]
+  assert claims.over_budgets(ranges, "bpe", "char", "7e+13 FLOPs") == (
+      "holds from 7e+12 FLOPs to 7e+13: bpe below char by 0.8 at 7e+13 FLOPs")
+  assert claims.over_budgets(ranges, "word", "char", "7e+13 FLOPs").startswith(
+      "does not hold at 7e+13 FLOPs only, the largest budget: char is below word by 0.1")
+  assert claims.over_budgets(ranges, "unigram", "char", "7e+13 FLOPs") == "not detected at 7e+13 FLOPs: unigram vs char"

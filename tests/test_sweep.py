@@ -97,6 +97,21 @@ def test_vocab_size_curve_warms_each_arm_up_for_a_quarter_of_its_shortest_budget
   assert sorted(sweep.budget_steps(sweep.runs[-1])) == [39, 79, 158, 394]
 
 
+def test_width_curve_is_compute_matched_with_each_arms_own_warmup():
+  sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "curve")
+  sweep.seeds = [0]
+  assert len(sweep.expand()) == 9 and len(sweep.branches()) == 6
+  steps = {arm["model.d_model"]: sorted(sweep.budget_steps(arm)) for arm in sweep.runs}
+  assert steps[1024] == [60, 120, 180]
+  # equal FLOPs: steps x step FLOPs agree across arms within a step's rounding
+  flops = {d: sweep_lib.step_flops("configs/tiny.py", {**sweep.common, "model.d_model": d,
+                                                         "model.num_heads": {128: 4, 768: 12, 1024: 16}[d]})
+           for d in steps}
+  for d in steps:
+    assert steps[d][0] * flops[d] == pytest.approx(60 * flops[1024], rel=flops[d] / (60 * flops[1024]))
+  assert [a["schedule.warmup_steps"] for a in sweep.runs] == [round(steps[d][0] / 4) for d in (128, 768, 1024)]
+
+
 def test_a_flops_budget_sweeps_comparisons_stay_within_each_budget():
   sweep = sweep_lib.Sweep(name="g", base="configs/tiny.py", runs=[{"tokenizer.kind": "char"}, {"tokenizer.kind": "bpe"}],
                           seeds=[0, 1], flops_budgets=[1e12, 2e12])

@@ -243,6 +243,123 @@ def granularity() -> dict:
                        for r in sweep_tables.pairwise(rows)]}
 
 
+# -- 8. the input space on the granularity curve's runs (10x the compute, seed 0) -------------
+GRANULARITY_CURVE = ROOT / "runs/sweeps/granularity_curve"
+CURVE_DIR = HERE.parent / "granularity" / "curve"  # its committed results.csv and documents.json
+CURVE_RUNS = {"char": "kind-char_vocab_size-84_steps-3106_seed-0", "bpe": "kind-bpe_vocab_size-4096_steps-2000_seed-0",
+              "unigram": "kind-unigram_vocab_size-4096_steps-2000_seed-0",
+              "word": "kind-word_vocab_size-8192_steps-1467_seed-0"}
+FORMS = ("run", "runs", "ran", "running")
+# endings of English (and Shakespeare's) verb and noun forms; "d" and "st" only after an "e"
+# (love -> loved, lovest), and stems of 3+ letters, so that "and" is not "an" + "d"
+INFLECTIONS = ("s", "es", "ed", "ing", "est", "eth", "'s", "'d", "e+d", "e+st")
+RELATED = PAIRS + (("run", "running"), ("king", "kings"), ("man", "woman"), ("good", "bad"))
+
+
+def _pieces(tok, word: str) -> list[str]:
+  return [tok.id_to_piece(i) for i in tok.encode(word)]
+
+
+def _boundaries(pieces: list[str]) -> list[int]:
+  """Where a word's pieces end, in characters of the word (the leading ▁ not counted)."""
+  out, at = [], 0
+  for i, piece in enumerate(pieces):
+    at += len(piece.lstrip("▁") if i == 0 else piece)
+    out.append(at)
+  return out
+
+
+def _validation_words() -> list[str]:
+  import re  # noqa: PLC0415
+
+  cfg = pipeline.PipelineConfig(corpus="shakespeare", validation_percent=12.0)
+  return [w for text in pipeline.documents(cfg, "validation") for w in re.findall(r"[A-Za-z]+", text)]
+
+
+def _inflects(entry: str, ending: str, known: set) -> bool:
+  """Whether `entry` is another entry of `known` (3+ letters) plus `ending` ("e+d": a stem ending
+  in e plus d)."""
+  after, _, ending = ending.rpartition("+")
+  stem = entry[: -len(ending)]
+  return (entry.endswith(ending) and len(stem) >= 3 and stem in known and stem.endswith(after))
+
+
+def vocabulary() -> dict:
+  """The word vocabulary's verb forms and inflected entries; how the subword tokenizers split
+  the same forms, and how often they split a word and its capitalised form (or its -s form) at
+  different places in the held-out plays."""
+  toks = {k: tokenizers.load(GRANULARITY_CURVE / CURVE_RUNS[k] / "tokenizer") for k in ("word", "bpe", "unigram")}
+  word = toks["word"]
+  entries = [w for w in word.words if w.isalpha() or "'" in w]
+  known = set(entries)
+  inflected = [e for e in entries if any(_inflects(e, x, known) for x in INFLECTIONS)]
+  out = {"forms": {k: {f: _pieces(t, f) for f in FORMS} for k, t in toks.items()},
+         "word_entries": len(word.words), "word_alpha_entries": len(entries), "inflected": len(inflected),
+         "inflected_examples": inflected[:12], "inflections": list(INFLECTIONS)}
+  counts = {}
+  for w in _validation_words():
+    counts[w] = counts.get(w, 0) + 1
+  lower = sorted(w for w in counts if w.islower() and len(w) >= 3)
+  for kind in ("bpe", "unigram"):
+    tok = toks[kind]
+    case = [w for w in lower if w.capitalize() in counts]
+    case_split = [f"{w.capitalize()}/{w}: {'+'.join(_pieces(tok, w.capitalize()))} vs {'+'.join(_pieces(tok, w))}"
+                  for w in case if _boundaries(_pieces(tok, w)) != _boundaries(_pieces(tok, w.capitalize()))]
+    plural = [w for w in lower if w + "s" in counts]
+    plural_split = [f"{w}/{w}s: {'+'.join(_pieces(tok, w))} vs {'+'.join(_pieces(tok, w + 's'))}"
+                    for w in plural
+                    if _boundaries(_pieces(tok, w + "s"))[: len(_pieces(tok, w))] != _boundaries(_pieces(tok, w))]
+    out[kind] = {"case_pairs": len(case), "case_split": len(case_split), "case_examples": case_split[:6],
+                 "plural_pairs": len(plural), "plural_split": len(plural_split), "plural_examples": plural_split[:6]}
+  return out
+
+
+def trained_tables() -> dict:
+  """The tied embedding tables of the curve's bpe and unigram runs at 10x the compute (2,000
+  steps): random pairs, ids next to each other, and related word pairs."""
+  out = {}
+  for kind in ("bpe", "unigram"):
+    run = run_lib.load_run(GRANULARITY_CURVE / CURVE_RUNS[kind])
+    tok = run.tokenizer
+    table = np.asarray(run.params["embedding"]["table"], np.float64)[: tok.vocab_size]
+    first = 4  # the special ids (pad, <s>, </s>, <unk>) are not text
+    body = table[first:]
+    rand = embeddings.random_pair_cosines(body, count=20000, seed=0)
+    norm = body / np.linalg.norm(body, axis=1, keepdims=True)
+    adjacent = (norm[:-1] * norm[1:]).sum(1)
+    pooled = math.sqrt((rand.var(ddof=1) + adjacent.var(ddof=1)) / 2)
+    pairs = [{**row, "percentile": float((rand < row["cosine"]).mean() * 100) if row["cosine"] is not None else None}
+             for row in embeddings.pair_similarities(table, tok, RELATED)]
+    out[kind] = {"run": CURVE_RUNS[kind], "step": run.step, "d_model": int(table.shape[1]),
+                 "random_pairs": {"mean": float(rand.mean()), "std": float(rand.std(ddof=1)), "n": int(rand.size)},
+                 "adjacent": {"mean": float(adjacent.mean()), "std": float(adjacent.std(ddof=1)), "n": int(adjacent.size),
+                              "cohens_d": float((adjacent.mean() - rand.mean()) / pooled)},
+                 "pairs": pairs}
+  return out
+
+
+def letters() -> dict:
+  """Letters against subwords along the granularity curve, from its committed results.csv and
+  documents.json: bytes per token, training FLOPs per byte of text, and where (in FLOPs) each
+  subword arm is below char by the bootstrap over the held-out plays."""
+  from llm_input.analysis import budgets  # noqa: PLC0415
+
+  data = budgets.read_results(CURVE_DIR / "results.csv", "tokenizer.kind")
+  records = budgets.documents_bundle(CURVE_DIR / "documents.json", GRANULARITY_CURVE, [r["run"] for r in data])
+  tests = (budgets.tests_by_budget(data) if len({r["seed"] for r in data}) > 1
+           else budgets.bootstrap_tests_by_budget(data, records))
+  grid = sorted({r["budget"] for r in data})
+  ranges = [{**r, "span": budgets.flops_span(r["from_budget"], grid)} for r in budgets.holding_ranges(tests)]
+  arms = {}
+  for r in data:
+    a = arms.setdefault(r["arm"], {"bytes_per_token": r["bytes_per_token"], "points": []})
+    a["points"].append({"budget": r["budget"], "steps": r["steps"], "bits_per_byte": r["val_bits_per_byte"],
+                        "flops_per_byte": r["train_flops"] / (r["steps"] * 16 * 256 * r["bytes_per_token"])})
+  for a in arms.values():
+    a["points"].sort(key=lambda p: p["budget"])
+  return {"arms": arms, "ranges": ranges, "budgets": grid, "seeds": sorted({r["seed"] for r in data})}
+
+
 def _ms(d: dict, digits: int = 3) -> str:
   return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f} (n={d['n']})"
 
@@ -372,10 +489,86 @@ def table(r: dict) -> str:
                if subword_beats_letters else
                "not detected: some subword arm is not below some letter arm after Holm's correction",
                "`llm-input sweep experiments/granularity/sweep.py --table`"))
+  rows += curve_rows(r, cmd)
   lines = ["| claim | where it is checked | measured (mean ± std over seeds) | verdict | command |",
            "|---|---|---|---|---|"]
   lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
   return "\n".join(lines) + "\n"
+
+
+def curve_rows(r: dict, cmd: str) -> list[tuple]:
+  """The rows read from the granularity curve's runs (`vocabulary`, `trained_tables`, `letters`)."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+
+  rows = []
+  where_tok = ("the granularity curve's tokenizers, trained on its 35 training plays: word (8,192 entries), "
+               "bpe and unigram (4,096)")
+  if "vocabulary" in r:
+    v = r["vocabulary"]
+    forms = v["forms"]
+    shown = "; ".join(f"{k}: " + ", ".join("+".join(p) for p in forms[k].values()) for k in ("word", "bpe", "unigram"))
+    rows.append(('Words: "Every verb form needs its own entry: run, runs, ran, running"', where_tok,
+                 f"{shown}. {v['inflected']:,} of the word vocabulary's {v['word_alpha_entries']:,} word entries "
+                 f"({100 * v['inflected'] / v['word_alpha_entries']:.0f}%) are another entry plus an ending "
+                 f"({', '.join('-' + x.replace('e+', '(e)') for x in v['inflections'])}), e.g. {', '.join(v['inflected_examples'][:8])}",
+                 rules.own_entries(forms["word"]), cmd + " --only vocabulary"))
+    b, u = v["bpe"], v["unigram"]
+    rows.append(('Subwords: "Similar words might split differently"',
+                 where_tok + "; every lower-case word of 3+ letters of the three held-out plays whose capitalised "
+                 "form (or -s form) also occurs there",
+                 f"a word and its capitalised form cut at different places: bpe {b['case_split']} of {b['case_pairs']}, "
+                 f"unigram {u['case_split']} of {u['case_pairs']} (e.g. {'; '.join(b['case_examples'][:3])}); a word's "
+                 f"pieces not kept in its -s form: bpe {b['plural_split']} of {b['plural_pairs']}, unigram "
+                 f"{u['plural_split']} of {u['plural_pairs']} (e.g. {'; '.join(b['plural_examples'][:3])})",
+                 "bpe: " + rules.happens(b["case_split"], b["case_pairs"], "case pairs split differently")
+                 + "; unigram: " + rules.happens(u["case_split"], u["case_pairs"], "case pairs split differently"),
+                 cmd + " --only vocabulary"))
+  if "trained_tables" in r:
+    t = r["trained_tables"]
+    where = (f"the tied embedding tables of the granularity curve's bpe and unigram runs at 10x its budget "
+             f"({t['bpe']['step']:,} steps, 7.09e13 FLOPs, seed 0; d_model {t['bpe']['d_model']}), ids past the 4 special ones")
+    rand = "; ".join(f"{k} {t[k]['random_pairs']['mean']:+.3f} ± {t[k]['random_pairs']['std']:.3f} "
+                     f"({t[k]['random_pairs']['n']:,} pairs)" for k in ("bpe", "unigram"))
+    spread = 1 / math.sqrt(t["bpe"]["d_model"])
+    rows.append(('"Unrelated tokens have similarity close to 0"', where,
+                 f"cosine of random pairs of ids: {rand}; at initialisation 0 ± 1/sqrt(d) = {spread:.3f}",
+                 "; ".join(f"{k}: " + rules.near(t[k]["random_pairs"]["mean"], 0.0, spread,
+                                                  "mean cosine of random pairs") for k in ("bpe", "unigram")),
+                 cmd + " --only trained_tables"))
+    rows.append(('Token ids are "just unrelated numbers" (neighbouring ids mean nothing)', where,
+                 "cosine of ids i and i+1: " + "; ".join(
+                     f"{k} {t[k]['adjacent']['mean']:+.3f} ± {t[k]['adjacent']['std']:.3f} ({t[k]['adjacent']['n']:,} "
+                     f"pairs) vs random {t[k]['random_pairs']['mean']:+.3f}" for k in ("bpe", "unigram")),
+                 "; ".join(f"{k}: " + rules.negligible(t[k]["adjacent"]["cohens_d"], "neighbouring ids")
+                           for k in ("bpe", "unigram")),
+                 cmd + " --only trained_tables"))
+    shown = "; ".join(f"{k}: " + ", ".join(
+        f"{p['a']}/{p['b']} {p['cosine']:+.2f} ({p['percentile']:.0f}th)" for p in t[k]["pairs"] if p["cosine"] is not None)
+        for k in ("bpe", "unigram"))
+    rows.append(('"The model learns these relationships" (king/queen, run/running) with 10x the training', where
+                 + "; a word cut into pieces is the mean of its pieces",
+                 f"cosine (percentile among random pairs): {shown}",
+                 "; ".join(f"{k}: " + rules.percentiles({f"{p['a']}/{p['b']}": p["percentile"] for p in t[k]["pairs"]
+                                                         if p["percentile"] is not None}) for k in ("bpe", "unigram")),
+                 cmd + " --only trained_tables"))
+  if "letters" in r:
+    g = r["letters"]
+    arms = g["arms"]
+    grid = g["budgets"]
+    largest = f"{grid[-1]:.3g} FLOPs"
+    first = {k: a["points"][0] for k, a in arms.items()}
+    figure = (f"bytes per token: " + ", ".join(f"{k} {arms[k]['bytes_per_token']:.2f}" for k in ("char", "bpe", "unigram"))
+              + "; training FLOPs per byte of text: " + ", ".join(f"{k} {first[k]['flops_per_byte']:.3g}"
+                                                                  for k in ("char", "bpe", "unigram"))
+              + "; validation bits per byte from 1x to 10x: " + "; ".join(
+                  f"{k} " + " -> ".join(f"{p['bits_per_byte']:.3f}" for p in arms[k]["points"]) for k in ("char", "bpe", "unigram")))
+    rows.append(('Letters: "Very inefficient. Long sequences are slow to process"',
+                 f"`experiments/granularity` curve: the tiny model at {grid[0]:.3g}-{grid[-1]:.3g} training FLOPs, "
+                 f"seed {', '.join(map(str, g['seeds']))}, three held-out plays (decided by the bootstrap over them "
+                 "when there is one seed)", figure,
+                 "; ".join(rules.over_budgets(g["ranges"], sw, "char", largest) for sw in ("bpe", "unigram")),
+                 "`python experiments/granularity/curve_figures.py`"))
+  return rows
 
 
 # -- the claims on one model (an imported Hugging Face model or any run) ---------------------
@@ -491,13 +684,24 @@ def main() -> None:
   path = HERE / "claims.json"
   if "--from-json" in sys.argv:  # re-tabulate the committed figures: no runs needed
     results = json.loads(path.read_text())
+  elif "--only" in sys.argv:  # recompute the named sections, keep the committed rest
+    names = sys.argv[sys.argv.index("--only") + 1].split(",")
+    sections = {"vocabulary": vocabulary, "trained_tables": trained_tables, "letters": letters,
+                "granularity": granularity}
+    unknown = [n for n in names if n not in sections]
+    if unknown:
+      raise SystemExit(f"--only: unknown section(s) {unknown}; choose from {sorted(sections)}")
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+      results[name] = sections[name]()
   elif "--table-only" in sys.argv and path.exists():
     results = json.loads(path.read_text())
     results["granularity"] = granularity()
   else:
     results = {"tokens_per_word": tokens_per_word(), "letters_and_words": letters_and_words(),
                "embeddings": embedding_claims(), "permutation": permutation(), "scaling": scaling(),
-               "bank_river": bank_river(), "granularity": granularity()}
+               "bank_river": bank_river(), "granularity": granularity(), "vocabulary": vocabulary(),
+               "trained_tables": trained_tables(), "letters": letters()}
   path.write_text(json.dumps(results, indent=1, default=float))
   text = table(results)
   (HERE / "claims_table.md").write_text(text)

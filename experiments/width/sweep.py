@@ -7,12 +7,32 @@ configs/d4096.py` and meant for TPU slices (`--arg tpu` gives its full-depth com
   llm-input sweep experiments/width/sweep.py
   llm-input sweep experiments/width/sweep.py --table --x d_model
   llm-input sweep experiments/width/sweep.py --arg tpu --print   # full depth, 4096 included
+
+`--arg curve` (issue 28): the three widths compute-matched, at 1x, 2x and 3x the FLOPs of 60
+steps of the 1024-wide arm (1.09e13 to 3.28e13), so the 128-wide arm trains ~31x the steps of
+the 1024-wide one for the same compute; one warmup-stable-decay run per arm and seed to 3x,
+the shorter budgets its cooldown branches, three held-out plays; each arm warms up for a
+quarter of its own 1x run (1024: 15 of 60 steps):
+
+  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1      # or --shard 1/2 and 2/2
+  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1 --table --baselines \
+      --documents --x model.d_model --out experiments/width/curve
 """
 
-from llm_input.sweep import Sweep, zip_
+from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, zip_
+
+CPU_SCALE = {"model.num_layers": 2, "data.seq_len": 128, "model.max_len": 128, "data.batch_size": 8}
+WIDTHS = zip_(("model.d_model", [128, 768, 1024]), ("model.num_heads", [4, 12, 16]))
 
 
 def get_sweep(arg=None):
+  if arg == "curve":
+    one_x = 60 * step_flops("configs/tiny.py", {**CPU_SCALE, **WIDTHS[-1]})
+    runs = [{**w, "schedule.warmup_steps": max(1, round(round(one_x / step_flops("configs/tiny.py", {**CPU_SCALE, **w})) / 4))}
+            for w in WIDTHS]
+    return Sweep(name="width_curve", base="configs/tiny.py", seeds=[0, 1, 2],
+                 flops_budgets=[one_x * m for m in (1, 2, 3)],
+                 common={**CURVE_COMMON, **CPU_SCALE, "optimizer.learning_rate": 1e-3}, runs=runs)
   if arg == "tpu":
     return Sweep(name="width_tpu", base="configs/gpt2_small.py",
                  common={"train.steps": 20000, "data.batch_size": 256, "mesh.fsdp": -1, "mesh.data": 1},

@@ -310,7 +310,7 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
   lines += ["", f"Where each difference detected at the largest budget holds ({how}; the budgets run "
             f"{budgets[0]:.3g}-{budgets[-1]:.3g} FLOPs):", ""]
   ranges = holding_ranges(tests)
-  lines += [f"- {_flops_span(r['from_budget'], budgets)}, {r['lower']} is below {r['higher']} "
+  lines += [f"- {flops_span(r['from_budget'], budgets)}, {r['lower']} is below {r['higher']} "
             f"({r['diff']:+.4f} bits per byte at {budgets[-1]:.3g} FLOPs)" for r in ranges] or [
       f"- none: no difference is detected at {budgets[-1]:.3g} FLOPs"]
   undecided = [(r["a"], r["b"]) for r in tests[budgets[-1]] if not r["distinguishable"]]
@@ -324,7 +324,7 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
   return "\n".join(lines)
 
 
-def _flops_span(start: float, budgets: list[float]) -> str:
+def flops_span(start: float, budgets: list[float]) -> str:
   if start == budgets[-1]:
     return f"at {start:.3g} FLOPs only, the largest budget"
   return f"from {start:.3g} FLOPs to {budgets[-1]:.3g}"

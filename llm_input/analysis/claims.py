@@ -7,6 +7,13 @@ typed by hand: each names the figure and the baseline that decide it).
 - `percentiles`: related word pairs against random pairs of the same table: a pair counts as
   closer when its cosine is at or above the `threshold`th percentile of random pairs.
 - `near`: a figure against the claim's number, within a tolerance.
+- `happens`: a "might happen" claim (similar words might split differently): holds when it is
+  seen at all, with how often.
+- `negligible`: a claimed absence of relation (adjacent ids are unrelated) against random
+  pairs: holds when the effect size is below Cohen's "small" (|d| < 0.2).
+- `own_entries`: every form of a word its own vocabulary entry (or `<unk>`), none shared.
+- `over_budgets`: a claimed ordering of two arms of a loss-vs-compute curve: the budget range
+  where it is detected (`budgets.holding_ranges`), or its reverse, or neither.
 """
 
 from __future__ import annotations
@@ -50,3 +57,42 @@ def near(value: float, target: float, tolerance: float, what: str) -> str:
     return f"holds: {value:.3g} {what}, within {tolerance:g} of {target:g}"
   return (f"does not hold here: {value:.3g} {what}, {value / target:.2f}x the claimed {target:g} "
           f"(tolerance {tolerance:g})")
+
+
+def happens(count: int, total: int, what: str, examples: list[str] = ()) -> str:
+  if total <= 0:
+    raise ValueError(f"no {what} to look at")
+  shown = f" (e.g. {'; '.join(examples[:3])})" if examples else ""
+  if count:
+    return f"holds: {count:,} of {total:,} {what} ({100 * count / total:.1f}%){shown}"
+  return f"not seen: 0 of {total:,} {what}"
+
+
+def negligible(effect: float, what: str, threshold: float = 0.2) -> str:
+  """`effect`: Cohen's d of the claimed-unrelated values against random pairs."""
+  if abs(effect) < threshold:
+    return f"holds: {what} are as related as random pairs (Cohen's d {effect:+.2f}, |d| < {threshold:g})"
+  return (f"does not hold: {what} are {'more' if effect > 0 else 'less'} related than random pairs "
+          f"(Cohen's d {effect:+.2f}, |d| >= {threshold:g})")
+
+
+def own_entries(forms: dict[str, list[str]], unk: str = "<unk>") -> str:
+  """`forms`: {word form: its tokens} under a word vocabulary."""
+  known = {w: t[0] for w, t in forms.items() if len(t) == 1 and t[0] != unk}
+  lost = [w for w, t in forms.items() if t == [unk]]
+  split = [w for w, t in forms.items() if len(t) != 1]
+  if split or len(set(known.values())) < len(known):
+    return f"does not hold: {', '.join(split) or 'some forms'} share or split entries"
+  return (f"holds: {len(known)} of the {len(forms)} forms are entries of their own"
+          + (f", {', '.join(lost)} `<unk>` (no entry at all)" if lost else ""))
+
+
+def over_budgets(ranges: list[dict], lower: str, higher: str, largest: str) -> str:
+  """`ranges`: `budgets.holding_ranges` of a curve (with a `span` text per range: where it
+  holds); the claim: `lower` is below `higher`."""
+  for r in ranges:
+    if (r["lower"], r["higher"]) == (lower, higher):
+      return f"holds {r['span']}: {lower} below {higher} by {abs(r['diff']):.3g} at {largest}"
+    if (r["lower"], r["higher"]) == (higher, lower):
+      return f"does not hold {r['span']}: {higher} is below {lower} by {abs(r['diff']):.3g} at {largest}"
+  return f"not detected at {largest}: {lower} vs {higher}"
