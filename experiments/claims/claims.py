@@ -299,7 +299,7 @@ def vocabulary() -> dict:
   counts = {}
   for w in _validation_words():
     counts[w] = counts.get(w, 0) + 1
-  lower = sorted(w for w in counts if w.islower() and len(w) >= 3)
+  lower = sorted((w for w in counts if w.islower() and len(w) >= 3), key=lambda w: (-counts[w], w))  # commonest first
   for kind in ("bpe", "unigram"):
     tok = toks[kind]
     case = [w for w in lower if w.capitalize() in counts]
