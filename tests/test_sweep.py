@@ -53,7 +53,7 @@ def test_a_flops_budget_is_each_arms_own_steps_and_the_shorter_budgets_branch_fr
   """Arms whose steps cost different FLOPs (char vs bpe) get different steps for one budget:
   round(budget / step FLOPs), what train.flops_budget would train; each arm's long run keeps its
   own branch points; collect's rows carry the budget."""
-  sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve")
+  sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve_shared")
   assert sweep.seeds == [0, 1, 2]
   sweep.seeds = [0]
   one_x = sweep_lib.step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096}) * 200
@@ -145,19 +145,54 @@ def test_granularity_learning_rate_sweep_is_the_curves_2x_branch_at_the_other_tw
   learning rate, so the branch is its 3e-3 point."""
   sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "lr")
   runs = dict(sweep.expand())
-  assert len(runs) == 10
-  curve = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve")
+  assert len(runs) == 12
+  curve = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"), "curve_shared")
   curve.seeds = [0]
   curve_runs = dict(curve.expand(validate=False))
   for kind, vocab, steps in (("char", 84, 621), ("byte", 259, 607), ("bpe", 4096, 400), ("unigram", 4096, 400),
                              ("word", 8192, 293)):
     branch = set(curve_runs[f"runs/sweeps/granularity_curve/kind-{kind}_vocab_size-{vocab}_steps-{steps}_seed-0"])
     assert f"train.steps={steps}" in branch
-    for rate in ("0.001", "0.01"):
+    for rate in ("0.001", "0.01") + (("0.03",) if kind in ("char", "byte") else ()):
       items = set(runs[f"runs/sweeps/granularity_lr/kind-{kind}_vocab_size-{vocab}_learning_rate-{rate}"
                        f"_steps-{steps}_seed-0"])
       assert items - branch == {f"optimizer.learning_rate={rate}"}, (kind, rate, items - branch)
       assert branch - items == set(), (kind, rate, branch - items)
+
+
+def test_the_granularity_curve_is_the_shared_rate_curve_but_for_each_arms_best_rate():
+  """`--arg curve` differs from `--arg curve_shared` only in the peak rate of the arms BEST_LR
+  names (their own run folders); every other arm is the same run, not trained twice."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("gsweep", ROOT / "experiments/granularity/sweep.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  best, shared = module.get_sweep("curve"), module.get_sweep("curve_shared")
+  best.seeds = shared.seeds = [0]
+  a, b = dict(best.expand(validate=False)), dict(shared.expand(validate=False))
+  same = set(a) & set(b)
+  assert len(a) == len(b) == 20 and len(same) == 4 * (5 - len(module.BEST_LR))
+  for folder in set(a) - same:
+    kind = folder.split("kind-")[1].split("_")[0]
+    twin = folder.replace(f"_learning_rate-{module.BEST_LR[kind]}", "")
+    assert set(a[folder]) - set(b[twin]) == {f"optimizer.learning_rate={module.BEST_LR[kind]}"}
+    assert set(b[twin]) - set(a[folder]) == set()
+
+
+def _granularity_module(name):
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(name, ROOT / f"experiments/granularity/{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_the_granularity_shared_rate_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
+  readme = (ROOT / "experiments/granularity/README.md").read_text()
+  committed = readme.split("<!-- shared -->\n", 1)[1].split("\n<!-- /shared -->", 1)[0]
+  assert committed == _granularity_module("curve_figures").block("curve_shared")
 
 
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():

@@ -1,7 +1,7 @@
 """The granularity learning-rate sweep's figures (`sweep.py --arg lr`), from lr/results.csv and
-curve/results.csv (never typed by hand): each granularity's validation bits per byte at peak
-rates 1e-3, 3e-3 and 1e-2 at the curve's 2x budget (seed 0; the 3e-3 point is the curve's 2x
-cooldown branch, the same training as a straight run), its best rate, whether the curve's order
+curve_shared/results.csv (never typed by hand): each granularity's validation bits per byte at peak
+rates 1e-3, 3e-3 and 1e-2 at the curve's 2x budget (seed 0; the 3e-3 point is the shared-rate
+curve's 2x cooldown branch, the same training as a straight run), its best rate, whether the curve's order
 of the arms at 2x holds at each arm's best rate, and each arm's own best Kneser-Ney baseline.
 Rewrites the block between the `<!-- lr -->` markers of README.md.
 
@@ -21,18 +21,33 @@ ORDER = ["char", "byte", "bpe", "unigram", "word"]
 CURVE_RATE = 3e-3  # configs/tiny.py's peak rate, the curve's
 
 
-def block() -> str:
-  """The README block, from the committed CSVs."""
+def _points() -> tuple[dict, dict, list[dict]]:
+  """{(arm, rate): bits per byte}, {arm: its shared-rate curve row at the sweep's budget}, and
+  the rate sweep's rows."""
   rows = budgets.read_results(HERE / "lr" / "results.csv", "tokenizer.kind")
-  curve = budgets.read_results(HERE / "curve" / "results.csv", "tokenizer.kind")
+  curve = budgets.read_results(HERE / "curve_shared" / "results.csv", "tokenizer.kind")
   budget = rows[0]["budget"]
   at = {r["arm"]: r for r in curve if r["budget"] == budget and r["seed"] == 0}
   bpb = {(r["arm"], float(r["optimizer.learning_rate"])): r["val_bits_per_byte"] for r in rows}
   bpb.update({(arm, CURVE_RATE): r["val_bits_per_byte"] for arm, r in at.items()})
+  return bpb, at, rows
+
+
+def best_rates() -> dict:
+  """{arm: its best peak rate} (what sweep.py's BEST_LR must say)."""
+  bpb, _, _ = _points()
+  arms = {a for a, _ in bpb}
+  return {a: min((r for b, r in bpb if b == a), key=lambda r: bpb[(a, r)]) for a in arms}
+
+
+def block() -> str:
+  """The README block, from the committed CSVs."""
+  bpb, at, rows = _points()
+  budget = rows[0]["budget"]
   arms = [a for a in ORDER if any(k[0] == a for k in bpb)]
   rates = sorted({rate for _, rate in bpb})
   lines = [f"Validation bits per byte at the curve's 2x budget ({budget:.3g} training FLOPs), seed 0, three "
-           f"held-out plays; the {CURVE_RATE:g} column is the curve's 2x point:", "",
+           f"held-out plays; the {CURVE_RATE:g} column is the shared-rate curve's 2x point:", "",
            "| arm | steps | " + " | ".join(f"lr {rate:g}" for rate in rates) + " | best rate | best - 3e-3 | own KN best |",
            "| --- | --- |" + " --- |" * (len(rates) + 3)]
   best = {}

@@ -254,19 +254,20 @@ def bootstrap_tests_by_budget(data: list[dict], records: dict[str, dict], label:
 
 def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens: dict, tokens_per_step: int,
                         validation: str, records: dict[str, dict] | None = None,
-                        order: list | None = None) -> str:
+                        order: list | None = None, unk_tolerance: float = 1e-3) -> str:
   """The README lines of a sweep of FLOPs budgets whose arms tokenize differently (granularity):
   each arm's own Kneser-Ney baselines, a table per budget (bits per byte, steps, epochs of the
   arm's train split), each arm against its own best n-gram, the tests within each budget, and
   the budget range where each difference holds (from the tests over seeds when there are two or
   more, else from the bootstrap over the held-out documents in `records`). An arm with `<unk>`
-  tokens is marked: its bits per byte leave out the bytes an `<unk>` stands for. `order`: the
-  arms' order in the tables (default: sorted)."""
+  tokens is marked (more than `unk_tolerance` of its validation tokens: a char vocabulary missing
+  one rare character is not): its bits per byte leave out the bytes an `<unk>` stands for.
+  `order`: the arms' order in the tables (default: sorted)."""
   budgets = sorted({_budget(r) for r in data})
   arms = [a for a in order if any(r["arm"] == a for r in data)] if order else _arms(data)
   seeds = sorted({r["seed"] for r in data})
   first = {a: next(r for r in data if r["arm"] == a) for a in arms}
-  lossy = {a for a in arms if (first[a].get("unk_rate") or 0.0) > 0}
+  lossy = {a for a in arms if (first[a].get("unk_rate") or 0.0) > unk_tolerance}
   name = {a: label(a) + ("*" if a in lossy else "") for a in arms}
   comparable = [a for a in arms if a not in lossy]
   best_kn = min(comparable, key=lambda a: first[a]["kn_best_bits_per_byte"])
@@ -304,8 +305,9 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
     how = "paired over seeds (paired t, Holm over the pairs of a budget)"
   else:
     tests = bootstrap_tests_by_budget(data, records or {}, lambda a: name[a])
-    how = ("one seed, so no test over seeds: decided by the bootstrap over the held-out documents, "
-           "when the simultaneous interval over all the pairs of a budget excludes 0 (see below)")
+    how = ("one seed, so no test over seeds: decided by the bootstrap over the held-out documents alone, "
+           "when the simultaneous interval over all the pairs of a budget excludes 0 (see below); "
+           "seed-to-seed variance is not in these intervals")
   pairs = len(arms) * (len(arms) - 1) // 2
   lines += ["", f"Where each difference detected at the largest budget holds ({how}; the budgets run "
             f"{budgets[0]:.3g}-{budgets[-1]:.3g} FLOPs):", ""]
@@ -318,7 +320,7 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
     lines.append(f"- not detected at {budgets[-1]:.3g} FLOPs: " + "; ".join(f"{a} vs {b}" for a, b in undecided)
                  + f" ({len(undecided)} of {pairs} pairs)")
   if lossy:
-    lines += ["", "\\* `<unk>` tokens: an `<unk>` costs one token's loss and stands for every byte of a rare "
+    lines += ["", f"\\* `<unk>` tokens (over {100 * unk_tolerance:g}% of the validation tokens): an `<unk>` costs one token's loss and stands for every byte of a rare "
               "word, so this arm's bits per byte (and its n-gram's) leave out its hardest bytes; it is not "
               "comparable with the others and not in the last column."]
   return "\n".join(lines)
