@@ -37,10 +37,20 @@ def test_related_pairs_are_judged_against_the_percentile_of_random_pairs():
     claims.percentiles({})
 
 
+def test_percentiles_read_as_ordinals():
+  assert [claims.ordinal(v) for v in (93.4, 82.6, 11, 12.2, 1, 22, 89.5, 100)] == [
+      "93rd", "83rd", "11th", "12th", "1st", "22nd", "90th", "100th"]
+  assert claims.percentiles({"love/hate": 93.0, "lord/king": 42.0}).startswith("holds for 1 of 2 pairs (love/hate)")
+  assert "(love/hate 93rd, lord/king 42nd)" in claims.percentiles({"love/hate": 93.0, "lord/king": 42.0})
+
+
 def test_a_figure_near_the_claimed_number():
   assert claims.near(1.35, 1.3, 0.15, "tokens per word") == "holds: 1.35 tokens per word, within 0.15 of 1.3"
   assert claims.near(2.71, 1.3, 0.15, "tokens per word") == (
       "does not hold here: 2.71 tokens per word, 2.08x the claimed 1.3 (tolerance 0.15)")
+  assert claims.near(0.42, 0.0, 0.088, "mean cosine") == (
+      "does not hold here: 0.42 mean cosine, +0.42 from the claimed 0 (tolerance 0.088)")
+  assert claims.near(-0.05, 0.0, 0.088, "mean cosine") == "holds: -0.05 mean cosine, within 0.088 of 0"
 
 
 def test_the_committed_claims_table_is_what_the_rules_make_of_the_committed_figures(tmp_path):

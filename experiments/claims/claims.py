@@ -511,7 +511,7 @@ def curve_rows(r: dict, cmd: str) -> list[tuple]:
                  f"{shown}. {v['inflected']:,} of the word vocabulary's {v['word_alpha_entries']:,} word entries "
                  f"({100 * v['inflected'] / v['word_alpha_entries']:.0f}%) are another entry plus an ending "
                  f"({', '.join('-' + x.replace('e+', '(e)') for x in v['inflections'])}), e.g. {', '.join(v['inflected_examples'][:8])}",
-                 rules.own_entries(forms["word"]), cmd + " --only vocabulary"))
+                 rules.own_entries(forms["word"]), "`python experiments/claims/claims.py --only vocabulary`"))
     b, u = v["bpe"], v["unigram"]
     rows.append(('Subwords: "Similar words might split differently"',
                  where_tok + "; every lower-case word of 3+ letters of the three held-out plays whose capitalised "
@@ -522,7 +522,7 @@ def curve_rows(r: dict, cmd: str) -> list[tuple]:
                  f"{u['plural_split']} of {u['plural_pairs']} (e.g. {'; '.join(b['plural_examples'][:3])})",
                  "bpe: " + rules.happens(b["case_split"], b["case_pairs"], "case pairs split differently")
                  + "; unigram: " + rules.happens(u["case_split"], u["case_pairs"], "case pairs split differently"),
-                 cmd + " --only vocabulary"))
+                 "`python experiments/claims/claims.py --only vocabulary`"))
   if "trained_tables" in r:
     t = r["trained_tables"]
     where = (f"the tied embedding tables of the granularity curve's bpe and unigram runs at 10x its budget "
@@ -532,16 +532,16 @@ def curve_rows(r: dict, cmd: str) -> list[tuple]:
     spread = 1 / math.sqrt(t["bpe"]["d_model"])
     rows.append(('"Unrelated tokens have similarity close to 0"', where,
                  f"cosine of random pairs of ids: {rand}; at initialisation 0 ± 1/sqrt(d) = {spread:.3f}",
-                 "; ".join(f"{k}: " + rules.near(t[k]["random_pairs"]["mean"], 0.0, spread,
+                 "; ".join(f"{k}: " + rules.near(t[k]["random_pairs"]["mean"], 0.0, round(spread, 3),
                                                   "mean cosine of random pairs") for k in ("bpe", "unigram")),
-                 cmd + " --only trained_tables"))
+                 "`python experiments/claims/claims.py --only trained_tables`"))
     rows.append(('Token ids are "just unrelated numbers" (neighbouring ids mean nothing)', where,
                  "cosine of ids i and i+1: " + "; ".join(
                      f"{k} {t[k]['adjacent']['mean']:+.3f} ± {t[k]['adjacent']['std']:.3f} ({t[k]['adjacent']['n']:,} "
                      f"pairs) vs random {t[k]['random_pairs']['mean']:+.3f}" for k in ("bpe", "unigram")),
                  "; ".join(f"{k}: " + rules.negligible(t[k]["adjacent"]["cohens_d"], "neighbouring ids")
                            for k in ("bpe", "unigram")),
-                 cmd + " --only trained_tables"))
+                 "`python experiments/claims/claims.py --only trained_tables`"))
     shown = "; ".join(f"{k}: " + ", ".join(
         f"{p['a']}/{p['b']} {p['cosine']:+.2f} ({p['percentile']:.0f}th)" for p in t[k]["pairs"] if p["cosine"] is not None)
         for k in ("bpe", "unigram"))
@@ -550,7 +550,7 @@ def curve_rows(r: dict, cmd: str) -> list[tuple]:
                  f"cosine (percentile among random pairs): {shown}",
                  "; ".join(f"{k}: " + rules.percentiles({f"{p['a']}/{p['b']}": p["percentile"] for p in t[k]["pairs"]
                                                          if p["percentile"] is not None}) for k in ("bpe", "unigram")),
-                 cmd + " --only trained_tables"))
+                 "`python experiments/claims/claims.py --only trained_tables`"))
   if "letters" in r:
     g = r["letters"]
     arms = g["arms"]

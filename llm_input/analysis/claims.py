@@ -42,7 +42,7 @@ def percentiles(by_pair: dict[str, float], threshold: float = 90.0) -> str:
   if not by_pair:
     raise ValueError("no related pairs to judge")
   closer = [p for p, v in by_pair.items() if v >= threshold]
-  shown = ", ".join(f"{p} {v:.0f}th" for p, v in by_pair.items())
+  shown = ", ".join(f"{p} {ordinal(v)}" for p, v in by_pair.items())
   if len(closer) == len(by_pair):
     return f"holds: every related pair is at or above the {threshold:.0f}th percentile of random pairs ({shown})"
   if closer:
@@ -52,11 +52,18 @@ def percentiles(by_pair: dict[str, float], threshold: float = 90.0) -> str:
           f"({shown})")
 
 
+def ordinal(value: float) -> str:
+  """93 -> '93rd', 11 -> '11th' (a percentile rounded to a whole number)."""
+  n = int(round(value))
+  suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+  return f"{n}{suffix}"
+
+
 def near(value: float, target: float, tolerance: float, what: str) -> str:
   if abs(value - target) <= tolerance:
     return f"holds: {value:.3g} {what}, within {tolerance:g} of {target:g}"
-  return (f"does not hold here: {value:.3g} {what}, {value / target:.2f}x the claimed {target:g} "
-          f"(tolerance {tolerance:g})")
+  off = f"{value / target:.2f}x the claimed {target:g}" if target else f"{value - target:+.3g} from the claimed {target:g}"
+  return f"does not hold here: {value:.3g} {what}, {off} (tolerance {tolerance:g})"
 
 
 def happens(count: int, total: int, what: str, examples: list[str] = ()) -> str:
