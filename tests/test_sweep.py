@@ -195,6 +195,15 @@ def test_the_granularity_shared_rate_curves_readme_block_is_what_its_script_make
   assert committed == _granularity_module("curve_figures").block("curve_shared")
 
 
+def test_the_granularity_curves_rates_are_the_rate_sweeps_best_and_its_readme_blocks_are_its_scripts():
+  sweep, lr, curve = (_granularity_module(n) for n in ("sweep", "lr_figures", "curve_figures"))
+  best = lr.best_rates()
+  assert len(best) == 5 and best == {kind: sweep.BEST_LR.get(kind, sweep.PRESET_LR) for kind in best}
+  readme = (ROOT / "experiments/granularity/README.md").read_text()
+  for name, text in (("lr", lr.block()), ("figures", curve.block("curve")), ("rates", curve.rates_block())):
+    assert readme.split(f"<!-- {name} -->\n", 1)[1].split(f"\n<!-- /{name} -->", 1)[0] == text, name
+
+
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
   import importlib.util
 
