@@ -32,7 +32,10 @@ def get_sweep(arg=None):
             for w in WIDTHS]
     return Sweep(name="width_curve", base="configs/tiny.py", seeds=[0, 1, 2],
                  flops_budgets=[one_x * m for m in (1, 2, 3)],
-                 common={**CURVE_COMMON, **CPU_SCALE, "optimizer.learning_rate": 1e-3}, runs=runs)
+                 # a checkpoint every 10 minutes: the 128-wide arm's 5,611 steps take about an hour
+                 # on one core, and a sweep stopped between sessions resumes from it
+                 common={**CURVE_COMMON, **CPU_SCALE, "optimizer.learning_rate": 1e-3,
+                         "checkpoint.every_minutes": 10.0}, runs=runs)
   if arg == "tpu":
     return Sweep(name="width_tpu", base="configs/gpt2_small.py",
                  common={"train.steps": 20000, "data.batch_size": 256, "mesh.fsdp": -1, "mesh.data": 1},
