@@ -2,6 +2,7 @@
 is skipped when rerun, and tabulates."""
 
 import json
+import pathlib
 
 import pytest
 
@@ -202,6 +203,26 @@ def test_the_granularity_curves_rates_are_the_rate_sweeps_best_and_its_readme_bl
   readme = (ROOT / "experiments/granularity/README.md").read_text()
   for name, text in (("lr", lr.block()), ("figures", curve.block("curve")), ("rates", curve.rates_block())):
     assert readme.split(f"<!-- {name} -->\n", 1)[1].split(f"\n<!-- /{name} -->", 1)[0] == text, name
+
+
+def test_the_granularity_seeds_are_the_curves_2x_points_trained_straight():
+  module = _granularity_module("sweep")
+  curve, seeds = module.get_sweep("curve"), module.get_sweep("seeds")
+  curve_folders = {folder: items for folder, items in curve.expand(validate=False)}
+  seed_runs = seeds.expand(validate=False)
+  assert len(seed_runs) == 25 and not seeds.branches()
+  for folder, items in seed_runs:
+    seed = int(folder.rsplit("seed-", 1)[1])
+    twin = folder.rsplit("seed-", 1)[0] + "seed-0"
+    # the same folder name pattern as the curve's 2x branch, and the same overrides but the seed
+    assert twin in curve_folders and twin in curve.branches(), folder
+    assert sorted(i for i in items if not i.startswith("seed=")) == sorted(
+        i for i in curve_folders[twin] if not i.startswith("seed=")), folder
+    assert f"seed={seed}" in items
+  # the 2x budget (1.42e13 FLOPs): char's 621 steps, bpe's 400
+  names = {pathlib.Path(folder).name for folder, _ in seed_runs}
+  assert {"kind-char_vocab_size-84_learning_rate-0.01_steps-621_seed-4",
+          "kind-bpe_vocab_size-4096_steps-400_seed-1"} <= names
 
 
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():

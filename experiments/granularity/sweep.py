@@ -22,6 +22,14 @@ same at the preset's 3e-3 for every arm (the first run of the curve):
       --documents --x tokenizer.kind --out experiments/granularity/curve
   python experiments/granularity/curve_figures.py
 
+`--arg seeds`: seeds 0-4 at the curve's 2x budget (1.42e13 FLOPs), each arm at its best rate,
+for tests over seeds (paired t, Wilcoxon, Holm) at one point of the curve; seed 0 is the
+curve's own 2x point:
+
+  llm-input sweep experiments/granularity/sweep.py --arg seeds
+  llm-input sweep experiments/granularity/sweep.py --arg seeds --table --baselines --documents \
+      --x tokenizer.kind --out experiments/granularity/seeds
+
 `--arg lr`: each granularity at peak learning rates 1e-3 and 1e-2 at the curve's 2x budget,
 seed 0, and char and byte also at 3e-2 (both were best at 1e-2, the grid's edge); the 3e-3
 point (the preset's rate) is the shared-rate curve's 2x cooldown branch, which a run straight
@@ -55,6 +63,13 @@ def get_sweep(arg=None):
                  flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], common=CURVE_COMMON,
                  runs=[{**kind, "optimizer.learning_rate": BEST_LR[kind["tokenizer.kind"]]}
                        if kind["tokenizer.kind"] in BEST_LR else kind for kind in KINDS])
+  if arg == "seeds":
+    # five seeds at the curve's 2x budget (each arm at its best rate): runs straight to that
+    # budget, which equal the curve's 2x cooldown branches (tests/test_schedule.py), so they
+    # share its folders and seed 0 is the curve's own point
+    curve = get_sweep("curve")
+    curve.seeds, curve.flops_budgets = [0, 1, 2, 3, 4], [budget * 200 * 2]
+    return curve
   if arg == "curve_shared":
     # char's vocabulary is its training text's characters: 84 ids with the 4 special ones on
     # the default corpus's 37 training plays (the 200-step runs), 82 on these 35. The cap is set
