@@ -44,6 +44,19 @@ def test_the_smallest_detectable_difference_has_80_percent_power():
   assert rejected.mean() == pytest.approx(0.8, abs=0.01)
 
 
+def test_the_detectable_difference_of_two_seeds_under_holm_over_ten_pairs():
+  """df 1 at alpha 0.05 / 10 (two seeds, five arms): the critical t is ~127, so 80% power lies
+  far past the first bracket of the root; simulated as above."""
+  sd, n, alpha = 0.02, 2, 0.005
+  delta = stats.detectable(sd / np.sqrt(n), n - 1, alpha)
+  crit = scipy_stats.t.ppf(1 - alpha / 2, n - 1)
+  assert delta > crit * sd / np.sqrt(n)
+  rng = np.random.default_rng(0)
+  d = rng.normal(delta, sd, size=(40000, n))
+  t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+  assert (np.abs(t) > crit).mean() == pytest.approx(0.8, abs=0.01)
+
+
 def test_holm_by_hand():
   assert stats.holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
   assert stats.holm([0.5, 0.2]) == pytest.approx([0.5, 0.4])

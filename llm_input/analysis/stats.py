@@ -48,7 +48,14 @@ def detectable(se: float, df: float, alpha: float = ALPHA, power: float = POWER)
     lower = float(stats.nct.cdf(-crit, df, nc))  # the far tail (scipy gives nan when it is ~0)
     return float(stats.nct.sf(crit, df, nc)) + (lower if math.isfinite(lower) else 0.0) - power
 
-  return float(optimize.brentq(shortfall, 1e-9 * scale, 60 * scale))  # power alpha .. ~1
+  # bracket the root: power is ~alpha near 0 and rises to 1; with few degrees of freedom and a
+  # strict alpha (two seeds, Holm over ten pairs: crit ~127) 80% lies past 60 standard errors
+  high = 60 * scale
+  while shortfall(high) < 0:
+    if high > 1e12 * scale:
+      return math.inf
+    high *= 4
+  return float(optimize.brentq(shortfall, 1e-9 * scale, high))
 
 
 def compare(a: Sequence[float], b: Sequence[float], paired: bool = False, alpha: float = ALPHA) -> dict:
