@@ -147,3 +147,15 @@ def test_a_flops_range_starts_where_the_difference_is_first_detected_at_every_bu
   assert "paired over seeds" in text3 and "mean ± std over seeds [0, 1, 2]" in text3
   assert "| 2x | 2e+12 | 2.4100 ± 0.0100 (600, 600.00) |" in text3
   assert budgets.cpu_hours_line(data3).startswith("CPU time: 9.00 core-hours in the training loops of the 9 2e+12 FLOPs runs")
+
+
+def test_a_flops_block_at_one_point_of_a_curve_names_its_multiple_and_what_is_detected_there():
+  data3, _ = granularity_rows(seeds=(0, 1, 2))
+  at_2x = [r for r in data3 if r["budget"] == 2e12]
+  text = budgets.flops_summary_block(at_2x, train_tokens={"char": 1, "bpe": 1, "word": 1}, tokens_per_step=1,
+                                     validation="v", order=["char", "bpe", "word"], base_budget=1e12)
+  assert "| 2x | 2e+12 | 2.4100 ± 0.0100 (600, 600.00) |" in text
+  # one budget: no range from it to itself, the paired tests' verdicts at it
+  assert "Detected at 2e+12 FLOPs (paired over seeds" in text and "Where each difference" not in text
+  assert "- bpe is below char (-0.4097 bits per byte)" in text  # 2.4100 vs 2.0003
+  assert "- word* is below char (-1.0083 bits per byte)" in text

@@ -254,7 +254,8 @@ def bootstrap_tests_by_budget(data: list[dict], records: dict[str, dict], label:
 
 def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens: dict, tokens_per_step: int,
                         validation: str, records: dict[str, dict] | None = None,
-                        order: list | None = None, unk_tolerance: float = 1e-3) -> str:
+                        order: list | None = None, unk_tolerance: float = 1e-3,
+                        base_budget: float | None = None) -> str:
   """The README lines of a sweep of FLOPs budgets whose arms tokenize differently (granularity):
   each arm's own Kneser-Ney baselines, a table per budget (bits per byte, steps, epochs of the
   arm's train split), each arm against its own best n-gram, the tests within each budget, and
@@ -262,7 +263,9 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
   more, else from the bootstrap over the held-out documents in `records`). An arm with `<unk>`
   tokens is marked (more than `unk_tolerance` of its validation tokens: a char vocabulary missing
   one rare character is not): its bits per byte leave out the bytes an `<unk>` stands for.
-  `order`: the arms' order in the tables (default: sorted)."""
+  `order`: the arms' order in the tables (default: sorted). `base_budget`: what the budget
+  column's multiples are of (default: the smallest budget; a sweep at one point of a longer
+  curve names the curve's 1x)."""
   budgets = sorted({_budget(r) for r in data})
   arms = [a for a in order if any(r["arm"] == a for r in data)] if order else _arms(data)
   seeds = sorted({r["seed"] for r in data})
@@ -298,7 +301,7 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
     winner = min(comparable, key=means.get)
     gap = means[winner] - first[best_kn]["kn_best_bits_per_byte"]
     flops = np.mean([r["train_flops"] for r in at])
-    lines.append(f"| {b / budgets[0]:.3g}x | {flops:.3g} | " + " | ".join(cells) + f" | {', '.join(below) or 'none'} | "
+    lines.append(f"| {b / (base_budget or budgets[0]):.3g}x | {flops:.3g} | " + " | ".join(cells) + f" | {', '.join(below) or 'none'} | "
                  f"{name[winner]} {gap:+.4f} |")
   if len(seeds) > 1:
     tests = tests_by_budget(data, lambda a: name[a])
@@ -309,11 +312,16 @@ def flops_summary_block(data: list[dict], label: Callable = str, *, train_tokens
            "when the simultaneous interval over all the pairs of a budget excludes 0 (see below); "
            "seed-to-seed variance is not in these intervals")
   pairs = len(arms) * (len(arms) - 1) // 2
-  lines += ["", f"Where each difference detected at the largest budget holds ({how}; the budgets run "
-            f"{budgets[0]:.3g}-{budgets[-1]:.3g} FLOPs):", ""]
   ranges = holding_ranges(tests)
-  lines += [f"- {flops_span(r['from_budget'], budgets)}, {r['lower']} is below {r['higher']} "
-            f"({r['diff']:+.4f} bits per byte at {budgets[-1]:.3g} FLOPs)" for r in ranges] or [
+  if len(budgets) == 1:  # one budget: what is detected there, no range
+    lines += ["", f"Detected at {budgets[0]:.3g} FLOPs ({how}):", ""]
+    lines += [f"- {r['lower']} is below {r['higher']} ({r['diff']:+.4f} bits per byte)" for r in ranges]
+  else:
+    lines += ["", f"Where each difference detected at the largest budget holds ({how}; the budgets run "
+              f"{budgets[0]:.3g}-{budgets[-1]:.3g} FLOPs):", ""]
+    lines += [f"- {flops_span(r['from_budget'], budgets)}, {r['lower']} is below {r['higher']} "
+              f"({r['diff']:+.4f} bits per byte at {budgets[-1]:.3g} FLOPs)" for r in ranges]
+  lines += [] if ranges else [
       f"- none: no difference is detected at {budgets[-1]:.3g} FLOPs"]
   undecided = [(r["a"], r["b"]) for r in tests[budgets[-1]] if not r["distinguishable"]]
   if undecided:
