@@ -201,7 +201,8 @@ def test_the_granularity_curves_rates_are_the_rate_sweeps_best_and_its_readme_bl
   best = lr.best_rates()
   assert len(best) == 5 and best == {kind: sweep.BEST_LR.get(kind, sweep.PRESET_LR) for kind in best}
   readme = (ROOT / "experiments/granularity/README.md").read_text()
-  for name, text in (("lr", lr.block()), ("figures", curve.block("curve")), ("rates", curve.rates_block())):
+  for name, text in (("lr", lr.block()), ("figures", curve.block("curve")), ("rates", curve.rates_block()),
+                     ("seeds", curve.block("seeds"))):
     assert readme.split(f"<!-- {name} -->\n", 1)[1].split(f"\n<!-- /{name} -->", 1)[0] == text, name
 
 

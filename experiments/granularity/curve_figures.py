@@ -3,7 +3,8 @@ rate) and curve_shared/ (`--arg curve_shared`: every arm at 3e-3): results.csv, 
 and train_tokens.json (never typed by hand): per FLOPs budget each granularity's validation
 bits per byte against its own Kneser-Ney baselines, the steps and epochs each point saw, where
 each difference holds, a bootstrap over seeds and the three held-out plays, and CPU time.
-Rewrites the README's `<!-- figures -->` (curve/) and `<!-- shared -->` (curve_shared/) blocks.
+Rewrites the README's `<!-- figures -->` (curve/), `<!-- shared -->` (curve_shared/), `<!-- rates -->`
+(both) and `<!-- seeds -->` (seeds/: `--arg seeds`, five seeds at the 2x budget) blocks.
 
   llm-input sweep experiments/granularity/sweep.py --arg curve --seeds 1
   llm-input sweep experiments/granularity/sweep.py --arg curve --seeds 1 --table --baselines \
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import pathlib
 
-from llm_input.analysis import budgets
+from llm_input.analysis import budgets, sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 RUNS = pathlib.Path("runs/sweeps/granularity_curve")
 ORDER = ["char", "byte", "bpe", "unigram", "word"]
 # folder of --table output: README block it writes
-BLOCKS = {"curve": "figures", "curve_shared": "shared"}
+BLOCKS = {"curve": "figures", "curve_shared": "shared", "seeds": "seeds"}
 SHARED_RATE = 3e-3  # configs/tiny.py's peak rate: rows without optimizer.learning_rate ran at it
 
 
@@ -38,10 +39,21 @@ def block(folder: str = "curve") -> str:
   rates = {a: _rate(next(r for r in data if r["arm"] == a)) for a in tokens}
   text = (f"Peak learning rates: {', '.join(f'{a} {rate:g}' for a, rate in rates.items())}.\n\n"
           + budgets.flops_summary_block(data, train_tokens=tokens, tokens_per_step=16 * 256, order=ORDER,
-                                        validation="three held-out plays, 384 KB", records=records))
+                                        validation="three held-out plays, 384 KB", records=records,
+                                        # the seeds are one point of the curve: its multiple of the curve's 1x
+                                        base_budget=min(r["budget"] for r in _rows("curve")) if folder == "seeds" else None))
+  seeds = sorted({r["seed"] for r in data})
+  if len(seeds) > 1:
+    text += ("\n\nOver seeds, paired (the arms share each seed's initialisation and data order):\n\n"
+             + sweep_tables.pairwise_markdown(data).rstrip("\n"))
   boot = budgets.bootstrap_block(data, records)
   if boot:
     text += "\n\nOver seeds and the three plays:\n\n" + boot.rstrip("\n")
+  if folder == "seeds":
+    straight = [r for r in data if r["seed"] != 0]
+    return text + (f"\n\nCPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the "
+                   f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds[1:]))} (each on "
+                   "one core); seed 0 is the curve's 2x point.")
   return text + "\n\n" + budgets.cpu_hours_line(data)
 
 
@@ -58,7 +70,7 @@ def rates_block() -> str:
   (seed 0), the better rate per budget, the envelope (each arm at its better rate per budget)
   against each arm's own n-gram, and what one configuration trained twice gives (the rate
   sweep's straight 2x runs against the curve's 2x branches of the same configuration)."""
-  rows = [r for folder in BLOCKS for r in _rows(folder) if r["seed"] == 0]
+  rows = [r for folder in ("curve", "curve_shared") for r in _rows(folder) if r["seed"] == 0]
   points = {(r["arm"], _rate(r), r["budget"]): r for r in rows}
   budget_list = sorted({b for _, _, b in points})
   base = budget_list[0]
@@ -128,7 +140,7 @@ def main() -> None:
       text = block(folder)
       budgets.rewrite_block(HERE / "README.md", text, name)
       print(text)
-  if all((HERE / folder / "results.csv").exists() for folder in BLOCKS):
+  if all((HERE / folder / "results.csv").exists() for folder in ("curve", "curve_shared")):
     text = rates_block()
     budgets.rewrite_block(HERE / "README.md", text, "rates")
     print(text)
