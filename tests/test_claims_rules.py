@@ -100,3 +100,30 @@ def test_an_ordering_over_a_curve_holds_where_its_range_says():
   assert claims.over_budgets(ranges, "word", "char", "7e+13 FLOPs").startswith(
       "does not hold at 7e+13 FLOPs only, the largest budget: char is below word by 0.1")
   assert claims.over_budgets(ranges, "unigram", "char", "7e+13 FLOPs") == "not detected at 7e+13 FLOPs: unigram vs char"
+
+
+def test_the_sweet_spot_row_holds_only_when_every_subword_is_detected_below_every_letter_arm():
+  """The granularity row's rule on the committed figures and on two edits of them: a letter pair
+  not detected, and one detected in the wrong direction (a subword above a letter arm)."""
+  import copy
+  import importlib.util
+  import json
+
+  spec = importlib.util.spec_from_file_location("claims_script", ROOT / "experiments/claims/claims.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  figures = json.loads((ROOT / "experiments/claims/claims.json").read_text())
+
+  def verdict(results):
+    row = next(line for line in module.table(results).splitlines() if "sweet spot" in line)
+    return row.split(" | ")[3]
+
+  assert verdict(figures).startswith("holds against letters at this budget: bpe and unigram are below char and byte")
+  undetected, reversed_ = copy.deepcopy(figures), copy.deepcopy(figures)
+  for results, edit in ((undetected, {"distinguishable": False}), (reversed_, None)):
+    pair = next(p for p in results["granularity"]["pairwise"] if {p["a"], p["b"]} == {"byte", "unigram"})
+    if edit:
+      pair.update(edit)
+    else:
+      pair["diff"] = -pair["diff"]
+    assert verdict(results).startswith("not detected: some subword arm is not below some letter arm")

@@ -230,16 +230,25 @@ def bank_river() -> dict:
 
 
 # -- 7. granularity at equal compute -------------------------------------------------------------
-def granularity() -> dict:
-  from llm_input import sweep as sweep_lib  # noqa: PLC0415
-  from llm_input.analysis import sweep_tables  # noqa: PLC0415
+SEEDS_DIR = HERE.parent / "granularity" / "seeds"  # `sweep.py --arg seeds`: 5 seeds at the curve's 2x
 
-  sweep = sweep_lib.load(str(ROOT / "experiments/granularity/sweep.py"))
-  rows = sweep_lib.collect(sweep)
-  arms = sweep_tables.aggregate(rows)
-  return {"arms": {a["arm"]: {"val_bits_per_byte": (a["val_bits_per_byte_mean"], a["val_bits_per_byte_std"]),
-                               "n": a["n"]} for a in arms},
-          "pairwise": [{k: r[k] for k in ("a", "b", "diff", "p", "p_holm", "distinguishable")}
+
+def granularity() -> dict:
+  """The five granularities at one budget of the granularity curve (its 2x point, 1.42e13
+  FLOPs) over five seeds, each arm at its best rate, from the committed seeds/results.csv:
+  mean ± std per arm, the paired tests between arms, and the word arm's `<unk>` share."""
+  from llm_input.analysis import budgets, sweep_tables  # noqa: PLC0415
+
+  rows = budgets.read_results(SEEDS_DIR / "results.csv", "tokenizer.kind")
+  arms = sweep_tables.aggregate([{k: r[k] for k in ("arm", "seed", "val_bits_per_byte")} for r in rows])
+  first = {r["arm"]: r for r in rows}
+  return {"budget_flops": rows[0]["budget"],
+          "arms": {a["arm"]: {"val_bits_per_byte": (a["val_bits_per_byte_mean"], a["val_bits_per_byte_std"]),
+                              "n": a["n"], "steps": first[a["arm"]]["steps"],
+                              "learning_rate": float(first[a["arm"]].get("optimizer.learning_rate") or 3e-3),
+                              "unk_rate": first[a["arm"]].get("unk_rate") or 0.0} for a in arms},
+          "pairwise": [{k: r[k] for k in ("a", "b", "diff", "ci_low", "ci_high", "p", "p_wilcoxon", "p_holm",
+                                          "distinguishable")}
                        for r in sweep_tables.pairwise(rows)]}
 
 
@@ -466,29 +475,39 @@ def table(r: dict) -> str:
                "; ".join(verdicts) + " (a causal model's \"bank\" cannot see \"river\", so the reverse "
                "weight is what is measured)", cmd))
   g = r["granularity"]
-  names = {"char": "kind-char_vocab_size-4096", "byte": "kind-byte_vocab_size-259",
-           "bpe": "kind-bpe_vocab_size-4096", "unigram": "kind-unigram_vocab_size-4096",
-           "word": "kind-word_vocab_size-8192"}
   arms = g["arms"]
-  figure = "; ".join(f"{k} {arms[v]['val_bits_per_byte'][0]:.3f} ± {arms[v]['val_bits_per_byte'][1]:.3f} "
-                     f"(n={arms[v]['n']})" for k, v in names.items() if v in arms)
-  decided = {(p["a"], p["b"]): p for p in g["pairwise"]}
-  subword_beats_letters = all(
-      (decided.get((c, s)) or decided.get((s, c)) or {}).get("distinguishable", False)
-      for c in (names["char"], names["byte"]) for s in (names["bpe"], names["unigram"]))
-  mean = {k: arms[v]["val_bits_per_byte"][0] for k, v in names.items() if v in arms}
+  kinds = [k for k in ("char", "byte", "bpe", "unigram", "word") if k in arms]
+  figure = "; ".join(f"{k} {arms[k]['val_bits_per_byte'][0]:.3f} ± {arms[k]['val_bits_per_byte'][1]:.3f} "
+                     f"(n={arms[k]['n']})" for k in kinds)
+  decided = {frozenset((p["a"], p["b"])): p for p in g["pairwise"]}
+  letter_pairs = [decided.get(frozenset((c, sw)), {}) for c in ("char", "byte") for sw in ("bpe", "unigram")]
+  subword_beats_letters = all(p.get("distinguishable") and p["diff"] * (1 if p["a"] in ("char", "byte") else -1) > 0
+                              for p in letter_pairs)
+  mean = {k: arms[k]["val_bits_per_byte"][0] for k in kinds}
   gaps = [mean[c] - mean[sw] for c in ("char", "byte") for sw in ("bpe", "unigram") if c in mean and sw in mean] or [0.0]
-  word, unk = mean.get("word", float("nan")), lw["word_validation"]["unk_rate"]
+  word, unk = mean.get("word", float("nan")), arms.get("word", {}).get("unk_rate", float("nan"))
+  holm = max((p["p_holm"] for p in letter_pairs if p), default=float("nan"))
+  curve = ""
+  if "letters" in r:  # the same pairs along the curve (letters(): its ranges over budgets)
+    lt = r["letters"]
+    whole = [x for x in lt["ranges"] if x["lower"] in ("bpe", "unigram") and x["higher"] in ("char", "byte")
+             and x["from_budget"] == lt["budgets"][0]]
+    curve = (f" (along the curve, seed {', '.join(map(str, lt['seeds']))}: {len(whole)} of the 4 pairs at every "
+             f"budget from {lt['budgets'][0]:.3g} to {lt['budgets'][-1]:.3g} FLOPs)")
   rows.append(("Subwords are the sweet spot between characters and words at equal compute",
-               "`experiments/granularity` (tiny model, equal training FLOPs, 3 seeds)",
+               f"`experiments/granularity`, the curve's 2x point ({g['budget_flops']:.3g} training FLOPs; "
+               + ", ".join(f"{k} {arms[k]['steps']} steps at {arms[k]['learning_rate']:g}" for k in kinds)
+               + f"), {min(a['n'] for a in arms.values())} seeds, three held-out plays",
                figure + " validation bits per byte",
-               (f"holds against letters: bpe and unigram are below char and byte in all 4 pairs (Holm), by "
-                f"{min(gaps):.2f}-{max(gaps):.2f} bits per byte; against words not decidable: the word model's "
-                f"{word:.3f} is not comparable, since {100 * unk:.1f}% of its validation tokens are `<unk>`, "
+               (f"holds against letters at this budget: bpe and unigram are below char and byte in all 4 pairs "
+                f"(paired t, Holm p <= {holm:.2g}), by {min(gaps):.2f}-{max(gaps):.2f} bits per byte{curve}; "
+                "against words not decidable: the word "
+                f"model's {word:.3f} is not comparable, since {100 * unk:.1f}% of its validation tokens are `<unk>`, "
                 "one cheap prediction standing for a whole unknown word's bytes")
                if subword_beats_letters else
                "not detected: some subword arm is not below some letter arm after Holm's correction",
-               "`llm-input sweep experiments/granularity/sweep.py --table`"))
+               "`llm-input sweep experiments/granularity/sweep.py --arg seeds --table ...`; "
+               "`python experiments/claims/claims.py --only granularity`"))
   rows += curve_rows(r, cmd)
   lines = ["| claim | where it is checked | measured (mean ± std over seeds) | verdict | command |",
            "|---|---|---|---|---|"]
