@@ -35,7 +35,10 @@ def get_sweep(arg=None):
       one_x = round(budget * 200 / step_flops("configs/tiny.py", {"tokenizer.vocab_size": vocab}))
       runs.append({"tokenizer.vocab_size": vocab, "schedule.warmup_steps": max(1, round(one_x / 4))})
     return Sweep(name="vocab_size_curve", base="configs/tiny.py", seeds=[0, 1, 2],
-                 flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], common=CURVE_COMMON, runs=runs)
+                 flops_budgets=[budget * 200 * m for m in CURVE_MULTIPLES], runs=runs,
+                 # a checkpoint every 10 minutes: each arm's 10x run takes 25-40 minutes on one
+                 # core, and a sweep stopped between sessions resumes from it
+                 common={**CURVE_COMMON, "checkpoint.every_minutes": 10.0})
   budget *= 2000 if arg == "full" else 200
   return Sweep(
       name="vocab_size", base="configs/tiny.py", seeds=[0, 1, 2],
