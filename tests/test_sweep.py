@@ -226,6 +226,16 @@ def test_the_granularity_seeds_are_the_curves_2x_points_trained_straight():
           "kind-bpe_vocab_size-4096_steps-400_seed-1"} <= names
 
 
+def test_the_width_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("width_curve_figures", ROOT / "experiments/width/curve_figures.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  readme = (ROOT / "experiments/width/README.md").read_text()
+  assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
+
+
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
   import importlib.util
 
