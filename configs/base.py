@@ -35,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   m.causal = True  # Causal mask (False only for analysis).
   m.attention_impl = "blocked"  # blocked (causal query blocks) | reference (one L x L matrix) | fused (jax.nn.dot_product_attention).
   m.attention_block = 128  # blocked: queries per block (key blocks wholly in the future are skipped).
+  m.attention_scale = "sqrt"  # sqrt: scores Q K^T / sqrt(d_head) | none: unscaled (the sqrt(d_k) experiment).
   m.scan_layers = True  # Scan over stacked layers (compile time flat in depth).
   m.remat = "none"  # none | full | dots: activation recomputation in the backward pass.
   m.head_loss_chunk = 0  # > 0: on one device, the train step's head + loss this many positions at a time (no (B, L, V) logits).

@@ -50,7 +50,8 @@ SPEED_FIELDS = ("model.head_loss_chunk",)
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
 ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,
-                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": [], "model.head_loss_chunk": 0}
+                "schedule.decay_fraction": 0.2, "checkpoint.keep_steps": [], "model.head_loss_chunk": 0,
+                "model.attention_scale": "sqrt"}
 
 
 class RunLockedError(UserError):

@@ -338,6 +338,7 @@ def test_import_refuses_a_non_empty_out_and_training_an_imported_run(imported, t
     ("positions", "sinusoidal", "model.positions='sinusoidal'"),
     ("positions", "none", "model.positions='none'"),
     ("scale_embeddings", True, "model.scale_embeddings=True"),
+    ("attention_scale", "none", "model.attention_scale='none'"),
     ("norm", "rmsnorm", "model.norm='rmsnorm'"),
     ("mlp", "swiglu", "model.mlp='swiglu'"),
     ("use_bias", False, "model.use_bias=False"),

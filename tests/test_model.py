@@ -23,8 +23,9 @@ def small(**kw):
   return ModelConfig(**base)
 
 
-def numpy_attention(q, k, v, segment_ids, causal):
-  """Plain numpy: per head, softmax(q k^T / sqrt(d_head) + mask) v."""
+def numpy_attention(q, k, v, segment_ids, causal, scaled=True):
+  """Plain numpy: per head, softmax(q k^T / sqrt(d_head) + mask) v (q k^T unscaled if not
+  `scaled`)."""
   batch, length, heads, d_head = q.shape
   kv_heads = k.shape[2]
   out = np.zeros_like(q, dtype=np.float64)
@@ -33,7 +34,8 @@ def numpy_attention(q, k, v, segment_ids, causal):
     for h in range(heads):
       kh = h // (heads // kv_heads)
       scores = q[b, :, h, :].astype(np.float64) @ k[b, :, kh, :].T.astype(np.float64)
-      scores /= math.sqrt(d_head)
+      if scaled:
+        scores /= math.sqrt(d_head)
       allowed = segment_ids[b][:, None] == segment_ids[b][None, :]
       if causal:
         allowed &= np.tril(np.ones((length, length), bool))
@@ -83,7 +85,7 @@ def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, d
   positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [5, 6, 7, 8, 9, 10]])
   segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
   attend_dtypes = []
-  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, mask: attend_dtypes.append({q.dtype, k.dtype, v.dtype}))
+  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, *_: attend_dtypes.append({q.dtype, k.dtype, v.dtype}))
   out, _, _ = attn(jnp.asarray(x), jnp.asarray(positions_bxl), jnp.asarray(segment_ids))
   assert out.dtype == jnp.dtype(dtype)
   assert attend_dtypes and all(d == {jnp.dtype(dtype)} for d in attend_dtypes)  # q, k and v too
@@ -177,6 +179,34 @@ def test_scores_scaled_by_d_head_not_d_model():
   ratio = float(weights[0, 0, 1, 0] / weights[0, 0, 1, 1])
   assert ratio == pytest.approx(math.exp(8.0 / math.sqrt(d_head)), rel=1e-5)
   assert ratio != pytest.approx(math.exp(8.0 / math.sqrt(d_head * 4)), rel=1e-2)
+
+
+@pytest.mark.parametrize("impl", ["blocked", "reference", "fused"])
+def test_unscaled_attention_is_softmax_of_raw_scores_in_every_implementation(impl):
+  """`attention_scale="none"` (the sqrt(d_k) experiment's arm): each implementation, inside
+  the model, computes softmax(q k^T) v. Bug guarded: a path that keeps 1/sqrt(d_head) (the
+  experiment would then compare a model with itself) or applies it twice."""
+  cfg = small(num_kv_heads=2, attention_impl=impl, attention_scale="none", attention_block=3,
+              max_len=6, use_bias=False)
+  assert cfg.score_scale == 1.0 and small().score_scale == pytest.approx(1 / math.sqrt(8))
+  attn = attention_lib.Attention(cfg, rngs=nnx.Rngs(0))
+  rng = np.random.default_rng(5)
+  weights = {}
+  for name in ("q_kernel", "k_kernel", "v_kernel", "o_kernel"):
+    var = getattr(attn, name)
+    weights[name] = rng.normal(scale=0.3, size=var.shape).astype(np.float32)
+    var[...] = jnp.asarray(weights[name])
+  x = rng.normal(size=(2, 6, cfg.d_model)).astype(np.float32)
+  segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
+  positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [0, 1, 2, 3, 4, 5]])
+  out, _, _ = attn(jnp.asarray(x), jnp.asarray(positions_bxl), jnp.asarray(segment_ids))
+  w = {k: v.astype(np.float64) for k, v in weights.items()}
+  q, k, v = (np.einsum("bld,dhk->blhk", x, w[f"{n}_kernel"]) for n in "qkv")
+  for scaled in (False, True):
+    heads_out, _ = numpy_attention(q, k, v, segment_ids, causal=True, scaled=scaled)
+    want = np.einsum("blhk,hkd->bld", heads_out, w["o_kernel"])
+    close = np.allclose(np.asarray(out, np.float64), want, atol=1e-4)
+    assert close == (not scaled), f"{impl}: {'scaled' if scaled else 'unscaled'} reference"
 
 
 def test_bfloat16_scores_are_computed_and_softmaxed_in_float32():
@@ -383,6 +413,7 @@ def test_every_parameter_names_its_axes():
     (dict(remat="some"), "model.remat"),
     (dict(attention_block=-1), "model.attention_block"),
     (dict(attention_block=0), "model.attention_block"),
+    (dict(attention_scale="d_head"), "model.attention_scale"),
     (dict(vocab_size=0), "model.vocab_size"),
 ])
 def test_invalid_config_fields_raise_clear_errors(bad, field):
@@ -504,7 +535,7 @@ def test_blocked_attention_really_splits_the_queries(monkeypatch):
   """Query block i attends to keys [0, (i + 1) * block): a fallback to one L x L block gives
   the same numbers (so the equality tests pass) but skips none of the masked work."""
   calls = []
-  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, mask: calls.append((q.shape[1], k.shape[1])))
+  spy(monkeypatch, attention_lib, "_attend", lambda q, k, v, *_: calls.append((q.shape[1], k.shape[1])))
   q = k = v = jnp.ones((1, 8, 2, 4))
   mask = attention_lib.attention_mask(jnp.ones((1, 8), jnp.int32), causal=True)
   for block, want in [(2, [(2, 2), (2, 4), (2, 6), (2, 8)]), (1, [(1, s) for s in range(1, 9)]),

@@ -155,3 +155,33 @@ def test_tensorboard_events_are_written_in_the_loop_and_read_back(tmp_path):
   assert len([v for e in events for v in e.summary.value]) == 3  # the first segment's file is kept
   starts = [e.step for e in events if e.HasField("session_log")]
   assert starts == [2]  # TensorBoard drops the earlier file's events from step 2 on
+
+
+def test_a_config_written_before_a_field_existed_resumes_as_that_fields_old_meaning(tmp_path):
+  """Bug guarded: a new model/schedule field (e.g. model.attention_scale) makes every run folder
+  written before it refuse to resume ("different model config"): ADDED_FIELDS must name it with
+  the value those runs had. A field missing from it fails here."""
+  import json
+
+  from llm_input import config as config_lib
+  from llm_input.runs import ADDED_FIELDS, SPEED_FIELDS
+
+  cfg = config_lib.load("configs/tiny.py")
+  written = json.loads(cfg.to_json_best_effort())
+  # every field added since run folders were first written, whether or not ADDED_FIELDS has it
+  added = ["tokenizer.path", "model.qkv_bias", "schedule.warmup_fraction", "schedule.decay_fraction",
+           "checkpoint.keep_steps", "model.head_loss_chunk", "model.attention_scale"]
+  assert set(ADDED_FIELDS) <= set(added)
+  for field in added:
+    section, key = field.split(".")
+    written[section].pop(key, None)
+  run = RunFolder(tmp_path / "old")
+  run.path.mkdir()
+  run.config_path.write_text(json.dumps(written))
+  # raises if a model field is missing from ADDED_FIELDS; only speed fields may be recorded
+  # (tiny's head_loss_chunk=32 against the 0 of runs from before that field)
+  assert set(run.config_changes(cfg, allow_change=False)) <= set(SPEED_FIELDS)
+  # and the fields this guards really are in today's config (a renamed field would pass above)
+  for field in ADDED_FIELDS:
+    section, key = field.split(".")
+    assert key in cfg[section], field

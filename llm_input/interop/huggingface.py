@@ -542,6 +542,8 @@ def family_of(m: ModelConfig) -> str:
     refuse("causal", "causal language models only")
   if m.scale_embeddings:
     refuse("scale_embeddings", "GPT-2 and Llama add unscaled token vectors")
+  if m.attention_scale != "sqrt":
+    refuse("attention_scale", "GPT-2 and Llama divide attention scores by sqrt(d_head)")
   if m.positions not in ("learned", "rope"):
     refuse("positions", "GPT-2 uses learned positions and Llama RoPE")
   if m.positions == "learned":

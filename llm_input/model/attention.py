@@ -1,6 +1,6 @@
 """Multi-head attention: each token asks (Q), advertises (K) and offers (V), per head.
 
-scores = Q K^T / sqrt(d_head), masked so a token sees only earlier tokens of its own document
+scores = Q K^T / sqrt(d_head) (unscaled with model.attention_scale="none"), masked so a token sees only earlier tokens of its own document
 (causal + segment mask), softmax in float32, weighted sum of V, heads concatenated, projected.
 `num_kv_heads < num_heads` shares K/V between groups of query heads (GQA; 1 = multi-query).
 
@@ -55,15 +55,19 @@ def _softmax_bwd(weights, grad):
 softmax.defvjp(_softmax_fwd, _softmax_bwd)
 
 
+def _default_scale(q_BxLxHxDh, scale):
+  return 1.0 / math.sqrt(q_BxLxHxDh.shape[-1]) if scale is None else scale  # d_head, not d_model
+
+
 @jax.named_scope("attention_core")
-def _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
+def _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS, scale=None):
   batch, length, heads, d_head = q_BxLxHxDh.shape
   kv_heads = k_BxSxKxDh.shape[2]
   groups = heads // kv_heads
-  scale = 1.0 / math.sqrt(d_head)  # d_head, not d_model
+  scale = _default_scale(q_BxLxHxDh, scale)
   # In float32, scaling q (L x Dh numbers) rather than the scores (L x S) saves a pass over
   # the scores; a bfloat16 q would be rounded once more, so there the float32 scores are scaled.
-  if q_BxLxHxDh.dtype == jnp.float32:
+  if q_BxLxHxDh.dtype == jnp.float32 and scale != 1.0:
     q_BxLxHxDh, scale = q_BxLxHxDh * scale, 1.0
   if groups == 1:
     # Plain multi-head attention in 4-D einsums: XLA:CPU runs them and their backward ~2.4x
@@ -82,12 +86,14 @@ def _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
   return out.reshape(batch, length, heads, d_head), weights.reshape(batch, heads, length, -1)
 
 
-def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
-  """The textbook computation with explicit weights; returns (out_BxLxHxDh, weights_BxHxLxS)."""
-  return _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS)
+def reference_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS, scale=None):
+  """The textbook computation with explicit weights; returns (out_BxLxHxDh, weights_BxHxLxS).
+
+  `scale` multiplies the scores (None: 1/sqrt(d_head); every function here takes it)."""
+  return _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS, scale)
 
 
-def blocked_attention(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, block: int):
+def blocked_attention(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, block: int, scale=None):
   """Causal self-attention in query blocks of `block`: block i attends to keys [0, (i+1)*block).
 
   Equal to `reference_attention` when the mask is causal (keys past the block's last query
@@ -96,20 +102,20 @@ def blocked_attention(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, block: i
   """
   length = q_BxLxHxDh.shape[1]
   if block <= 0 or block >= length or length % block:
-    return _attend(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL)[0]
+    return _attend(q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, mask_Bx1xLxL, scale)[0]
   outs = []
   for start in range(0, length, block):
     end = start + block
     outs.append(_attend(q_BxLxHxDh[:, start:end], k_BxLxKxDh[:, :end], v_BxLxKxDh[:, :end],
-                        mask_Bx1xLxL[:, :, start:end, :end])[0])
+                        mask_Bx1xLxL[:, :, start:end, :end], scale)[0])
   return jnp.concatenate(outs, axis=1)
 
 
 @jax.named_scope("attention_core")
-def fused_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS):
+def fused_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS, scale=None):
   """`jax.nn.dot_product_attention`: the backend's fused kernel where it has one."""
   return jax.nn.dot_product_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask=mask_Bx1xLxS,
-                                      scale=1.0 / math.sqrt(q_BxLxHxDh.shape[-1]))
+                                      scale=_default_scale(q_BxLxHxDh, scale))
 
 
 class Attention(nnx.Module):
@@ -181,11 +187,12 @@ class Attention(nnx.Module):
 
     weights = None
     if cfg.attention_impl == "fused" and not return_weights:
-      out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask)
+      out_BxLxHxDh = fused_attention(q_BxLxHxDh, keys, values, mask, cfg.score_scale)
     elif cfg.attention_impl == "blocked" and cache is None and cfg.causal and not return_weights:
-      out_BxLxHxDh = blocked_attention(q_BxLxHxDh, keys, values, mask, cfg.attention_block)
+      out_BxLxHxDh = blocked_attention(q_BxLxHxDh, keys, values, mask, cfg.attention_block,
+                                       cfg.score_scale)
     else:
-      out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask)
+      out_BxLxHxDh, weights = reference_attention(q_BxLxHxDh, keys, values, mask, cfg.score_scale)
     heads, d_head, d = self.o_kernel.shape
     out_BxLxHxDh = constrain(out_BxLxHxDh, ("batch", "length", "heads", "head_dim"))
     # Row-parallel output projection: one reduction over the tensor axis.

@@ -6,6 +6,7 @@ Validated on construction so a bad sweep value fails before anything compiles.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from llm_input.errors import ConfigError
 
@@ -19,6 +20,9 @@ NORMS = ("layernorm", "rmsnorm")
 # decoding for blocked) the reference computation runs.
 ATTENTION_IMPLS = ("blocked", "reference", "fused")
 REMAT_POLICIES = ("none", "full", "dots")
+# What the attention scores Q K^T are multiplied by: 1/sqrt(d_head) (the transformer's), or
+# nothing ("none", for the experiment that asks what the scale buys; never for a real model).
+ATTENTION_SCALES = ("sqrt", "none")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -44,6 +48,7 @@ class ModelConfig:
   causal: bool = True  # False only for analysis (e.g. the permutation-invariance check).
   attention_impl: str = "blocked"
   attention_block: int = 128  # blocked: queries per block.
+  attention_scale: str = "sqrt"  # Scores times 1/sqrt(d_head) ("sqrt") or unscaled ("none").
   scan_layers: bool = True
   remat: str = "none"
   # Training's output head and loss in chunks of this many positions (the largest divisor of the
@@ -79,6 +84,8 @@ class ModelConfig:
     need(isinstance(self.attention_block, int) and self.attention_block >= 1, "attention_block",
          f"must be an integer >= 1 (for one L x L matrix use attention_impl=reference), "
          f"got {self.attention_block!r}")
+    need(self.attention_scale in ATTENTION_SCALES, "attention_scale",
+         f"unknown {self.attention_scale!r}; allowed: {', '.join(ATTENTION_SCALES)}")
     need(self.remat in REMAT_POLICIES, "remat",
          f"unknown {self.remat!r}; allowed: {', '.join(REMAT_POLICIES)}")
     need(isinstance(self.head_loss_chunk, int) and self.head_loss_chunk >= 0, "head_loss_chunk",
@@ -97,6 +104,11 @@ class ModelConfig:
   @property
   def d_head(self) -> int:
     return self.d_model // self.num_heads
+
+  @property
+  def score_scale(self) -> float:
+    """What Q K^T is multiplied by before the softmax."""
+    return 1.0 / math.sqrt(self.d_head) if self.attention_scale == "sqrt" else 1.0
 
   @property
   def has_qkv_bias(self) -> bool:
