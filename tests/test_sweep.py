@@ -236,6 +236,16 @@ def test_the_width_curves_readme_block_is_what_its_script_makes_of_the_committed
   assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
 
 
+def test_the_vocab_size_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("vocab_curve_figures", ROOT / "experiments/vocab_size/curve_figures.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  readme = (ROOT / "experiments/vocab_size/README.md").read_text()
+  assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
+
+
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
   import importlib.util
 
