@@ -127,3 +127,65 @@ def test_the_sweet_spot_row_holds_only_when_every_subword_is_detected_below_ever
     else:
       pair["diff"] = -pair["diff"]
     assert verdict(results).startswith("not detected: some subword arm is not below some letter arm")
+
+
+def _init(var_none, var_sqrt, peaked, peaked_sqrt=(0.0, 0.0, 0.0), dims=(8, 32, 128)):
+  return {d: {"none": {"score_var": vn, "rows_over_0.9": pn}, "sqrt": {"score_var": vs, "rows_over_0.9": ps}}
+          for d, vn, vs, pn, ps in zip(dims, var_none, var_sqrt, peaked, peaked_sqrt)}
+
+
+def test_scores_saturate_with_d_k_only_without_the_scale():
+  assert claims.saturates_with_dimension(_init((8.1, 31.5, 127.0), (1.01, 0.98, 0.99), (0.01, 0.2, 0.6))).startswith(
+      "holds at unit-variance init: unscaled score variance 8.1 / 31.5 / 127 at d_k 8 / 32 / 128, scaled")
+  # variance not d_k (a scale applied where it should not be), peaking that does not grow,
+  # a scaled variance off 1, and unscaled rows no more peaked than scaled ones
+  for bad in (_init((1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.01, 0.2, 0.6)),
+              _init((8, 32, 128), (1, 1, 1), (0.3, 0.2, 0.6)),
+              _init((8, 32, 128), (1, 1, 4.0), (0.01, 0.2, 0.6)),
+              _init((8, 32, 128), (1, 1, 1), (0.01, 0.2, 0.6), (0.0, 0.0, 0.7))):
+    assert claims.saturates_with_dimension(bad).startswith("does not hold at unit-variance init")
+  with pytest.raises(ValueError, match="two or more"):
+    claims.saturates_with_dimension(_init((8,), (1,), (0.1,), dims=(8,)))
+
+
+def test_a_cost_per_size_is_judged_per_size_with_holm_and_its_growth_said():
+  base = [2.30, 2.31, 2.29]
+  costly = stats.compare([2.50, 2.52, 2.48], base, paired=True)  # +0.2, tight
+  slight = stats.compare([2.35, 2.36, 2.34], base, paired=True)  # +0.05, tight
+  noisy = stats.compare([2.30, 2.40, 2.25], base, paired=True)
+  helps = stats.compare([2.10, 2.12, 2.08], base, paired=True)
+  text = claims.costs_per_size({8: slight, 128: costly}, "unscaled", "scaled")
+  assert text.startswith("holds at 8, 128 of 8, 128: unscaled vs scaled, 8: costs 0.05 [")
+  assert text.endswith("; the cost grows with the size")
+  text = claims.costs_per_size({8: costly, 32: noisy, 128: slight}, "unscaled", "scaled")
+  assert text.startswith("holds at 8, 128 of 8, 32, 128") and "32: not detected (+" in text
+  assert "80% power for" in text and text.endswith("does not grow steadily with the size")
+  assert claims.costs_per_size({8: helps, 32: noisy}, "unscaled", "scaled").startswith(
+      "not detected at any size: unscaled vs scaled, 8: helps by 0.2 [")
+  assert "not tested" in claims.costs_per_size({8: stats.compare([1.0], [2.0])}, "a", "b")
+
+
+def test_mixing_holds_only_when_the_mlp_stays_put_and_attention_reaches_out():
+  assert claims.mixes_across([0.002, 0.003], [0.03, 0.04], [0.0, 1e-9], [0.12, 0.1]).startswith(
+      "holds in all 2 models: the MLP's change at other positions is at most 1e-08 of its own")
+  assert claims.mixes_across([0.002], [0.03], [0.01], [0.1]).startswith(
+      "does not hold: the MLP moves other positions by up to 0.1 of its change")
+  assert claims.mixes_across([0.0], [0.03], [0.0], [0.1]).startswith(
+      "does not hold: attention moves other positions by only 0 of its own")
+  with pytest.raises(ValueError, match="one value per model"):
+    claims.mixes_across([0.1], [0.1, 0.2], [0.0], [0.1])
+
+
+def test_a_sweet_spot_holds_only_below_every_other_arm():
+  arms = ["1,000", "4,096", "50,000"]
+  ranges = [{"lower": "4,096", "higher": "50,000", "diff": -0.45, "from_budget": 1, "span": "from 7e+12 FLOPs to 7e+13"},
+            {"lower": "4,096", "higher": "1,000", "diff": -0.04, "from_budget": 2, "span": "from 1.4e+13 FLOPs to 7e+13"},
+            {"lower": "1,000", "higher": "50,000", "diff": -0.41, "from_budget": 1, "span": "from 7e+12 FLOPs to 7e+13"}]
+  assert claims.sweet_spot(ranges, "4,096", arms, "7e+13 FLOPs") == (
+      "holds from 1.4e+13 FLOPs to 7e+13: 4,096 below every other arm, by 0.04 or more at 7e+13 FLOPs")
+  assert claims.sweet_spot(ranges, "50,000", arms, "7e+13 FLOPs") == (
+      "does not hold: 4,096 below 50,000 from 7e+12 FLOPs to 7e+13 (0.45 at 7e+13 FLOPs); "
+      "1,000 below 50,000 from 7e+12 FLOPs to 7e+13 (0.41 at 7e+13 FLOPs)")
+  assert claims.sweet_spot(ranges[:1], "1,000", arms, "7e+13 FLOPs") == "not detected at 7e+13 FLOPs: 1,000 vs 4,096, 50,000"
+  with pytest.raises(ValueError, match="other arms"):
+    claims.sweet_spot(ranges, "4,096", ["4,096"], "x")

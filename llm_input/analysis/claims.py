@@ -12,6 +12,15 @@ typed by hand: each names the figure and the baseline that decide it).
 - `negligible`: a claimed absence of relation (adjacent ids are unrelated) against random
   pairs: holds when the effect size is below Cohen's "small" (|d| < 0.2).
 - `own_entries`: every form of a word its own vocabulary entry (or `<unk>`), none shared.
+- `saturates_with_dimension`: at unit-variance init, unscaled scores q.k have variance d_k and
+  their softmax rows grow peaked with d_k, while scaled ones stay at variance 1.
+- `costs_per_size`: a change claimed to hurt (e.g. training without the scale), tested per size
+  (d_head) with Holm across the sizes; where it is detected, and whether it grows with the size.
+- `mixes_across`: one sublayer moves other tokens' outputs, another only its own token's: the
+  second's change elsewhere is float noise (below `noise` of its own change) in every model,
+  the first's is not.
+- `sweet_spot`: one arm claimed best of a curve: holds over the budgets where it is detected
+  below every other arm; otherwise names the arms detected below it and where.
 - `over_budgets`: a claimed ordering of two arms of a loss-vs-compute curve: the budget range
   where it is detected (`budgets.holding_ranges`), or its reverse, or neither.
 """
@@ -103,3 +112,97 @@ def over_budgets(ranges: list[dict], lower: str, higher: str, largest: str) -> s
     if (r["lower"], r["higher"]) == (higher, lower):
       return f"does not hold {r['span']}: {higher} is below {lower} by {abs(r['diff']):.3g} at {largest}"
   return f"not detected at {largest}: {lower} vs {higher}"
+
+
+def saturates_with_dimension(init: dict, tolerance: float = 0.2) -> str:
+  """`init`: {d_k: {"sqrt": stats, "none": stats}}, stats with `score_var` and `rows_over_0.9`
+  (the share of softmax rows with a weight above 0.9), for unit-variance q and k.
+
+  Holds when the unscaled variance is d_k and the scaled one 1 (each within `tolerance`,
+  relative) at every d_k, and the unscaled rows' share above 0.9 grows with d_k and ends above
+  the scaled one's at the largest d_k."""
+  if len(init) < 2:
+    raise ValueError("need two or more d_k to see a growth with d_k")
+  dims = sorted(init)
+  var_none = [init[d]["none"]["score_var"] for d in dims]
+  var_sqrt = [init[d]["sqrt"]["score_var"] for d in dims]
+  peaked = [init[d]["none"]["rows_over_0.9"] for d in dims]
+  peaked_sqrt = [init[d]["sqrt"]["rows_over_0.9"] for d in dims]
+  shown = (f"unscaled score variance {' / '.join(f'{v:.3g}' for v in var_none)} at d_k "
+           f"{' / '.join(map(str, dims))}, scaled {' / '.join(f'{v:.3g}' for v in var_sqrt)}; rows with a "
+           f"weight > 0.9 unscaled {' / '.join(f'{100 * v:.0f}%' for v in peaked)}, scaled "
+           f"{' / '.join(f'{100 * v:.0f}%' for v in peaked_sqrt)}")
+  grows = all(a < b for a, b in zip(peaked, peaked[1:]))
+  if (all(abs(v / d - 1) <= tolerance for v, d in zip(var_none, dims))
+      and all(abs(v - 1) <= tolerance for v in var_sqrt) and grows
+      and peaked[-1] > peaked_sqrt[-1]):
+    return f"holds at unit-variance init: {shown}"
+  return f"does not hold at unit-variance init: {shown}"
+
+
+def costs_per_size(tests: dict, what: str, base: str) -> str:
+  """`tests`: {size: `stats.compare(changed, base, paired=True)`} of a loss (lower is better);
+  the claim: `what` costs loss, the more the larger the size. Holm across the sizes; each size
+  holds, reverses or is not detected (with its power), and the costs' order over sizes is said."""
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  if not tests:
+    raise ValueError("no sizes to judge")
+  sizes = sorted(tests)
+  adjusted = dict(zip(sizes, stats.holm([tests[s]["p"] for s in sizes])))
+  parts, costly = [], []
+  for size in sizes:
+    t, p = tests[size], adjusted[size]
+    if p is None:
+      parts.append(f"{size}: not tested (fewer than 2 seeds)")
+    elif p < stats.ALPHA and t["diff"] > 0:
+      costly.append(size)
+      parts.append(f"{size}: costs {t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
+    elif p < stats.ALPHA:
+      parts.append(f"{size}: helps by {-t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
+    else:
+      power = f"; 80% power for {t['detectable']:.2g}" if t.get("detectable") else ""
+      parts.append(f"{size}: not detected ({t['diff']:+.3g}, Holm p {p:.2g}{power})")
+  diffs = [tests[s]["diff"] for s in sizes]
+  order = ("the cost grows with the size" if all(a < b for a, b in zip(diffs, diffs[1:]))
+           else "the cost does not grow steadily with the size")
+  head = (f"holds at {', '.join(map(str, costly))} of {', '.join(map(str, sizes))}" if costly
+          else "not detected at any size")
+  return f"{head}: {what} vs {base}, " + "; ".join(parts) + f"; {order}"
+
+
+def mixes_across(across_other: list[float], across_self: list[float], within_other: list[float],
+                 within_self: list[float], noise: float = 1e-6) -> str:
+  """Per model, a perturbation's relative output change at other positions (`*_other`) and at
+  the perturbed one (`*_self`), for the sublayer claimed to mix across tokens and the one claimed
+  to work within each token."""
+  if not across_other or len({len(across_other), len(across_self), len(within_other), len(within_self)}) != 1:
+    raise ValueError("need one value per model for each of the four changes")
+  leak = max(o / s for o, s in zip(within_other, within_self))
+  reach = min(o / s for o, s in zip(across_other, across_self))
+  if leak <= noise and reach > noise:
+    return (f"holds in all {len(across_other)} models: the MLP's change at other positions is at most "
+            f"{leak:.1g} of its own (float noise), attention's is at least {reach:.2g} of its own")
+  if leak > noise:
+    return (f"does not hold: the MLP moves other positions by up to {leak:.2g} of its change at the "
+            "perturbed one")
+  return f"does not hold: attention moves other positions by only {reach:.1g} of its own change in some model"
+
+
+def sweet_spot(ranges: list[dict], claimed: str, arms: list[str], largest: str) -> str:
+  """`ranges`: `budgets.holding_ranges` of a curve (with a `span` text per range); the claim:
+  `claimed` is below every other arm of `arms`."""
+  others = [a for a in arms if a != claimed]
+  if not others:
+    raise ValueError("a sweet spot needs other arms to beat")
+  below = {r["higher"]: r for r in ranges if r["lower"] == claimed and r["higher"] in others}
+  above = [r for r in ranges if r["higher"] == claimed and r["lower"] in others]
+  if len(below) == len(others):
+    latest = max(below.values(), key=lambda r: r["from_budget"])
+    return (f"holds {latest['span']}: {claimed} below every other arm, by "
+            f"{min(abs(r['diff']) for r in below.values()):.3g} or more at {largest}")
+  if above:
+    return ("does not hold: " + "; ".join(f"{r['lower']} below {claimed} {r['span']} ({abs(r['diff']):.3g} at {largest})"
+                                          for r in sorted(above, key=lambda r: r["diff"])))
+  missing = ", ".join(a for a in others if a not in below)
+  return f"not detected at {largest}: {claimed} vs {missing}"
