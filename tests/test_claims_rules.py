@@ -189,3 +189,30 @@ def test_a_sweet_spot_holds_only_below_every_other_arm():
   assert claims.sweet_spot(ranges[:1], "1,000", arms, "7e+13 FLOPs") == "not detected at 7e+13 FLOPs: 1,000 vs 4,096, 50,000"
   with pytest.raises(ValueError, match="other arms"):
     claims.sweet_spot(ranges, "4,096", ["4,096"], "x")
+
+
+def test_an_ordered_sequence_is_judged_step_by_step():
+  # differences that vary a little by seed (identical ones would make the t-test degenerate)
+  values = {"1": [(0, 2.60), (1, 2.62), (2, 2.61)], "2": [(0, 2.40), (1, 2.43), (2, 2.41)],
+            "4": [(0, 2.30), (1, 2.32), (2, 2.305)], "8": [(0, 2.35), (1, 2.375), (2, 2.36)]}
+  pairs = stats.pairwise(values)
+  assert claims.ordered(pairs, ["1", "2", "4"]).startswith("holds at every step: 1 -> 2: -0.197 (Holm p ")
+  text = claims.ordered(pairs, ["1", "2", "4", "8"])
+  assert text.startswith("does not hold at every step: ") and "4 -> 8: +0.0533, worse" in text
+  noisy = stats.pairwise({"1": [(0, 2.6), (1, 2.4), (2, 2.5)], "2": [(0, 2.45), (1, 2.55), (2, 2.52)],
+                          "4": [(0, 2.1), (1, 2.12), (2, 2.11)]})
+  text = claims.ordered(noisy, ["1", "2", "4"])
+  assert text.startswith("holds at 1 of 2 steps: 1 -> 2: ") and "not detected" in text
+  assert claims.ordered(noisy, ["1", "16"]) == "not detected at any step: 1 -> 16: not tested"
+  with pytest.raises(ValueError, match="two or more"):
+    claims.ordered(pairs, ["1"])
+
+
+def test_permutation_invariance_is_float_noise_relative_to_the_logits():
+  assert claims.permutation_invariant([1.9e-6, 2.1e-6], [0.8, 1.2], 11.0).startswith(
+      "holds only without the causal mask: shuffling moves the outputs by at most 2.1e-06")
+  assert claims.permutation_invariant([1e-6], [2e-6], 11.0).startswith("holds with and without the causal mask")
+  assert claims.permutation_invariant([1e-6, 0.3], [0.8, 1.2], 11.0).startswith(
+      "does not hold: shuffling changes a model's logits by up to 0.3 even without the causal mask")
+  with pytest.raises(ValueError, match="positive logit scale"):
+    claims.permutation_invariant([1e-6], [0.8], 0.0)

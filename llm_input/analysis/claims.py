@@ -21,6 +21,10 @@ typed by hand: each names the figure and the baseline that decide it).
   the first's is not.
 - `sweet_spot`: one arm claimed best of a curve: holds over the budgets where it is detected
   below every other arm; otherwise names the arms detected below it and where.
+- `permutation_invariant`: shuffled inputs give shuffled outputs up to float noise (relative to
+  the largest logit), checked with and without the causal mask in every model.
+- `ordered`: arms claimed to improve in a sequence (e.g. more layers): each step of the
+  sequence judged by its Holm-corrected pairwise test.
 - `over_budgets`: a claimed ordering of two arms of a loss-vs-compute curve: the budget range
   where it is detected (`budgets.holding_ranges`), or its reverse, or neither.
 """
@@ -206,3 +210,46 @@ def sweet_spot(ranges: list[dict], claimed: str, arms: list[str], largest: str) 
                                           for r in sorted(above, key=lambda r: r["diff"])))
   missing = ", ".join(a for a in others if a not in below)
   return f"not detected at {largest}: {claimed} vs {missing}"
+
+
+def ordered(pairs: list[dict], sequence: list[str]) -> str:
+  """`pairs`: `stats.pairwise` results (a, b, diff = mean a - mean b of a loss, p_holm,
+  distinguishable); the claim: each arm of `sequence` is lower than the one before it."""
+  if len(sequence) < 2:
+    raise ValueError("an order needs two or more arms")
+  steps, better, worse = [], 0, 0
+  for before, after in zip(sequence, sequence[1:]):
+    r = next((p for p in pairs if {p["a"], p["b"]} == {before, after}), None)
+    if r is None or r.get("p_holm") is None:
+      steps.append(f"{before} -> {after}: not tested")
+      continue
+    change = r["diff"] if r["a"] == after else -r["diff"]  # after - before
+    if r["distinguishable"] and change < 0:
+      better += 1
+      steps.append(f"{before} -> {after}: {change:+.3g} (Holm p {r['p_holm']:.2g})")
+    elif r["distinguishable"]:
+      worse += 1
+      steps.append(f"{before} -> {after}: {change:+.3g}, worse (Holm p {r['p_holm']:.2g})")
+    else:
+      steps.append(f"{before} -> {after}: {change:+.3g}, not detected (Holm p {r['p_holm']:.2g})")
+  total = len(sequence) - 1
+  head = ("holds at every step" if better == total else "does not hold at every step" if worse
+          else f"holds at {better} of {total} steps" if better else "not detected at any step")
+  return f"{head}: " + "; ".join(steps)
+
+
+def permutation_invariant(without_mask: list[float], with_mask: list[float], scale: float,
+                          noise: float = 1e-5) -> str:
+  """Per model, max |logits(shuffled) - shuffled(logits)| without and with the causal mask;
+  `scale`: the largest |logit|, so that float noise is judged relative to it."""
+  if not without_mask or not with_mask or scale <= 0:
+    raise ValueError("need each model's change with and without the mask and a positive logit scale")
+  worst, least = max(without_mask), min(with_mask)
+  if worst / scale > noise:
+    return (f"does not hold: shuffling changes a model's logits by up to {worst:.3g} even without the causal "
+            f"mask ({worst / scale:.1g} of the largest logit)")
+  exact = f"by at most {worst:.1e} ({worst / scale:.0e} of the largest logit, float noise) in all {len(without_mask)} models"
+  if least / scale > noise:
+    return (f"holds only without the causal mask: shuffling moves the outputs {exact}; with the mask, "
+            f"by {least:.3g} or more (the mask tells each position how many tokens precede it)")
+  return f"holds with and without the causal mask: shuffling moves the outputs {exact}"
