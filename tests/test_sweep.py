@@ -246,6 +246,17 @@ def test_the_vocab_size_curves_readme_block_is_what_its_script_makes_of_the_comm
   assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
 
 
+@pytest.mark.parametrize("experiment", ["attention_scale"])
+def test_the_readme_figures_block_is_what_figures_py_makes_of_the_committed_csv(experiment):
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(f"{experiment}_figures", ROOT / f"experiments/{experiment}/figures.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  readme = (ROOT / f"experiments/{experiment}/README.md").read_text()
+  assert readme.split("<!-- figures -->\n", 1)[1].split("\n<!-- /figures -->", 1)[0] == module.block()
+
+
 def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
   import importlib.util
 
