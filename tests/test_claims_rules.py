@@ -115,7 +115,7 @@ def test_the_sweet_spot_row_holds_only_when_every_subword_is_detected_below_ever
   figures = json.loads((ROOT / "experiments/claims/claims.json").read_text())
 
   def verdict(results):
-    row = next(line for line in module.table(results).splitlines() if "sweet spot" in line)
+    row = next(line for line in module.table(results).splitlines() if "Subwords are the sweet spot" in line)
     return row.split(" | ")[3]
 
   assert verdict(figures).startswith("holds against letters at this budget: bpe and unigram are below char and byte")
@@ -154,12 +154,15 @@ def test_a_cost_per_size_is_judged_per_size_with_holm_and_its_growth_said():
   slight = stats.compare([2.35, 2.36, 2.34], base, paired=True)  # +0.05, tight
   noisy = stats.compare([2.30, 2.40, 2.25], base, paired=True)
   helps = stats.compare([2.10, 2.12, 2.08], base, paired=True)
-  text = claims.costs_per_size({8: slight, 128: costly}, "unscaled", "scaled")
-  assert text.startswith("holds at 8, 128 of 8, 128: unscaled vs scaled, 8: costs 0.05 [")
-  assert text.endswith("; the cost grows with the size")
+  label = "d_head {}".format
+  # sizes in numeric order (as text, "128" < "32" < "8"), shown by the label
+  text = claims.costs_per_size({128: costly, 8: slight}, "unscaled", "scaled", label)
+  assert text.startswith("holds at every size: unscaled vs scaled, d_head 8: costs 0.05 [")
+  assert text.endswith("; the differences growing with the size")
   text = claims.costs_per_size({8: costly, 32: noisy, 128: slight}, "unscaled", "scaled")
   assert text.startswith("holds at 8, 128 of 8, 32, 128") and "32: not detected (+" in text
-  assert "80% power for" in text and text.endswith("does not grow steadily with the size")
+  assert "80% power for" in text and text.endswith("the differences not growing steadily with the size")
+  assert "8: raises it by 0.2 [" in claims.costs_per_size({8: costly}, "unscaled", "scaled", raises="raises it by")
   assert claims.costs_per_size({8: helps, 32: noisy}, "unscaled", "scaled").startswith(
       "not detected at any size: unscaled vs scaled, 8: helps by 0.2 [")
   assert "not tested" in claims.costs_per_size({8: stats.compare([1.0], [2.0])}, "a", "b")
@@ -168,6 +171,7 @@ def test_a_cost_per_size_is_judged_per_size_with_holm_and_its_growth_said():
 def test_mixing_holds_only_when_the_mlp_stays_put_and_attention_reaches_out():
   assert claims.mixes_across([0.002, 0.003], [0.03, 0.04], [0.0, 1e-9], [0.12, 0.1]).startswith(
       "holds in all 2 models: the MLP's change at other positions is at most 1e-08 of its own")
+  assert "is exactly 0, attention's" in claims.mixes_across([0.002], [0.03], [0.0], [0.1])
   assert claims.mixes_across([0.002], [0.03], [0.01], [0.1]).startswith(
       "does not hold: the MLP moves other positions by up to 0.1 of its change")
   assert claims.mixes_across([0.0], [0.03], [0.0], [0.1]).startswith(
@@ -204,6 +208,7 @@ def test_an_ordered_sequence_is_judged_step_by_step():
   text = claims.ordered(noisy, ["1", "2", "4"])
   assert text.startswith("holds at 1 of 2 steps: 1 -> 2: ") and "not detected" in text
   assert claims.ordered(noisy, ["1", "16"]) == "not detected at any step: 1 -> 16: not tested"
+  assert claims.ordered(pairs, ["4", "2", "1"]).startswith("does not hold: every step is worse: 4 -> 2: +0.105, worse")
   with pytest.raises(ValueError, match="two or more"):
     claims.ordered(pairs, ["1"])
 

@@ -246,7 +246,7 @@ def test_the_vocab_size_curves_readme_block_is_what_its_script_makes_of_the_comm
   assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
 
 
-@pytest.mark.parametrize("experiment", ["attention_scale"])
+@pytest.mark.parametrize("experiment", ["attention_scale", "depth"])
 def test_the_readme_figures_block_is_what_figures_py_makes_of_the_committed_csv(experiment):
   import importlib.util
 

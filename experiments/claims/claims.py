@@ -3,10 +3,12 @@ project's trained models and tokenizers. Writes claims.json and claims_figures.m
 file; README.md quotes them with a verdict per claim.
 
 Needs the finished runs of `experiments/positions` (3 seeds per arm: the learned, rope and none
-models at step 0 and step 200) and the seed-0 char and word runs of `experiments/granularity`:
+models at step 0 and step 200), the seed-0 char and word runs of `experiments/granularity`, and
+the runs of `experiments/attention_scale` (models trained with and without 1/sqrt(d_head)):
 
   llm-input sweep experiments/positions/sweep.py
   llm-input sweep experiments/granularity/sweep.py
+  llm-input sweep experiments/attention_scale/sweep.py
   python experiments/claims/claims.py            # ~1 min on 2 cores (trains one 50k bpe)
 
 Modern English for the tokens-per-word claim: the reference topics that ship with CPython
@@ -128,7 +130,7 @@ def permutation() -> dict:
   return {k: mean_std(v) if isinstance(v, list) else v for k, v in out.items()}
 
 
-# -- 5. sqrt(d_k) scaling -----------------------------------------------------------------------
+# -- 5. attention statistics (the sqrt(d_k) claim below and the one-model mode) -----------------
 def _validation_ids(run, rows: int = 16) -> np.ndarray:
   pipe = pipeline.PipelineConfig.from_config(run.config)
   batch = next(iter(pipeline.eval_batches(pipe, run.tokenizer)))
@@ -157,23 +159,179 @@ def _scaled_and_unscaled(run, ids) -> tuple[dict, dict]:
           _attention_stats(dataclasses.replace(run, params=params).model(), ids))
 
 
-def scaling() -> dict:
-  """Attention with the model's 1/sqrt(d_head) and without it (scores x sqrt(d_head), done by
-  scaling the query kernel and bias, which RoPE's rotation commutes with)."""
-  out: dict = {}
-  for arm in ("learned", "rope"):
-    for step in (0, 200):
-      scaled, unscaled = [], []
-      for seed in SEEDS:
-        run = run_lib.load_run(POSITIONS / f"positions-{arm}_seed-{seed}", step)
-        with_scale, without = _scaled_and_unscaled(run, _validation_ids(run))
-        scaled.append(with_scale)
-        unscaled.append(without)
-      out[f"{arm}_step{step}"] = {
-          "d_head": run.model_cfg.d_head,
-          "scaled": {k: mean_std([s[k] for s in scaled]) for k in scaled[0]},
-          "unscaled": {k: mean_std([s[k] for s in unscaled]) for k in unscaled[0]}}
+# sqrt(d_k), tested without circularity: unit-variance scores at init, and models trained with
+# and without the scale (experiments/attention_scale) at d_head 8, 32 and 128
+ATTENTION_SCALE = ROOT / "runs/sweeps/attention_scale"
+ATTENTION_SCALE_DIR = HERE.parent / "attention_scale"  # its committed results.csv
+SCALE_HEADS = {1: 128, 4: 32, 16: 8}  # num_heads -> d_head at d_model 128
+
+
+def _softmax_rows(scores: np.ndarray) -> dict:
+  w = np.exp(scores - scores.max(-1, keepdims=True))
+  w /= w.sum(-1, keepdims=True)
+  entropy = -(w * np.log(np.maximum(w, 1e-300))).sum(-1)
+  return {"score_var": float(scores.var()), "entropy": float(entropy.mean()),
+          "uniform_entropy": float(np.log(scores.shape[-1])), "max_weight": float(w.max(-1).mean()),
+          "rows_over_0.9": float((w.max(-1) > 0.9).mean())}
+
+
+def scale_at_init(rows: int = 4096, keys: int = 128) -> dict:
+  """q and k with unit-variance entries (what the claim assumes): per d_k, the scores q.k and
+  q.k / sqrt(d_k) of one query against `keys` keys, `rows` times; their variance and the
+  softmax's entropy and peakedness."""
+  rng = np.random.default_rng(0)
+  out = {}
+  for d in sorted(SCALE_HEADS.values()):
+    q = rng.standard_normal((rows, 1, d))
+    k = rng.standard_normal((rows, keys, d))
+    scores = (q * k).sum(-1)
+    out[d] = {"none": _softmax_rows(scores), "sqrt": _softmax_rows(scores / math.sqrt(d))}
   return out
+
+
+def attention_scale() -> dict:
+  """The sqrt(d_k) claim: `scale_at_init`, and the models of experiments/attention_scale: each
+  (d_head, scale) arm's validation bits per byte per seed at 200 and 400 steps (from the
+  committed results.csv), and its trained attention's entropy and peakedness (seed runs at
+  400 steps, 16 validation sequences of 128 tokens, rows 17-128, each model with its own scale)."""
+  from llm_input.analysis import budgets  # noqa: PLC0415
+
+  rows = budgets.read_results(ATTENTION_SCALE_DIR / "results.csv", "arm")
+  trained: dict = {}
+  for r in rows:
+    heads, scale = int(r["model.num_heads"]), r["model.attention_scale"]
+    arm = trained.setdefault(str(SCALE_HEADS[heads]), {}).setdefault(scale, {})
+    arm.setdefault(str(int(r["steps"])), {})[str(int(r["seed"]))] = float(r["val_bits_per_byte"])
+  attention: dict = {}
+  for heads, d_head in SCALE_HEADS.items():
+    for scale in ("sqrt", "none"):
+      found = [s for s in SEEDS if (ATTENTION_SCALE / f"num_heads-{heads}_attention_scale-{scale}_steps-400_seed-{s}"
+                                     / "summary.json").exists()]
+      per_seed = []
+      for seed in found:
+        run = run_lib.load_run(ATTENTION_SCALE / f"num_heads-{heads}_attention_scale-{scale}_steps-400_seed-{seed}")
+        per_seed.append(_attention_stats(run.model(), _validation_ids(run)))
+      if per_seed:
+        attention.setdefault(str(d_head), {})[scale] = {**{k: mean_std([p[k] for p in per_seed]) for k in per_seed[0]},
+                                                        "seeds": found}
+  flops = {str(int(r["steps"])): r["train_flops"] for r in rows}
+  return {"init": {str(d): v for d, v in scale_at_init().items()}, "bits_per_byte": trained,
+          "attention": attention, "train_flops": flops}
+
+
+# early layers local, later layers global: mean attention distance per layer
+HEADS_DIR = HERE.parent / "heads"  # its committed head_stats.json (12 models, 4 layers)
+GRANULARITY_CURVE_RUNS = ROOT / "runs/sweeps/granularity_curve"
+
+
+VOCAB_CURVE = ROOT / "runs/sweeps/vocab_size_curve"
+TEN_X_RUNS = {"char": GRANULARITY_CURVE_RUNS / "kind-char_vocab_size-84_steps-3106_seed-0",
+              "byte": GRANULARITY_CURVE_RUNS / "kind-byte_vocab_size-259_steps-3033_seed-0",
+              "bpe 4,096": GRANULARITY_CURVE_RUNS / "kind-bpe_vocab_size-4096_steps-2000_seed-0",
+              "unigram 4,096": GRANULARITY_CURVE_RUNS / "kind-unigram_vocab_size-4096_steps-2000_seed-0",
+              "word 8,192": GRANULARITY_CURVE_RUNS / "kind-word_vocab_size-8192_steps-1467_seed-0",
+              "bpe 1,000": VOCAB_CURVE / "vocab_size-1000_warmup_steps-69_steps-2758_seed-0",
+              "bpe 16,000": VOCAB_CURVE / "vocab_size-16000_warmup_steps-24_steps-972_seed-0",
+              "bpe 50,000": VOCAB_CURVE / "vocab_size-50000_warmup_steps-10_steps-394_seed-0"}
+
+
+def layer_distance() -> dict:
+  """Mean attention distance (tokens back, weight-averaged) and entropy per layer, averaged over
+  a layer's heads, per trained 4-layer tiny model, in two groups: the heads experiment's 12
+  models at 400 steps (1, 2, 4, 8 heads x 3 seeds; its committed head_stats.json) and the 8
+  seed-0 models trained to 10x the budget (7.09e13 FLOPs) on the granularity and vocab_size
+  curves (five granularities and four bpe sizes, 4,096 shared), 32 whole validation windows
+  each. The reference: attention spread evenly over the visible keys of a 256-token window,
+  (256 - 1) / 4 = 63.75 tokens back."""
+  from llm_input.analysis import attention  # noqa: PLC0415
+
+  heads = json.loads((HEADS_DIR / "head_stats.json").read_text())
+  short = [{"model": f"{r['heads']} heads, seed {r['seed']}", "distance": np.mean(r["distance"], axis=1).tolist(),
+            "entropy": np.mean(r["entropy"], axis=1).tolist()} for r in heads["runs"]]
+  long = []
+  for name, folder in TEN_X_RUNS.items():
+    st = attention.run_head_statistics(run_lib.load_run(folder), 32)
+    long.append({"model": name, "distance": np.mean(st["distance"], axis=1).tolist(),
+                 "entropy": np.mean(st["entropy"], axis=1).tolist()})
+  return {"groups": {f"{heads['budget']} steps (1.42e13 FLOPs)": short, "7.09e13 FLOPs": long},
+          "uniform_distance": (256 - 1) / 4}
+
+
+# heads capture different relations: divergence between the heads of a layer, trained vs init
+def head_diversity() -> dict:
+  """Per layer, the mean Jensen-Shannon divergence between the attention of every pair of a
+  layer's heads (`attention.head_statistics`; 0: same keys, ln 2: disjoint), on 32 whole
+  validation windows, for the tiny model with 4 and 16 heads trained 400 steps with the scale
+  (experiments/attention_scale, 3 seeds each) and for the same models at initialisation (a
+  fresh draw of the same config and seed): the baseline of heads that learned nothing."""
+  from flax import nnx  # noqa: PLC0415
+
+  from llm_input.analysis import attention  # noqa: PLC0415
+  from llm_input.model import transformer  # noqa: PLC0415
+
+  out: dict = {}
+  for heads in (4, 16):
+    for seed in SEEDS:
+      folder = ATTENTION_SCALE / f"num_heads-{heads}_attention_scale-sqrt_steps-400_seed-{seed}"
+      if not (folder / "summary.json").exists():
+        continue
+      run = run_lib.load_run(folder)
+      fresh = nnx.state(transformer.create(run.model_cfg, seed), nnx.Param)
+      for name, model_run in (("trained", run), ("init", dataclasses.replace(run, params=fresh))):
+        st = attention.run_head_statistics(model_run, 32)
+        out.setdefault(str(heads), {}).setdefault(name, []).append(st["head_divergence"])
+  return out
+
+
+# attention mixes across tokens, the MLP within each token: a perturbation test
+def _block(model, layer: int):
+  from flax import nnx  # noqa: PLC0415
+
+  graphdef, stacked = nnx.split(model.blocks)
+  return nnx.merge(graphdef, jax.tree.map(lambda a: a[layer], stacked))
+
+
+def mixing() -> dict:
+  """Perturb one position's residual vector at the input of each layer (a random direction,
+  10% of its norm) and measure how much each sublayer's output moves at that position and at
+  the other positions: attention(norm(x)) and mlp(norm(x)) of the same block, same input.
+  Claimed: attention moves the later positions, the MLP only the perturbed one. The tiny model
+  trained 400 steps with the scale, 3 seeds, on 4 validation windows of 128 tokens, position 32."""
+  rng = np.random.default_rng(0)
+  out: dict = {"attention_other": [], "attention_self": [], "mlp_other": [], "mlp_self": []}
+  where = 32
+  for seed in SEEDS:
+    folder = ATTENTION_SCALE / f"num_heads-4_attention_scale-sqrt_steps-400_seed-{seed}"
+    if not (folder / "summary.json").exists():
+      continue
+    run = run_lib.load_run(folder)
+    model = run.model()
+    ids = jnp.asarray(_validation_ids(run, rows=4))
+    positions = jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
+    segments = jnp.ones(ids.shape, jnp.int32)
+    x = model.positions(model.embedding(ids), positions)
+    ratios = {k: [] for k in out}
+    for layer in range(run.model_cfg.num_layers):
+      block = _block(model, layer)
+      direction = rng.standard_normal(x.shape[-1])
+      bump = np.zeros(x.shape, np.float32)
+      for b in range(x.shape[0]):
+        bump[b, where] = 0.1 * np.linalg.norm(np.asarray(x[b, where])) * direction / np.linalg.norm(direction)
+      moved = {}
+      for name, sub in (("attention", lambda h: block.attention(block.attention_norm(h), positions, segments)[0]),
+                        ("mlp", lambda h: block.mlp(block.mlp_norm(h)))):
+        before, after = np.asarray(sub(x), np.float64), np.asarray(sub(x + bump), np.float64)
+        change = np.linalg.norm(after - before, axis=-1)  # (B, L)
+        size = np.linalg.norm(before, axis=-1).mean()
+        moved[name] = (change[:, where].mean() / size, change[:, where + 1:].mean() / size)
+      ratios["attention_self"].append(moved["attention"][0])
+      ratios["attention_other"].append(moved["attention"][1])
+      ratios["mlp_self"].append(moved["mlp"][0])
+      ratios["mlp_other"].append(moved["mlp"][1])
+      x, _, _ = block(x, positions, segments)
+    for k in out:
+      out[k].append(float(np.mean(ratios[k])))
+  return {k: mean_std(v) for k, v in out.items() if v} | {"position": where}
 
 
 # -- 6. "The bank by the river" -----------------------------------------------------------------
@@ -369,6 +527,49 @@ def letters() -> dict:
   return {"arms": arms, "ranges": ranges, "budgets": grid, "seeds": sorted({r["seed"] for r in data})}
 
 
+VOCAB_CURVE_DIR = HERE.parent / "vocab_size" / "curve"  # its committed results.csv and documents.json
+
+
+def vocab_sweet_spot() -> dict:
+  """bpe at 1k, 4k, 16k and 50k along the vocab_size curve (7.09e12-7.09e13 FLOPs, seed 0),
+  from its committed results.csv and documents.json: bits per byte per budget, each arm's own
+  best Kneser-Ney n-gram, and where each difference holds (bootstrap over the held-out plays)."""
+  from llm_input.analysis import budgets  # noqa: PLC0415
+
+  data = budgets.read_results(VOCAB_CURVE_DIR / "results.csv", "tokenizer.vocab_size", int)
+  records = budgets.documents_bundle(VOCAB_CURVE_DIR / "documents.json", VOCAB_CURVE, [r["run"] for r in data])
+  label = "{:,}".format
+  tests = (budgets.tests_by_budget(data, label=label) if len({r["seed"] for r in data}) > 1
+           else budgets.bootstrap_tests_by_budget(data, records, label=label))
+  grid = sorted({r["budget"] for r in data})
+  ranges = [{**r, "span": budgets.flops_span(r["from_budget"], grid)} for r in budgets.holding_ranges(tests)]
+  arms: dict = {}
+  for r in data:
+    a = arms.setdefault(label(r["arm"]), {"kn_best": r.get("kn_best_bits_per_byte"), "steps": {}, "points": {}})
+    a["steps"][str(r["budget"])] = r["steps"]
+    a["points"][str(r["budget"])] = r["val_bits_per_byte"]
+  return {"arms": arms, "ranges": ranges, "budgets": grid, "seeds": sorted({r["seed"] for r in data})}
+
+
+DEPTH_DIR = HERE.parent / "depth"  # its committed results.csv
+
+
+def depth() -> dict:
+  """1, 2, 4 and 8 layers at equal training FLOPs (experiments/depth, 3 seeds), from its
+  committed results.csv: bits per byte per seed, steps, and the paired tests between arms."""
+  from llm_input.analysis import budgets, stats  # noqa: PLC0415
+
+  data = budgets.read_results(DEPTH_DIR / "results.csv", "model.num_layers", int)
+  arms: dict = {}
+  for r in sorted(data, key=lambda r: (r["arm"], r["seed"])):
+    a = arms.setdefault(str(r["arm"]), {"steps": r["steps"], "params": r["params"], "kn_best": r.get("kn_best_bits_per_byte"),
+                                        "values": []})
+    a["values"].append((r["seed"], r["val_bits_per_byte"]))
+  pairs = stats.pairwise({k: v["values"] for k, v in arms.items()})
+  keep = ("a", "b", "diff", "ci_low", "ci_high", "p", "p_wilcoxon", "p_holm", "distinguishable", "detectable")
+  return {"budget_flops": data[0]["budget"], "arms": arms, "pairwise": [{k: p.get(k) for k in keep} for p in pairs]}
+
+
 def _ms(d: dict, digits: int = 3) -> str:
   return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f} (n={d['n']})"
 
@@ -431,30 +632,15 @@ def table(r: dict) -> str:
                "the order probe",
                f"max |logits(shuffled) - shuffled(logits)|: {perm['causal=False']['mean']:.1e} without the "
                f"causal mask (logits up to {perm['logit_scale']:.1f}); {_ms(perm['causal=True'])} with it",
-               ("holds with a qualification: exactly for a bidirectional model; the causal mask of a "
-                "language model breaks the symmetry (it tells each position how many tokens precede it), "
-                "and the order probe shows those models use only which token is last")
-               if perm["causal=False"]["mean"] < 1e-4 and perm["causal=True"]["mean"] > 0.1 else "does not hold here",
+               rules.permutation_invariant(perm["causal=False"]["values"], perm["causal=True"]["values"],
+                                           perm["logit_scale"]),
                cmd + "; `python experiments/positions/order_probe.py`"))
-  sc = r["scaling"]
-  init, trained = sc["rope_step0"], sc["rope_step200"]
-  ln = trained["scaled"]["uniform_entropy"]["mean"]
-  rows.append(("Dividing scores by sqrt(d_k) keeps the softmax from saturating",
-               f"attention of the 3 rope runs on 16 validation sequences of 128 tokens (rows 17-128), "
-               f"with the model's 1/sqrt({trained['d_head']}) and without it (same weights)",
-               f"entropy (uniform = {ln:.2f} nats) at init {init['scaled']['entropy']['mean']:.3f} scaled vs "
-               f"{init['unscaled']['entropy']['mean']:.3f} unscaled; trained {_ms(trained['scaled']['entropy'], 2)} "
-               f"vs {_ms(trained['unscaled']['entropy'], 2)}; rows with a weight > 0.9: "
-               f"{100 * trained['scaled']['rows_over_0.9']['mean']:.1f}% vs "
-               f"{100 * trained['unscaled']['rows_over_0.9']['mean']:.1f}% "
-               f"(learned positions: {100 * sc['learned_step200']['scaled']['rows_over_0.9']['mean']:.2f}% vs "
-               f"{100 * sc['learned_step200']['unscaled']['rows_over_0.9']['mean']:.1f}%)",
-               ("holds with a qualification: at this init (weights ~N(0, 0.02²)) scores are tiny with or "
-                "without the scale; in the trained models, removing it turns half-peaked rows into "
-                "near one-hot ones. (A model trained without the scale would adapt its weights; this "
-                "measures what the scale does to the trained scores.)")
-               if trained["unscaled"]["rows_over_0.9"]["mean"] > 3 * trained["scaled"]["rows_over_0.9"]["mean"]
-               else "does not hold here", cmd))
+  rows.append(scale_row(r["attention_scale"]))
+  rows.append(layer_row(r["layer_distance"]))
+  rows.append(heads_row(r["head_diversity"]))
+  rows.append(depth_row(r["depth"]))
+  rows.append(mixing_row(r["mixing"]))
+  rows.append(vocab_row(r["vocab_sweet_spot"]))
   br = r["bank_river"]
   parts, verdicts = [], []
   for arm in ("learned", "rope"):
@@ -513,6 +699,169 @@ def table(r: dict) -> str:
            "|---|---|---|---|---|"]
   lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
   return "\n".join(lines) + "\n"
+
+
+def scale_row(a: dict) -> tuple:
+  """The sqrt(d_k) row: unit-variance scores at init, and models trained with and without the
+  scale at three head sizes (paired over seeds, Holm across the sizes)."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  init = {int(d): v for d, v in a["init"].items()}
+  bpb = a["bits_per_byte"]
+  sizes = sorted(int(d) for d in bpb)
+  longest = str(max(int(s) for s in bpb[str(sizes[0])]["sqrt"]))
+  tests, saturation, parts = {}, {}, []
+  for d in sizes:
+    seeds = sorted(set(bpb[str(d)]["sqrt"][longest]) & set(bpb[str(d)]["none"][longest]), key=int)
+    with_scale = [bpb[str(d)]["sqrt"][longest][s] for s in seeds]
+    without = [bpb[str(d)]["none"][longest][s] for s in seeds]
+    tests[d] = stats.compare(without, with_scale, paired=True)
+    att = a["attention"].get(str(d), {})
+    peaked = ""
+    if {"sqrt", "none"} <= set(att):
+      both = sorted(set(att["sqrt"]["seeds"]) & set(att["none"]["seeds"]))
+      share = {k: dict(zip(att[k]["seeds"], att[k]["rows_over_0.9"]["values"])) for k in ("sqrt", "none")}
+      saturation[d] = stats.compare([share["none"][s] for s in both], [share["sqrt"][s] for s in both], paired=True)
+      peaked = (f", rows with a weight > 0.9 {100 * att['none']['rows_over_0.9']['mean']:.0f}% vs "
+                f"{100 * att['sqrt']['rows_over_0.9']['mean']:.0f}%, entropy {att['none']['entropy']['mean']:.2f} vs "
+                f"{att['sqrt']['entropy']['mean']:.2f} nats")
+    parts.append(f"d_head {d}: {np.mean(without):.3f} ± {np.std(without, ddof=1):.3f} unscaled vs "
+                 f"{np.mean(with_scale):.3f} ± {np.std(with_scale, ddof=1):.3f} scaled (n={len(seeds)}){peaked}")
+  label = "d_head {}".format
+  biggest = init[max(init)]
+  uniform = biggest["sqrt"]["uniform_entropy"]
+  measured = (f"at init (unit-variance q, k; one query over 128 keys): softmax entropy (uniform = {uniform:.2f} nats) "
+              + ", ".join(f"d_k {d} {init[d]['none']['entropy']:.2f} unscaled vs {init[d]['sqrt']['entropy']:.2f} scaled"
+                          for d in sorted(init))
+              + f". Trained {longest} steps, validation bits per byte (trained attention on 16 validation sequences: "
+              "unscaled vs scaled): " + "; ".join(parts))
+  verdict = rules.saturates_with_dimension(init)
+  if saturation:
+    verdict += (". Trained, the share of rows with a weight > 0.9: "
+                + rules.costs_per_size(saturation, "unscaled", "scaled", label, raises="raises it by", lowers="lowers it by"))
+  verdict += ". Trained, the loss: " + rules.costs_per_size(tests, "unscaled", "scaled", label)
+  return ("Dividing scores by sqrt(d_k) keeps the softmax from saturating",
+          "unit-variance scores at d_k 8, 32, 128; and `experiments/attention_scale`: the tiny model (d_model 128) "
+          f"with 16, 4 and 1 heads (d_head 8, 32, 128) trained with and without the scale, {len(seeds)} seeds, "
+          f"{longest} steps ({a['train_flops'][longest]:.3g} FLOPs), three held-out plays",
+          measured, verdict,
+          "`llm-input sweep experiments/attention_scale/sweep.py` (+ `--table ...`); "
+          "`python experiments/claims/claims.py --only attention_scale`")
+
+
+def layer_row(ld: dict) -> tuple:
+  """Early layers local, later global: the first layer's mean attention distance against the
+  last layer's, paired over the models of each group."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  shown, verdicts = [], []
+  for group, models in ld["groups"].items():
+    first = [m["distance"][0] for m in models]
+    last = [m["distance"][-1] for m in models]
+    layers = len(models[0]["distance"])
+    mean = np.mean([m["distance"] for m in models], axis=0)
+    entropy = np.mean([m["entropy"] for m in models], axis=0)
+    shown.append(f"{group}, {len(models)} models: distance per layer (mean) {' / '.join(f'{v:.1f}' for v in mean)} "
+                 f"tokens, entropy {' / '.join(f'{v:.2f}' for v in entropy)} nats" +
+                 (" (" + "; ".join(f"{m['model']} {' / '.join(f'{v:.0f}' for v in m['distance'])}" for m in models) + ")"
+                  if len(models) <= 8 else ""))
+    verdicts.append(f"{group}: " + rules.difference(stats.compare(first, last, paired=True), "lower",
+                                                    "layer 1's distance", f"layer {layers}'s"))
+  return ("Early layers attend locally, later layers globally",
+          "mean attention distance (weight x tokens back, averaged over a layer's heads) of 4-layer tiny models on "
+          "32 whole validation windows of 256 tokens, paired over the models of a group: the heads experiment's "
+          "12 models at 400 steps (1, 2, 4, 8 heads x 3 seeds) and the 8 seed-0 models at 10x the budget "
+          "(granularity and vocab_size curves: five granularities, bpe at 1k-50k)",
+          "; ".join(shown) + f"; attention spread evenly would be {ld['uniform_distance']:.2f} tokens back",
+          "; ".join(verdicts),
+          "`python experiments/claims/claims.py --only layer_distance`; `python experiments/heads/head_probe.py`")
+
+
+def depth_row(dp: dict) -> tuple:
+  """More layers at equal compute: each doubling of depth judged by its paired, Holm-corrected
+  test."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+
+  order = sorted(dp["arms"], key=int)
+  shown = "; ".join(f"{k} layer{'s' if k != '1' else ''}: {np.mean([v for _, v in dp['arms'][k]['values']]):.3f} ± "
+                    f"{np.std([v for _, v in dp['arms'][k]['values']], ddof=1):.3f} ({dp['arms'][k]['steps']} steps)"
+                    for k in order)
+  kn = min(a["kn_best"] for a in dp["arms"].values() if a.get("kn_best"))
+  return ("More layers build deeper understanding (\"why multiple layers?\")",
+          f"`experiments/depth`: the tiny model (d_model 128, 4 heads) with {', '.join(order)} layers at equal training "
+          f"FLOPs ({dp['budget_flops']:.3g}: a deeper model trains fewer steps), 3 seeds paired (Holm over all "
+          f"{len(dp['pairwise'])} pairs), three held-out plays",
+          f"validation bits per byte {shown}; the tokens' best KN n-gram {kn:.3f}",
+          rules.ordered(dp["pairwise"], order),
+          "`llm-input sweep experiments/depth/sweep.py` (+ `--table ...`); `python experiments/claims/claims.py --only depth`")
+
+
+def heads_row(hd: dict) -> tuple:
+  """Heads look at different keys: the layer-mean divergence between a layer's heads, trained
+  against the same models at init, paired over the models."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+  from llm_input.analysis import stats  # noqa: PLC0415
+
+  trained, init, shown = [], [], []
+  for heads, d in hd.items():
+    trained += [float(np.mean(v)) for v in d["trained"]]
+    init += [float(np.mean(v)) for v in d["init"]]
+    per_layer = np.mean(d["trained"], axis=0)
+    shown.append(f"{heads} heads ({len(d['trained'])} seeds): trained {' / '.join(f'{v:.3f}' for v in per_layer)} per layer, "
+                 f"at init {' / '.join(f'{v:.4f}' for v in np.mean(d['init'], axis=0))}")
+  return ("Different heads capture different relations",
+          "Jensen-Shannon divergence between the attention of every pair of a layer's heads (0: the same keys, "
+          "ln 2 = 0.693: disjoint keys; a proxy: different keys, not named relations) on 32 whole validation "
+          "windows: the tiny model with 4 and 16 heads trained 400 steps (experiments/attention_scale, scaled "
+          "arm) against the same configs and seeds at initialisation, paired over the models; the heads "
+          "experiment's 1-8 heads in `experiments/heads/head_stats.md`",
+          "; ".join(shown),
+          rules.difference(stats.compare(trained, init, paired=True), "higher",
+                           "the trained heads' divergence (mean over layers)", "at init"),
+          "`python experiments/claims/claims.py --only head_diversity`")
+
+
+def mixing_row(mx: dict) -> tuple:
+  """Attention moves other positions, the MLP only its own: each sublayer's relative output change
+  at the later positions against its change at the perturbed one."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+
+  verdict = rules.mixes_across(mx["attention_other"]["values"], mx["attention_self"]["values"],
+                               mx["mlp_other"]["values"], mx["mlp_self"]["values"])
+  return ("Attention moves information between tokens; the MLP works on each token alone",
+          f"perturbation test on the tiny model trained 400 steps with the scale (3 seeds): at each layer's input, "
+          f"position {mx['position']}'s vector moved by 10% of its norm in a random direction; each sublayer's "
+          "output change, relative to its output's size, at that position and (mean) at every later one",
+          f"attention: {_ms(mx['attention_self'], 4)} at the position, {_ms(mx['attention_other'], 4)} at later "
+          f"positions; MLP: {_ms(mx['mlp_self'], 4)} at the position, {_ms(mx['mlp_other'], 4)} at later positions",
+          verdict, "`python experiments/claims/claims.py --only mixing`")
+
+
+def vocab_row(v: dict) -> tuple:
+  """"Why 50,000 tokens? It's a sweet spot": 50k against 1k, 4k and 16k along the vocab_size
+  curve, and which size is below the others instead."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+
+  grid = v["budgets"]
+  largest = f"{grid[-1]:.3g} FLOPs"
+  names = list(v["arms"])
+  shown = "; ".join(f"{name} " + " -> ".join(f"{v['arms'][name]['points'][str(b)]:.3f}" for b in grid)
+                    + f" ({v['arms'][name]['steps'][str(grid[0])]}-{v['arms'][name]['steps'][str(grid[-1])]} steps, "
+                    f"own best KN n-gram {v['arms'][name]['kn_best']:.3f})" for name in names)
+  best = [rules.sweet_spot(v["ranges"], name, names, largest) for name in names]
+  found = [f"{name}: {text}" for name, text in zip(names, best) if text.startswith("holds")]
+  return ('"Why 50,000 tokens? It\'s a sweet spot"',
+          "`experiments/vocab_size` curve: bpe at " + ", ".join(names) + f" ids, the tiny model at {len(grid)} budgets "
+          f"{grid[0]:.3g}-{grid[-1]:.3g} FLOPs (each arm warmed up for a quarter of its own 1x run, annealed), "
+          f"seed {', '.join(map(str, v['seeds']))}, three held-out plays (bootstrap over them); a 4.9 MB corpus and a "
+          "0.8M-parameter body under the embedding and head, not the scale the claim is about",
+          "validation bits per byte from the smallest to the largest budget: " + shown,
+          rules.sweet_spot(v["ranges"], "50,000", names, largest)
+          + (". Instead " + "; ".join(found) if found else ""),
+          "`llm-input sweep experiments/vocab_size/sweep.py --arg curve ...`; "
+          "`python experiments/claims/claims.py --only vocab_sweet_spot`")
 
 
 def curve_rows(r: dict, cmd: str) -> list[tuple]:
@@ -706,7 +1055,9 @@ def main() -> None:
   elif "--only" in sys.argv:  # recompute the named sections, keep the committed rest
     names = sys.argv[sys.argv.index("--only") + 1].split(",")
     sections = {"vocabulary": vocabulary, "trained_tables": trained_tables, "letters": letters,
-                "granularity": granularity}
+                "granularity": granularity, "attention_scale": attention_scale,
+                "layer_distance": layer_distance, "mixing": mixing, "vocab_sweet_spot": vocab_sweet_spot,
+                "head_diversity": head_diversity, "depth": depth}
     unknown = [n for n in names if n not in sections]
     if unknown:
       raise SystemExit(f"--only: unknown section(s) {unknown}; choose from {sorted(sections)}")
@@ -718,7 +1069,9 @@ def main() -> None:
     results["granularity"] = granularity()
   else:
     results = {"tokens_per_word": tokens_per_word(), "letters_and_words": letters_and_words(),
-               "embeddings": embedding_claims(), "permutation": permutation(), "scaling": scaling(),
+               "embeddings": embedding_claims(), "permutation": permutation(), "attention_scale": attention_scale(),
+               "layer_distance": layer_distance(), "mixing": mixing(), "vocab_sweet_spot": vocab_sweet_spot(),
+               "head_diversity": head_diversity(), "depth": depth(),
                "bank_river": bank_river(), "granularity": granularity(), "vocabulary": vocabulary(),
                "trained_tables": trained_tables(), "letters": letters()}
   path.write_text(json.dumps(results, indent=1, default=float))

@@ -144,35 +144,38 @@ def saturates_with_dimension(init: dict, tolerance: float = 0.2) -> str:
   return f"does not hold at unit-variance init: {shown}"
 
 
-def costs_per_size(tests: dict, what: str, base: str) -> str:
-  """`tests`: {size: `stats.compare(changed, base, paired=True)`} of a loss (lower is better);
-  the claim: `what` costs loss, the more the larger the size. Holm across the sizes; each size
-  holds, reverses or is not detected (with its power), and the costs' order over sizes is said."""
+def costs_per_size(tests: dict, what: str, base: str, label=str, raises: str = "costs",
+                   lowers: str = "helps by") -> str:
+  """`tests`: {size: `stats.compare(changed, base, paired=True)`} of a measure the claim says the
+  change raises (a loss: "costs"; a saturation: "raises it by"), the more the larger the size
+  (sizes are numbers, shown by `label`). Holm across the sizes; each size holds, reverses or is
+  not detected (with its power), and whether the effect grows with the size is said."""
   from llm_input.analysis import stats  # noqa: PLC0415
 
   if not tests:
     raise ValueError("no sizes to judge")
   sizes = sorted(tests)
   adjusted = dict(zip(sizes, stats.holm([tests[s]["p"] for s in sizes])))
-  parts, costly = [], []
+  parts, raised = [], []
   for size in sizes:
-    t, p = tests[size], adjusted[size]
+    t, p, name = tests[size], adjusted[size], label(size)
     if p is None:
-      parts.append(f"{size}: not tested (fewer than 2 seeds)")
+      parts.append(f"{name}: not tested (fewer than 2 seeds)")
     elif p < stats.ALPHA and t["diff"] > 0:
-      costly.append(size)
-      parts.append(f"{size}: costs {t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
+      raised.append(name)
+      parts.append(f"{name}: {raises} {t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
     elif p < stats.ALPHA:
-      parts.append(f"{size}: helps by {-t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
+      parts.append(f"{name}: {lowers} {-t['diff']:.3g} [{t['ci_low']:.3g}, {t['ci_high']:.3g}] (Holm p {p:.2g})")
     else:
       power = f"; 80% power for {t['detectable']:.2g}" if t.get("detectable") else ""
-      parts.append(f"{size}: not detected ({t['diff']:+.3g}, Holm p {p:.2g}{power})")
+      parts.append(f"{name}: not detected ({t['diff']:+.3g}, Holm p {p:.2g}{power})")
   diffs = [tests[s]["diff"] for s in sizes]
-  order = ("the cost grows with the size" if all(a < b for a, b in zip(diffs, diffs[1:]))
-           else "the cost does not grow steadily with the size")
-  head = (f"holds at {', '.join(map(str, costly))} of {', '.join(map(str, sizes))}" if costly
+  order = ("growing with the size" if all(a < b for a, b in zip(diffs, diffs[1:]))
+           else "not growing steadily with the size")
+  head = ("holds at every size" if raised and len(raised) == len(sizes) else
+          f"holds at {', '.join(raised)} of {', '.join(label(s) for s in sizes)}" if raised
           else "not detected at any size")
-  return f"{head}: {what} vs {base}, " + "; ".join(parts) + f"; {order}"
+  return f"{head}: {what} vs {base}, " + "; ".join(parts) + f"; the differences {order}"
 
 
 def mixes_across(across_other: list[float], across_self: list[float], within_other: list[float],
@@ -185,8 +188,9 @@ def mixes_across(across_other: list[float], across_self: list[float], within_oth
   leak = max(o / s for o, s in zip(within_other, within_self))
   reach = min(o / s for o, s in zip(across_other, across_self))
   if leak <= noise and reach > noise:
-    return (f"holds in all {len(across_other)} models: the MLP's change at other positions is at most "
-            f"{leak:.1g} of its own (float noise), attention's is at least {reach:.2g} of its own")
+    still = "exactly 0" if leak == 0 else f"at most {leak:.1g} of its own (float noise)"
+    return (f"holds in all {len(across_other)} models: the MLP's change at other positions is {still}, "
+            f"attention's is at least {reach:.2g} of its own")
   if leak > noise:
     return (f"does not hold: the MLP moves other positions by up to {leak:.2g} of its change at the "
             "perturbed one")
@@ -233,7 +237,8 @@ def ordered(pairs: list[dict], sequence: list[str]) -> str:
     else:
       steps.append(f"{before} -> {after}: {change:+.3g}, not detected (Holm p {r['p_holm']:.2g})")
   total = len(sequence) - 1
-  head = ("holds at every step" if better == total else "does not hold at every step" if worse
+  head = ("holds at every step" if better == total else "does not hold: every step is worse" if worse == total
+          else "does not hold at every step" if worse
           else f"holds at {better} of {total} steps" if better else "not detected at any step")
   return f"{head}: " + "; ".join(steps)
 
