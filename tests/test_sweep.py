@@ -206,12 +206,23 @@ def test_the_granularity_curves_rates_are_the_rate_sweeps_best_and_its_readme_bl
     assert readme.split(f"<!-- {name} -->\n", 1)[1].split(f"\n<!-- /{name} -->", 1)[0] == text, name
 
 
-def test_the_granularity_seeds_are_the_curves_2x_points_trained_straight():
-  module = _granularity_module("sweep")
+@pytest.mark.parametrize("experiment, runs, names", [
+    ("granularity", 25, {"kind-char_vocab_size-84_learning_rate-0.01_steps-621_seed-4",
+                         "kind-bpe_vocab_size-4096_steps-400_seed-1"}),
+    ("vocab_size", 20, {"vocab_size-50000_warmup_steps-10_steps-79_seed-4",
+                        "vocab_size-1000_warmup_steps-69_steps-552_seed-2"})])
+def test_the_seeds_are_the_curves_2x_points_trained_straight(experiment, runs, names):
+  """`--arg seeds` trains seeds 0-4 straight to the curve's 2x budget, in the folders of the
+  curve's 2x cooldown branches (seed 0 is the curve's own point, not trained again)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(f"{experiment}_sweep", ROOT / f"experiments/{experiment}/sweep.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
   curve, seeds = module.get_sweep("curve"), module.get_sweep("seeds")
   curve_folders = {folder: items for folder, items in curve.expand(validate=False)}
   seed_runs = seeds.expand(validate=False)
-  assert len(seed_runs) == 25 and not seeds.branches()
+  assert len(seed_runs) == runs and not seeds.branches()
   for folder, items in seed_runs:
     seed = int(folder.rsplit("seed-", 1)[1])
     twin = folder.rsplit("seed-", 1)[0] + "seed-0"
@@ -220,10 +231,8 @@ def test_the_granularity_seeds_are_the_curves_2x_points_trained_straight():
     assert sorted(i for i in items if not i.startswith("seed=")) == sorted(
         i for i in curve_folders[twin] if not i.startswith("seed=")), folder
     assert f"seed={seed}" in items
-  # the 2x budget (1.42e13 FLOPs): char's 621 steps, bpe's 400
-  names = {pathlib.Path(folder).name for folder, _ in seed_runs}
-  assert {"kind-char_vocab_size-84_learning_rate-0.01_steps-621_seed-4",
-          "kind-bpe_vocab_size-4096_steps-400_seed-1"} <= names
+  # the 2x budget (1.42e13 FLOPs): e.g. char's 621 steps, bpe-4096's 400, bpe-50000's 79
+  assert names <= {pathlib.Path(folder).name for folder, _ in seed_runs}
 
 
 def test_the_width_curves_readme_block_is_what_its_script_makes_of_the_committed_files():

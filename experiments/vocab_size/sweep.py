@@ -18,6 +18,13 @@ of the fixed 50-step warmup (the 200-step 50k runs never reached their peak rate
   llm-input sweep experiments/vocab_size/sweep.py --arg curve --seeds 1   # or --shard 1/2 and 2/2
   llm-input sweep experiments/vocab_size/sweep.py --arg curve --seeds 1 --table --baselines \
       --documents --x tokenizer.vocab_size --out experiments/vocab_size/curve
+
+`--arg seeds`: seeds 0-4 at the curve's 2x budget (1.42e13 FLOPs), for tests over seeds (paired
+t, Wilcoxon, Holm) at one point of the curve; seed 0 is the curve's own 2x point:
+
+  llm-input sweep experiments/vocab_size/sweep.py --arg seeds          # or --shard 1/2 and 2/2
+  llm-input sweep experiments/vocab_size/sweep.py --arg seeds --table --baselines --documents \
+      --x tokenizer.vocab_size --out experiments/vocab_size/seeds
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, product
@@ -29,6 +36,13 @@ CURVE_MULTIPLES = [1, 2, 4, 10]
 def get_sweep(arg=None):
   # Same budget as granularity/: 200 steps (2000 with --arg full) of the bpe-4096 tiny model.
   budget = step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
+  if arg == "seeds":
+    # five seeds at the curve's 2x budget: runs straight to that budget, which equal the
+    # curve's 2x cooldown branches (tests/test_schedule.py), so they share its folders and
+    # seed 0 is the curve's own point
+    curve = get_sweep("curve")
+    curve.seeds, curve.flops_budgets = [0, 1, 2, 3, 4], [budget * 200 * 2]
+    return curve
   if arg == "curve":
     runs = []
     for vocab in VOCABS:
