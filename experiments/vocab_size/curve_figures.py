@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pathlib
 
-from llm_input.analysis import budgets
+from llm_input.analysis import budgets, sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 CURVE = HERE / "curve"
@@ -26,25 +26,46 @@ def label(vocab: int) -> str:
   return f"{vocab:,}"
 
 
-def block() -> str:
-  data = budgets.read_results(CURVE / "results.csv", "tokenizer.vocab_size", int)
-  data.sort(key=lambda r: r["arm"])
+def _rows(folder: str) -> list[dict]:
+  data = budgets.read_results(HERE / folder / "results.csv", "tokenizer.vocab_size", int)
+  return sorted(data, key=lambda r: (r["arm"], r["seed"]))
+
+
+def block(folder: str = "curve") -> str:
+  """The README block of `--arg curve` (folder curve/) or `--arg seeds` (seeds/: five seeds at
+  the curve's 2x budget), from the committed CSV, documents and token counts."""
+  here = HERE / folder
+  data = _rows(folder)
   arms = sorted({r["arm"] for r in data})
   one_run = {a: RUNS / next(r["run"] for r in data if r["arm"] == a) for a in arms}
-  tokens = budgets.train_tokens_by_arm(CURVE / "train_tokens.json", one_run)
-  records = budgets.documents_bundle(CURVE / "documents.json", RUNS, [r["run"] for r in data])
+  tokens = budgets.train_tokens_by_arm(here / "train_tokens.json", one_run)
+  records = budgets.documents_bundle(here / "documents.json", RUNS, [r["run"] for r in data])
   text = budgets.flops_summary_block(data, label, train_tokens=tokens, tokens_per_step=16 * 256,
-                                     validation="three held-out plays, 384 KB", records=records)
+                                     validation="three held-out plays, 384 KB", records=records,
+                                     # the seeds are one point of the curve: its multiple of the curve's 1x
+                                     base_budget=min(r["budget"] for r in _rows("curve")) if folder == "seeds" else None)
+  seeds = sorted({r["seed"] for r in data})
+  if len(seeds) > 1:
+    labelled = [{**r, "arm": label(r["arm"])} for r in data]
+    text += ("\n\nOver seeds, paired (the arms share each seed's initialisation and data order):\n\n"
+             + sweep_tables.pairwise_markdown(labelled).rstrip("\n"))
   boot = budgets.bootstrap_block(data, records, label)
   if boot:
     text += "\n\nOver seeds and the three plays:\n\n" + boot.rstrip("\n")
+  if folder == "seeds":
+    straight = [r for r in data if r["seed"] != 0]
+    return text + (f"\n\nCPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the "
+                   f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds[1:]))} (each on "
+                   "one core); seed 0 is the curve's 2x point.")
   return text + "\n\n" + budgets.cpu_hours_line(data)
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text, "curve")
-  print(text)
+  for folder, name in (("curve", "curve"), ("seeds", "seeds")):
+    if (HERE / folder / "results.csv").exists():
+      text = block(folder)
+      budgets.rewrite_block(HERE / "README.md", text, name)
+      print(text)
 
 
 if __name__ == "__main__":
