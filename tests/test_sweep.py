@@ -252,7 +252,8 @@ def test_the_vocab_size_curves_readme_block_is_what_its_script_makes_of_the_comm
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   readme = (ROOT / "experiments/vocab_size/README.md").read_text()
-  assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
+  for folder in ("curve", "seeds"):
+    assert readme.split(f"<!-- {folder} -->\n", 1)[1].split(f"\n<!-- /{folder} -->", 1)[0] == module.block(folder)
 
 
 @pytest.mark.parametrize("experiment", ["attention_scale", "depth"])

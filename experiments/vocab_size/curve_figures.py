@@ -47,7 +47,8 @@ def block(folder: str = "curve") -> str:
   seeds = sorted({r["seed"] for r in data})
   if len(seeds) > 1:
     labelled = [{**r, "arm": label(r["arm"])} for r in data]
-    text += ("\n\nOver seeds, paired (the arms share each seed's initialisation and data order):\n\n"
+    text += ("\n\nOver seeds, paired (the arms of a seed share its random seed; with different tokenizers "
+             "the draws and windows differ, so the pairing removes little):\n\n"
              + sweep_tables.pairwise_markdown(labelled).rstrip("\n"))
   boot = budgets.bootstrap_block(data, records, label)
   if boot:
