@@ -53,12 +53,7 @@ def block(folder: str = "curve") -> str:
   boot = budgets.bootstrap_block(data, records, label)
   if boot:
     text += "\n\nOver seeds and the three plays:\n\n" + boot.rstrip("\n")
-  if folder == "seeds":
-    straight = [r for r in data if r["seed"] != 0]
-    return text + (f"\n\nCPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the "
-                   f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds[1:]))} (each on "
-                   "one core); seed 0 is the curve's 2x point.")
-  return text + "\n\n" + budgets.cpu_hours_line(data)
+  return text + "\n\n" + (budgets.seeds_cpu_line(data) if folder == "seeds" else budgets.cpu_hours_line(data))
 
 
 def main() -> None:

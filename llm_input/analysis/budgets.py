@@ -198,6 +198,16 @@ def cpu_hours_line(data: list[dict]) -> str:
           "not summed).")
 
 
+def seeds_cpu_line(data: list[dict]) -> str:
+  """CPU time of a sweep's extra seeds at one point of a curve (`--arg seeds`): the runs of
+  seeds 1 and up; seed 0 is the curve's own point, trained with the curve."""
+  seeds = sorted({r["seed"] for r in data})
+  straight = [r for r in data if r["seed"] != 0]
+  return (f"CPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the "
+          f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds[1:]))} (each on "
+          "one core); seed 0 is the curve's 2x point.")
+
+
 def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> None:
   """Replaces what lies between the README's `<!-- NAME -->` and `<!-- /NAME -->` markers
   (START and END for the default name) with `text`."""
