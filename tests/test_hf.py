@@ -5,6 +5,7 @@ exact tensors and config fields, and one-line refusals of bad folders."""
 import importlib.util
 import json
 import pathlib
+import re
 import shutil
 
 import jax.numpy as jnp
@@ -410,10 +411,34 @@ def test_the_claims_script_reads_an_imported_model(tmp_path):
                          "--out", str(tmp_path / "claims.json")], capture_output=True, text=True,
                         cwd=ROOT, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
-  assert "| without positions, attention is permutation-invariant |" in done.stdout
+  assert "| Without positions, attention is permutation-invariant (shuffling the words shuffles the outputs, " \
+         "nothing else changes) | max" in done.stdout
   claims = json.loads((tmp_path / "claims.json").read_text())
   assert claims["permutation"]["none_bidirectional"] < 1e-4 < claims["permutation"]["own"]
   assert claims["hello"]["Hello"]["ids"] == run_lib.load_run(run).tokenizer.encode("Hello")
+  # the main table with the imported model's column: every claim gets a cell, decided by the
+  # main table's rule where one model can decide it; the committed table is not touched
+  committed = (ROOT / "experiments/claims/claims_table.md").read_text()
+  done = subprocess.run([sys.executable, str(ROOT / "experiments/claims/claims.py"), "--imported",
+                         str(tmp_path / "claims.json"), "--out", str(tmp_path / "table.md")],
+                        capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  lines = (tmp_path / "table.md").read_text().splitlines()
+  cells = {}
+  for line in lines[2:]:
+    row = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    assert len(row) == 6, line
+    cells[row[0]] = row[-1]
+  assert str(run) in lines[0] and len(cells) == len(committed.splitlines()) - 2
+  assert committed == (ROOT / "experiments/claims/claims_table.md").read_text()
+  several = "needs several trained models (arms or seeds), not one"
+  assert cells['More layers build deeper understanding ("why multiple layers?")'] == several
+  permutation = next(v for k, v in cells.items() if k.startswith("Without positions"))
+  assert "holds only without the causal mask" in permutation
+  mixing = next(v for k, v in cells.items() if k.startswith("Attention moves information"))
+  assert "holds in the one model" in mixing
+  ids = next(v for k, v in cells.items() if k.startswith("Token ids are"))
+  assert f"{claims['table']['adjacent']['mean']:+.3f}" in ids
 
 
 def test_import_refuses_overrides_of_the_model_section(tmp_path, capsys):

@@ -11,6 +11,11 @@ the runs of `experiments/attention_scale` (models trained with and without 1/sqr
   llm-input sweep experiments/attention_scale/sweep.py
   python experiments/claims/claims.py            # ~1 min on 2 cores (trains one 50k bpe)
 
+On one model (an imported GPT-2 or Llama, or any run), and as a last column of the table:
+
+  python experiments/claims/claims.py --run RUN --out RUN_CLAIMS.json
+  python experiments/claims/claims.py --imported RUN_CLAIMS.json [--out TABLE.md]
+
 Modern English for the tokens-per-word claim: the reference topics that ship with CPython
 (`pydoc_data.topics`, Python 3.11.7 here: the language reference and library prose, 65,501
 words), which needs no download; it is technical English, not web text.
@@ -23,6 +28,7 @@ import json
 import math
 import pathlib
 import platform
+import re
 import tempfile
 
 import jax
@@ -291,6 +297,32 @@ def _block(model, layer: int):
   return nnx.merge(graphdef, jax.tree.map(lambda a: a[layer], stacked))
 
 
+def _mixing_ratios(model, ids, rng, where: int) -> dict[str, list[float]]:
+  """Per layer of `model` on `ids` (B, L): each sublayer's output change at position `where`
+  and (mean) at the later positions, relative to its output's size, when the layer's input at
+  `where` moves by 10% of its norm in a random direction."""
+  ids = jnp.asarray(ids)
+  positions = jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
+  segments = jnp.ones(ids.shape, jnp.int32)
+  x = model.positions(model.embedding(ids), positions)
+  ratios: dict = {"attention_self": [], "attention_other": [], "mlp_self": [], "mlp_other": []}
+  for layer in range(model.cfg.num_layers):
+    block = _block(model, layer)
+    direction = rng.standard_normal(x.shape[-1])
+    bump = np.zeros(x.shape, np.float32)
+    for b in range(x.shape[0]):
+      bump[b, where] = 0.1 * np.linalg.norm(np.asarray(x[b, where])) * direction / np.linalg.norm(direction)
+    for name, sub in (("attention", lambda h: block.attention(block.attention_norm(h), positions, segments)[0]),
+                      ("mlp", lambda h: block.mlp(block.mlp_norm(h)))):
+      before, after = np.asarray(sub(x), np.float64), np.asarray(sub(x + bump), np.float64)
+      change = np.linalg.norm(after - before, axis=-1)  # (B, L)
+      size = np.linalg.norm(before, axis=-1).mean()
+      ratios[f"{name}_self"].append(float(change[:, where].mean() / size))
+      ratios[f"{name}_other"].append(float(change[:, where + 1:].mean() / size))
+    x, _, _ = block(x, positions, segments)
+  return ratios
+
+
 def mixing() -> dict:
   """Perturb one position's residual vector at the input of each layer (a random direction,
   10% of its norm) and measure how much each sublayer's output moves at that position and at
@@ -305,32 +337,8 @@ def mixing() -> dict:
     if not (folder / "summary.json").exists():
       continue
     run = run_lib.load_run(folder)
-    model = run.model()
-    ids = jnp.asarray(_validation_ids(run, rows=4))
-    positions = jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
-    segments = jnp.ones(ids.shape, jnp.int32)
-    x = model.positions(model.embedding(ids), positions)
-    ratios = {k: [] for k in out}
-    for layer in range(run.model_cfg.num_layers):
-      block = _block(model, layer)
-      direction = rng.standard_normal(x.shape[-1])
-      bump = np.zeros(x.shape, np.float32)
-      for b in range(x.shape[0]):
-        bump[b, where] = 0.1 * np.linalg.norm(np.asarray(x[b, where])) * direction / np.linalg.norm(direction)
-      moved = {}
-      for name, sub in (("attention", lambda h: block.attention(block.attention_norm(h), positions, segments)[0]),
-                        ("mlp", lambda h: block.mlp(block.mlp_norm(h)))):
-        before, after = np.asarray(sub(x), np.float64), np.asarray(sub(x + bump), np.float64)
-        change = np.linalg.norm(after - before, axis=-1)  # (B, L)
-        size = np.linalg.norm(before, axis=-1).mean()
-        moved[name] = (change[:, where].mean() / size, change[:, where + 1:].mean() / size)
-      ratios["attention_self"].append(moved["attention"][0])
-      ratios["attention_other"].append(moved["attention"][1])
-      ratios["mlp_self"].append(moved["mlp"][0])
-      ratios["mlp_other"].append(moved["mlp"][1])
-      x, _, _ = block(x, positions, segments)
-    for k in out:
-      out[k].append(float(np.mean(ratios[k])))
+    for k, v in _mixing_ratios(run.model(), _validation_ids(run, rows=4), rng, where).items():
+      out[k].append(float(np.mean(v)))
   return {k: mean_std(v) for k, v in out.items() if v} | {"position": where}
 
 
@@ -437,8 +445,6 @@ def _boundaries(pieces: list[str]) -> list[int]:
 
 
 def _validation_words() -> list[str]:
-  import re  # noqa: PLC0415
-
   cfg = pipeline.PipelineConfig(corpus="shakespeare", validation_percent=12.0)
   return [w for text in pipeline.documents(cfg, "validation") for w in re.findall(r"[A-Za-z]+", text)]
 
@@ -449,6 +455,28 @@ def _inflects(entry: str, ending: str, known: set) -> bool:
   after, _, ending = ending.rpartition("+")
   stem = entry[: -len(ending)]
   return (entry.endswith(ending) and len(stem) >= 3 and stem in known and stem.endswith(after))
+
+
+def _word_counts(words: list[str]) -> dict[str, int]:
+  counts: dict = {}
+  for w in words:
+    counts[w] = counts.get(w, 0) + 1
+  return counts
+
+
+def _splits(tok, counts: dict[str, int]) -> dict:
+  """How often `tok` cuts a word and its capitalised form (or its -s form) at different places,
+  over the lower-case words of 3+ letters of `counts` whose other form occurs there too."""
+  lower = sorted((w for w in counts if w.islower() and len(w) >= 3), key=lambda w: (-counts[w], w))  # commonest first
+  case = [w for w in lower if w.capitalize() in counts]
+  case_split = [f"{w.capitalize()}/{w}: {'+'.join(_pieces(tok, w.capitalize()))} vs {'+'.join(_pieces(tok, w))}"
+                for w in case if _boundaries(_pieces(tok, w)) != _boundaries(_pieces(tok, w.capitalize()))]
+  plural = [w for w in lower if w + "s" in counts]
+  plural_split = [f"{w}/{w}s: {'+'.join(_pieces(tok, w))} vs {'+'.join(_pieces(tok, w + 's'))}"
+                  for w in plural
+                  if _boundaries(_pieces(tok, w + "s"))[: len(_pieces(tok, w))] != _boundaries(_pieces(tok, w))]
+  return {"case_pairs": len(case), "case_split": len(case_split), "case_examples": case_split[:6],
+          "plural_pairs": len(plural), "plural_split": len(plural_split), "plural_examples": plural_split[:6]}
 
 
 def vocabulary() -> dict:
@@ -463,21 +491,9 @@ def vocabulary() -> dict:
   out = {"forms": {k: {f: _pieces(t, f) for f in FORMS} for k, t in toks.items()},
          "word_entries": len(word.words), "word_alpha_entries": len(entries), "inflected": len(inflected),
          "inflected_examples": inflected[:12], "inflections": list(INFLECTIONS)}
-  counts = {}
-  for w in _validation_words():
-    counts[w] = counts.get(w, 0) + 1
-  lower = sorted((w for w in counts if w.islower() and len(w) >= 3), key=lambda w: (-counts[w], w))  # commonest first
+  counts = _word_counts(_validation_words())
   for kind in ("bpe", "unigram"):
-    tok = toks[kind]
-    case = [w for w in lower if w.capitalize() in counts]
-    case_split = [f"{w.capitalize()}/{w}: {'+'.join(_pieces(tok, w.capitalize()))} vs {'+'.join(_pieces(tok, w))}"
-                  for w in case if _boundaries(_pieces(tok, w)) != _boundaries(_pieces(tok, w.capitalize()))]
-    plural = [w for w in lower if w + "s" in counts]
-    plural_split = [f"{w}/{w}s: {'+'.join(_pieces(tok, w))} vs {'+'.join(_pieces(tok, w + 's'))}"
-                    for w in plural
-                    if _boundaries(_pieces(tok, w + "s"))[: len(_pieces(tok, w))] != _boundaries(_pieces(tok, w))]
-    out[kind] = {"case_pairs": len(case), "case_split": len(case_split), "case_examples": case_split[:6],
-                 "plural_pairs": len(plural), "plural_split": len(plural_split), "plural_examples": plural_split[:6]}
+    out[kind] = _splits(toks[kind], counts)
   return out
 
 
@@ -489,20 +505,27 @@ def trained_tables() -> dict:
     run = run_lib.load_run(GRANULARITY_CURVE / CURVE_RUNS[kind])
     tok = run.tokenizer
     table = np.asarray(run.params["embedding"]["table"], np.float64)[: tok.vocab_size]
-    first = 4  # the special ids (pad, <s>, </s>, <unk>) are not text
-    body = table[first:]
-    rand = embeddings.random_pair_cosines(body, count=20000, seed=0)
-    norm = body / np.linalg.norm(body, axis=1, keepdims=True)
-    adjacent = (norm[:-1] * norm[1:]).sum(1)
-    pooled = math.sqrt((rand.var(ddof=1) + adjacent.var(ddof=1)) / 2)
-    pairs = [{**row, "percentile": float((rand < row["cosine"]).mean() * 100) if row["cosine"] is not None else None}
-             for row in embeddings.pair_similarities(table, tok, RELATED)]
-    out[kind] = {"run": CURVE_RUNS[kind], "step": run.step, "d_model": int(table.shape[1]),
-                 "random_pairs": {"mean": float(rand.mean()), "std": float(rand.std(ddof=1)), "n": int(rand.size)},
-                 "adjacent": {"mean": float(adjacent.mean()), "std": float(adjacent.std(ddof=1)), "n": int(adjacent.size),
-                              "cohens_d": float((adjacent.mean() - rand.mean()) / pooled)},
-                 "pairs": pairs}
+    # the special ids (pad, <s>, </s>, <unk>) are not text
+    out[kind] = {"run": CURVE_RUNS[kind], "step": run.step, **_table_stats(table, tok, first=4)}
   return out
+
+
+def _table_stats(table: np.ndarray, tok, first: int, pairs=None) -> dict:
+  """An embedding table's rows past the first `first`: cosine of random pairs of ids, of ids i
+  and i+1 (with Cohen's d against the random pairs), and of word `pairs` (RELATED) with their
+  percentile among the random pairs."""
+  body = table[first:]
+  rand = embeddings.random_pair_cosines(body, count=20000, seed=0)
+  norm = body / np.maximum(np.linalg.norm(body, axis=1, keepdims=True), 1e-30)
+  adjacent = (norm[:-1] * norm[1:]).sum(1)
+  pooled = math.sqrt((rand.var(ddof=1) + adjacent.var(ddof=1)) / 2)
+  pairs = [{**row, "percentile": float((rand < row["cosine"]).mean() * 100) if row["cosine"] is not None else None}
+           for row in embeddings.pair_similarities(table, tok, pairs or RELATED)]
+  return {"d_model": int(table.shape[1]),
+          "random_pairs": {"mean": float(rand.mean()), "std": float(rand.std(ddof=1)), "n": int(rand.size)},
+          "adjacent": {"mean": float(adjacent.mean()), "std": float(adjacent.std(ddof=1)), "n": int(adjacent.size),
+                       "cohens_d": float((adjacent.mean() - rand.mean()) / pooled)},
+          "pairs": pairs}
 
 
 def letters() -> dict:
@@ -574,9 +597,11 @@ def _ms(d: dict, digits: int = 3) -> str:
   return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f} (n={d['n']})"
 
 
-def table(r: dict) -> str:
+def table(r: dict, imported: dict | None = None) -> str:
   """One row per claim: the claim, where it is checked, the measured figure with its spread,
-  a verdict that follows from the figures by the rule stated in the row, and the command."""
+  a verdict that follows from the figures by the rule stated in the row, and the command; with
+  `imported` (`one_run`'s figures of an imported model, e.g. GPT-2), a last column of what that
+  model says about each claim (`one_model_cells`)."""
   from llm_input.analysis import claims as rules  # noqa: PLC0415
   from llm_input.analysis import stats  # noqa: PLC0415
 
@@ -695,8 +720,16 @@ def table(r: dict) -> str:
                "`llm-input sweep experiments/granularity/sweep.py --arg seeds --table ...`; "
                "`python experiments/claims/claims.py --only granularity`"))
   rows += curve_rows(r, cmd)
-  lines = ["| claim | where it is checked | measured (mean ± std over seeds) | verdict | command |",
-           "|---|---|---|---|---|"]
+  header = ["claim", "where it is checked", "measured (mean ± std over seeds)", "verdict", "command"]
+  if imported is not None:
+    cells = one_model_cells(imported)
+    unknown = set(cells) - {row[0] for row in rows}
+    if unknown:
+      raise ValueError(f"one_model_cells names claims the table does not have: {sorted(unknown)}")
+    rows = [(*row, cells.get(row[0], "not measured on one model")) for row in rows]
+    header.append(f"on the imported model (`{imported['run']}`, {imported['vocab_size']:,}-id "
+                  f"{imported['tokenizer']}, d_model {imported['d_model']})")
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
   return "\n".join(lines) + "\n"
 
@@ -911,7 +944,7 @@ def curve_rows(r: dict, cmd: str) -> list[tuple]:
                            for k in ("bpe", "unigram")),
                  "`python experiments/claims/claims.py --only trained_tables`"))
     shown = "; ".join(f"{k}: " + ", ".join(
-        f"{p['a']}/{p['b']} {p['cosine']:+.2f} ({p['percentile']:.0f}th)" for p in t[k]["pairs"] if p["cosine"] is not None)
+        f"{p['a']}/{p['b']} {p['cosine']:+.2f} ({rules.ordinal(p['percentile'])})" for p in t[k]["pairs"] if p["cosine"] is not None)
         for k in ("bpe", "unigram"))
     rows.append(('"The model learns these relationships" (king/queen, run/running) with 10x the training', where
                  + "; a word cut into pieces is the mean of its pieces",
@@ -963,15 +996,23 @@ def one_run(workdir) -> dict:
   out: dict = {"run": str(run.folder), "state": run.folder.state(), "tokenizer": tok.kind,
                "vocab_size": tok.vocab_size, "d_model": run.model_cfg.d_model,
                "d_head": run.model_cfg.d_head, "python": platform.python_version()}
-  out["modern_english"] = stats_lib.compute(tok, modern_english()).to_dict()
+  english = modern_english()
+  out["modern_english"] = stats_lib.compute(tok, english).to_dict()
   out["hello"] = {w: {"ids": tok.encode(w), "pieces": [tok.id_to_piece(i) for i in tok.encode(w)]}
                   for w in ("Hello", "hello", " Hello", " hello")}
+  out["forms"] = {f: _pieces(tok, f) for f in FORMS}
+  out["splits"] = _splits(tok, _word_counts([w for text in english for w in re.findall(r"[A-Za-z]+", text)]))
   table = np.asarray(run.params["embedding"]["table"], np.float64)[: tok.vocab_size]
-  cosines = embeddings.random_pair_cosines(table, count=20000, seed=0)
-  out["random_pairs"] = {"mean": float(cosines.mean()), "std": float(cosines.std())}
-  out["pairs"] = [{**row, "percentile": float((cosines < row["cosine"]).mean() * 100)
-                   if row["cosine"] is not None else None}
-                  for row in embeddings.pair_similarities(table, tok, PAIRS + (("bank", "river"),))]
+  out["table"] = _table_stats(table, tok, first=0, pairs=RELATED + (("bank", "river"),))
+  # attention distance, entropy and head divergence per layer; the perturbation test
+  text = _text_ids(run)
+  _, weights = run.model()(jnp.asarray(text), return_attention=True)
+  st = attention.head_statistics(weights, np.ones(text.shape, np.int32))
+  out["layers"] = {"distance": st["distance"].mean(1).tolist(), "entropy": st["entropy"].mean(1).tolist(),
+                   "head_divergence": [None if np.isnan(v) else float(v) for v in st["head_divergence"]],
+                   "uniform_distance": (text.shape[1] - 1) / 4, "tokens": list(text.shape)}
+  where = min(32, text.shape[1] // 2)
+  out["mixing"] = {**_mixing_ratios(run.model(), text, np.random.default_rng(0), where), "position": where}
   # permutation: up to 64 ids shuffled, with the model's own positions and causal mask, and
   # without both
   rng = np.random.default_rng(0)
@@ -985,7 +1026,6 @@ def one_run(workdir) -> dict:
     out.setdefault("permutation", {})[name] = float(np.abs(permuted - logits[:, perm]).max())
   out["permutation"]["logit_scale"] = float(np.abs(logits).max())
   # sqrt(d_k): the model's scores and the same scores times sqrt(d_head)
-  text = _text_ids(run)
   scaled, unscaled = _scaled_and_unscaled(run, text)
   out["scaling"] = {"scaled": scaled, "unscaled": unscaled, "tokens": list(text.shape)}
   # "The bank by the river": weight from the last piece of the last word to the second word
@@ -1002,40 +1042,98 @@ def one_run(workdir) -> dict:
   return out
 
 
+# what one_model_cells reads from one_run's figures
+ONE_RUN_KEYS = ("modern_english", "hello", "forms", "splits", "table", "layers", "mixing", "permutation",
+                "scaling", "bank_river")
+NEEDS_SEVERAL = "needs several trained models (arms or seeds), not one"
+
+
+def one_model_cells(r: dict) -> dict[str, str]:
+  """{claim of the main table: what one model (`one_run`'s figures) says about it}, with the
+  verdict of the main table's rule where one model can decide it; claims that compare models
+  (depth, vocabulary size, granularity) say NEEDS_SEVERAL."""
+  from llm_input.analysis import claims as rules  # noqa: PLC0415
+
+  me, t, ly, mx = r["modern_english"], r["table"], r["layers"], r["mixing"]
+  sc, perm, br, sp = r["scaling"], r["permutation"], r["bank_river"], r["splits"]
+  rand = t["random_pairs"]
+  spread = 1 / math.sqrt(t["d_model"])
+  pairs = {f"{p['a']}/{p['b']}": p for p in t["pairs"]}
+  known = {k: p["percentile"] for k, p in pairs.items() if p["percentile"] is not None}
+  shown = ", ".join(f"{k} {p['cosine']:+.2f} ({rules.ordinal(p['percentile'])})" if p["cosine"] is not None else f"{k}: {p['note']}"
+                    for k, p in pairs.items())
+  layers = len(ly["distance"])
+  divergence = [v for v in ly["head_divergence"] if v is not None]
+  return {
+      "~1.3 tokens per English word with a ~50k vocabulary":
+          f"{me['tokens_per_word']:.3f} tokens per word on modern English (CPython {r['python']}'s "
+          f"`pydoc_data.topics`, {me['words']:,} words), {r['vocab_size']:,}-id {r['tokenizer']} tokenizer; "
+          + rules.near(me["tokens_per_word"], 1.3, 0.15, "tokens per word on modern English"),
+      'Letters make "Hello" 5 tokens; a word vocabulary fails on typos and rare words':
+          "; ".join(f"{w!r} -> {v['ids']} {v['pieces']}" for w, v in r["hello"].items()),
+      'Random embeddings start unrelated; training makes similar words close ("Hello"/"hello", king/queen)':
+          f"cosine (percentile among {rand['n']:,} random pairs of ids): {shown}; " + rules.percentiles(known),
+      "Without positions, attention is permutation-invariant (shuffling the words shuffles the outputs, nothing else changes)":
+          f"max |logits(shuffled) - shuffled(logits)| over {r['permutation_tokens']} random ids: "
+          f"{perm['none_bidirectional']:.1e} with positions and the causal mask removed, {perm['own']:.3g} with both "
+          f"(logits up to {perm['logit_scale']:.1f}); "
+          + rules.permutation_invariant([perm["none_bidirectional"]], [perm["own"]], perm["logit_scale"]),
+      "Dividing scores by sqrt(d_k) keeps the softmax from saturating":
+          f"d_head {r['d_head']}: attention entropy over {sc['tokens'][0]}x{sc['tokens'][1]} tokens of modern English "
+          f"{sc['scaled']['entropy']:.2f} nats as trained vs {sc['unscaled']['entropy']:.2f} with the scores times "
+          f"sqrt(d_head) (uniform {sc['scaled']['uniform_entropy']:.2f}); rows with a weight > 0.9: "
+          f"{100 * sc['scaled']['rows_over_0.9']:.1f}% vs {100 * sc['unscaled']['rows_over_0.9']:.1f}% "
+          "(no verdict: the model was trained with the scale; the claim is tested by models trained without it)",
+      "Early layers attend locally, later layers globally":
+          f"mean attention distance per layer on {ly['tokens'][0]}x{ly['tokens'][1]} tokens of modern English: "
+          f"{' / '.join(f'{v:.1f}' for v in ly['distance'])} tokens back (evenly spread: {ly['uniform_distance']:.2f}); "
+          f"entropy {' / '.join(f'{v:.2f}' for v in ly['entropy'])} nats; layer 1 "
+          + ("below" if ly["distance"][0] < ly["distance"][-1] else "not below") + f" layer {layers} "
+          "(one model: no test)",
+      "Different heads capture different relations":
+          ("mean Jensen-Shannon divergence between a layer's heads, per layer: "
+           + " / ".join(f"{v:.3f}" for v in divergence) + " nats (0: the same keys, ln 2 = 0.693: disjoint)")
+          if divergence else "one head per layer: nothing to compare",
+      'More layers build deeper understanding ("why multiple layers?")': NEEDS_SEVERAL,
+      "Attention moves information between tokens; the MLP works on each token alone":
+          f"position {mx['position']} moved by 10% of its norm at each layer's input: attention's output changes "
+          f"{np.mean(mx['attention_self']):.4f} there and {np.mean(mx['attention_other']):.4f} at later positions, "
+          f"the MLP's {np.mean(mx['mlp_self']):.4f} and {np.mean(mx['mlp_other']):.2g} (mean over {layers} layers); "
+          + rules.mixes_across([float(np.mean(mx["attention_other"]))], [float(np.mean(mx["attention_self"]))],
+                               [float(np.mean(mx["mlp_other"]))], [float(np.mean(mx["mlp_self"]))]),
+      '"Why 50,000 tokens? It\'s a sweet spot"': NEEDS_SEVERAL,
+      'In "The bank by the river", "bank" attends to "river"':
+          "strongest head from the last word's last piece to the second word: "
+          + "; ".join(f"{name} {v['max_head']:.2f} (layer {v['best'][0]}, head {v['best'][1]}; mean over heads "
+                      f"{v['mean_heads']:.2f}, uniform {v['uniform']:.2f})" for name, v in br.items()),
+      "Subwords are the sweet spot between characters and words at equal compute": NEEDS_SEVERAL,
+      'Words: "Every verb form needs its own entry: run, runs, ran, running"':
+          ", ".join("+".join(p) for p in r["forms"].values()) + "; " + rules.own_entries(r["forms"]),
+      'Subwords: "Similar words might split differently"':
+          f"on modern English, a word and its capitalised form cut at different places: {sp['case_split']} of "
+          f"{sp['case_pairs']} (e.g. {'; '.join(sp['case_examples'][:3])}); "
+          + rules.happens(sp["case_split"], sp["case_pairs"], "case pairs split differently"),
+      '"Unrelated tokens have similarity close to 0"':
+          f"cosine of random pairs of ids {rand['mean']:+.3f} ± {rand['std']:.3f}; "
+          + rules.near(rand["mean"], 0.0, round(spread, 3), "mean cosine of random pairs"),
+      'Token ids are "just unrelated numbers" (neighbouring ids mean nothing)':
+          f"cosine of ids i and i+1 {t['adjacent']['mean']:+.3f} ± {t['adjacent']['std']:.3f} vs random "
+          f"{rand['mean']:+.3f}; " + rules.negligible(t["adjacent"]["cohens_d"], "neighbouring ids"),
+      '"The model learns these relationships" (king/queen, run/running) with 10x the training':
+          "see the similar-words row (one model, one budget)",
+      'Letters: "Very inefficient. Long sequences are slow to process"':
+          f"{me['bytes_per_token']:.2f} bytes per token on modern English with this tokenizer (letters: 1.00); "
+          "its cost in training FLOPs per byte against letters " + NEEDS_SEVERAL,
+  }
+
+
 def table_one(r: dict) -> str:
-  """The claims table of one model: figures, no verdict across seeds (there is one model)."""
-  me = r["modern_english"]
-  pairs = "; ".join(f"{p['a']}/{p['b']} {p['cosine']:.3f} (percentile {p['percentile']:.0f} of random pairs)"
-                    if p["cosine"] is not None else f"{p['a']}/{p['b']}: {p['note']}" for p in r["pairs"])
-  sc, perm, br = r["scaling"], r["permutation"], r["bank_river"]
-  rows = [
-      ("~1.3 tokens per English word with a ~50k vocabulary",
-       f"{me['tokens_per_word']:.3f} tokens per word on modern English (CPython {r['python']}'s "
-       f"`pydoc_data.topics`, {me['words']:,} words) with this {r['vocab_size']:,}-id {r['tokenizer']} tokenizer"),
-      ('"Hello" as numbers',
-       "; ".join(f"{w!r} -> {v['ids']} {v['pieces']}" for w, v in r["hello"].items())),
-      ("similar words are close in embedding space",
-       f"{pairs}; random pairs {r['random_pairs']['mean']:+.3f} ± {r['random_pairs']['std']:.3f} "
-       f"(d_model {r['d_model']})"),
-      ("without positions, attention is permutation-invariant",
-       f"max |logits(shuffled) - shuffled(logits)| over {r['permutation_tokens']} random ids: "
-       f"{perm['none_bidirectional']:.1e} "
-       f"with positions and the causal mask removed; {perm['own']:.3f} with them (logits up to "
-       f"{perm['logit_scale']:.1f})"),
-      ("dividing by sqrt(d_k) keeps the softmax from saturating",
-       f"attention entropy over {sc['tokens'][0]}x{sc['tokens'][1]} tokens of modern English "
-       f"{sc['scaled']['entropy']:.2f} nats scaled vs {sc['unscaled']['entropy']:.2f} unscaled "
-       f"(uniform {sc['scaled']['uniform_entropy']:.2f}); rows with a weight > 0.9: "
-       f"{100 * sc['scaled']['rows_over_0.9']:.1f}% vs {100 * sc['unscaled']['rows_over_0.9']:.1f}%"),
-      ('"bank" and "river" ("The bank by the river")',
-       "strongest head from the last word's last piece to the second word: "
-       + "; ".join(f"{name} {v['max_head']:.2f} (layer {v['best'][0]}, head {v['best'][1]}; mean over "
-                   f"heads {v['mean_heads']:.2f}, uniform {v['uniform']:.2f})" for name, v in br.items())),
-  ]
+  """The claims table of one model: its figures, and a verdict where one model can decide."""
   lines = [f"Claims measured on `{r['run']}` ({r['state']}); "
            "`python experiments/claims/claims.py --run RUN`", "",
            "| claim | measured on this model |", "|---|---|"]
-  lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+  lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+            for row in one_model_cells(r).items() if row[1] != NEEDS_SEVERAL]
   return "\n".join(lines) + "\n"
 
 
@@ -1050,6 +1148,22 @@ def main() -> None:
     print(table_one(result))
     return
   path = HERE / "claims.json"
+  if "--imported" in sys.argv:  # the committed figures with an imported model's column
+    args = sys.argv[1:]
+    source = pathlib.Path(args[args.index("--imported") + 1])
+    if not source.is_file():
+      raise SystemExit(f"--imported {source}: no such file; write it with "
+                       "`python experiments/claims/claims.py --run RUN --out FILE.json`")
+    imported = json.loads(source.read_text())
+    missing = [k for k in ONE_RUN_KEYS if k not in imported]
+    if missing:
+      raise SystemExit(f"--imported {source}: no {', '.join(missing)} (written by an older claims.py?); "
+                       "write it again with `python experiments/claims/claims.py --run RUN --out FILE.json`")
+    text = table(json.loads(path.read_text()), imported)
+    if "--out" in args:
+      pathlib.Path(args[args.index("--out") + 1]).write_text(text)
+    print(text)
+    return
   if "--from-json" in sys.argv:  # re-tabulate the committed figures: no runs needed
     results = json.loads(path.read_text())
   elif "--only" in sys.argv:  # recompute the named sections, keep the committed rest

@@ -65,6 +65,11 @@ def percentiles(by_pair: dict[str, float], threshold: float = 90.0) -> str:
           f"({shown})")
 
 
+def _every(models: int) -> str:
+  """'all 3 models', or 'the one model'."""
+  return "the one model" if models == 1 else f"all {models} models"
+
+
 def ordinal(value: float) -> str:
   """93 -> '93rd', 11 -> '11th' (a percentile rounded to a whole number)."""
   n = int(round(value))
@@ -189,7 +194,7 @@ def mixes_across(across_other: list[float], across_self: list[float], within_oth
   reach = min(o / s for o, s in zip(across_other, across_self))
   if leak <= noise and reach > noise:
     still = "exactly 0" if leak == 0 else f"at most {leak:.1g} of its own (float noise)"
-    return (f"holds in all {len(across_other)} models: the MLP's change at other positions is {still}, "
+    return (f"holds in {_every(len(across_other))}: the MLP's change at other positions is {still}, "
             f"attention's is at least {reach:.2g} of its own")
   if leak > noise:
     return (f"does not hold: the MLP moves other positions by up to {leak:.2g} of its change at the "
@@ -253,7 +258,7 @@ def permutation_invariant(without_mask: list[float], with_mask: list[float], sca
   if worst / scale > noise:
     return (f"does not hold: shuffling changes a model's logits by up to {worst:.3g} even without the causal "
             f"mask ({worst / scale:.1g} of the largest logit)")
-  exact = f"by at most {worst:.1e} ({worst / scale:.0e} of the largest logit, float noise) in all {len(without_mask)} models"
+  exact = f"by at most {worst:.1e} ({worst / scale:.0e} of the largest logit, float noise) in {_every(len(without_mask))}"
   if least / scale > noise:
     return (f"holds only without the causal mask: shuffling moves the outputs {exact}; with the mask, "
             f"by {least:.3g} or more (the mask tells each position how many tokens precede it)")
