@@ -190,20 +190,10 @@ def _granularity_module(name):
   return module
 
 
-def test_the_granularity_shared_rate_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
-  readme = (ROOT / "experiments/granularity/README.md").read_text()
-  committed = readme.split("<!-- shared -->\n", 1)[1].split("\n<!-- /shared -->", 1)[0]
-  assert committed == _granularity_module("curve_figures").block("curve_shared")
-
-
-def test_the_granularity_curves_rates_are_the_rate_sweeps_best_and_its_readme_blocks_are_its_scripts():
-  sweep, lr, curve = (_granularity_module(n) for n in ("sweep", "lr_figures", "curve_figures"))
+def test_the_granularity_curves_rates_are_the_rate_sweeps_best():
+  sweep, lr = (_granularity_module(n) for n in ("sweep", "lr_figures"))
   best = lr.best_rates()
   assert len(best) == 5 and best == {kind: sweep.BEST_LR.get(kind, sweep.PRESET_LR) for kind in best}
-  readme = (ROOT / "experiments/granularity/README.md").read_text()
-  for name, text in (("lr", lr.block()), ("figures", curve.block("curve")), ("rates", curve.rates_block()),
-                     ("seeds", curve.block("seeds"))):
-    assert readme.split(f"<!-- {name} -->\n", 1)[1].split(f"\n<!-- /{name} -->", 1)[0] == text, name
 
 
 @pytest.mark.parametrize("experiment, runs, names", [
@@ -235,47 +225,36 @@ def test_the_seeds_are_the_curves_2x_points_trained_straight(experiment, runs, n
   assert names <= {pathlib.Path(folder).name for folder, _ in seed_runs}
 
 
-def test_the_width_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
+# Every README block a script writes (budgets.rewrite_block) from committed files: (experiment,
+# script, the block's marker, what the script makes of it). A figure edited by hand, or a script
+# changed without rewriting its block, fails here.
+README_BLOCKS = [
+    ("granularity", "curve_figures", "figures", lambda m: m.block("curve")),
+    ("granularity", "curve_figures", "shared", lambda m: m.block("curve_shared")),
+    ("granularity", "curve_figures", "rates", lambda m: m.rates_block()),
+    ("granularity", "curve_figures", "seeds", lambda m: m.block("seeds")),
+    ("granularity", "lr_figures", "lr", lambda m: m.block()),
+    ("vocab_size", "curve_figures", "curve", lambda m: m.block("curve")),
+    ("vocab_size", "curve_figures", "seeds", lambda m: m.block("seeds")),
+    ("width", "curve_figures", "curve", lambda m: m.block()),
+    ("positions", "curve_figures", "figures", lambda m: m.block()),
+    ("positions", "lr_figures", "lr", lambda m: m.block()),
+    ("heads", "figures", "figures", lambda m: m.block()),
+    ("attention_scale", "figures", "figures", lambda m: m.block()),
+    ("depth", "figures", "figures", lambda m: m.block()),
+]
+
+
+@pytest.mark.parametrize("experiment, script, marker, make", README_BLOCKS,
+                         ids=[f"{e}/{s}:{m}" for e, s, m, _ in README_BLOCKS])
+def test_each_readme_block_is_what_its_script_makes_of_the_committed_files(experiment, script, marker, make):
   import importlib.util
 
-  spec = importlib.util.spec_from_file_location("width_curve_figures", ROOT / "experiments/width/curve_figures.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  readme = (ROOT / "experiments/width/README.md").read_text()
-  assert readme.split("<!-- curve -->\n", 1)[1].split("\n<!-- /curve -->", 1)[0] == module.block()
-
-
-def test_the_vocab_size_curves_readme_block_is_what_its_script_makes_of_the_committed_files():
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location("vocab_curve_figures", ROOT / "experiments/vocab_size/curve_figures.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  readme = (ROOT / "experiments/vocab_size/README.md").read_text()
-  for folder in ("curve", "seeds"):
-    assert readme.split(f"<!-- {folder} -->\n", 1)[1].split(f"\n<!-- /{folder} -->", 1)[0] == module.block(folder)
-
-
-@pytest.mark.parametrize("experiment", ["attention_scale", "depth"])
-def test_the_readme_figures_block_is_what_figures_py_makes_of_the_committed_csv(experiment):
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location(f"{experiment}_figures", ROOT / f"experiments/{experiment}/figures.py")
+  spec = importlib.util.spec_from_file_location(f"{experiment}_{script}", ROOT / f"experiments/{experiment}/{script}.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   readme = (ROOT / f"experiments/{experiment}/README.md").read_text()
-  assert readme.split("<!-- figures -->\n", 1)[1].split("\n<!-- /figures -->", 1)[0] == module.block()
-
-
-def test_the_positions_rate_sweeps_readme_block_is_what_its_script_makes_of_the_committed_csvs():
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location("lr_figures", ROOT / "experiments/positions/lr_figures.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  readme = (ROOT / "experiments/positions/README.md").read_text()
-  committed = readme.split("<!-- lr -->\n", 1)[1].split("\n<!-- /lr -->", 1)[0]
-  assert committed == module.block()
+  assert readme.split(f"<!-- {marker} -->\n", 1)[1].split(f"\n<!-- /{marker} -->", 1)[0] == make(module)
 
 
 def test_tpu_width_sweep_sizes_4096():

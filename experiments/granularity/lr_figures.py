@@ -42,39 +42,9 @@ def best_rates() -> dict:
 
 def block() -> str:
   """The README block, from the committed CSVs."""
-  bpb, at, rows = _points()
-  budget = rows[0]["budget"]
-  arms = [a for a in ORDER if any(k[0] == a for k in bpb)]
-  rates = sorted({rate for _, rate in bpb})
-  lines = [f"Validation bits per byte at the curve's 2x budget ({budget:.3g} training FLOPs), seed 0, three "
-           f"held-out plays; the {CURVE_RATE:g} column is the shared-rate curve's 2x point:", "",
-           "| arm | steps | " + " | ".join(f"lr {rate:g}" for rate in rates) + " | best rate | best - 3e-3 | own KN best |",
-           "| --- | --- |" + " --- |" * (len(rates) + 3)]
-  best = {}
-  for arm in arms:
-    values = [bpb.get((arm, rate)) for rate in rates]
-    rate, value = min(((r, v) for r, v in zip(rates, values) if v is not None), key=lambda rv: rv[1])
-    best[arm] = (rate, value)
-    cells = " | ".join("" if v is None else (f"**{v:.4f}**" if r == rate else f"{v:.4f}") for r, v in zip(rates, values))
-    steps = next(r["steps"] for r in rows if r["arm"] == arm)
-    lines.append(f"| {arm} | {steps} | {cells} | {rate:g} | {value - bpb[(arm, CURVE_RATE)]:+.4f} | "
-                 f"{at[arm]['kn_best_bits_per_byte']:.4f} ({at[arm]['kn_best_order']}) |")
-  order_curve = sorted(arms, key=lambda a: bpb[(a, CURVE_RATE)])
-  order_best = sorted(arms, key=lambda a: best[a][1])
-  off = [a for a in arms if best[a][0] != CURVE_RATE]
-  lines += [
-      "",
-      f"- Best rate: {CURVE_RATE:g} for " + (", ".join(a for a in arms if a not in off) or "no arm")
-      + ("; " + ", ".join(f"{best[a][0]:g} for {a} ({best[a][1] - bpb[(a, CURVE_RATE)]:+.4f})" for a in off) if off else "")
-      + ".",
-      f"- Order of the arms at the curve's rate: {' < '.join(order_curve)}; at each arm's best rate: "
-      f"{' < '.join(order_best)}" + (" (the same)." if order_curve == order_best else " (changed)."),
-      "- Below their own best n-gram at their best rate: "
-      + (", ".join(a for a in arms if best[a][1] < at[a]["kn_best_bits_per_byte"]) or "none") + ".",
-      f"- CPU time: {sum(r['train_time_s'] or 0.0 for r in rows) / 3600:.2f} core-hours in the {len(rows)} runs' "
-      "training loops (the 3e-3 points are the curve's).",
-  ]
-  return "\n".join(lines)
+  return budgets.rate_sweep_block(budgets.read_results(HERE / "lr" / "results.csv", "tokenizer.kind"),
+                                  budgets.read_results(HERE / "curve_shared" / "results.csv", "tokenizer.kind"),
+                                  CURVE_RATE, ORDER, point_name="the shared-rate curve's 2x point")
 
 
 def main() -> None:

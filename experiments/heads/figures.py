@@ -46,7 +46,13 @@ def probe_lines(probe: dict, heads: list[int]) -> list[str]:
   return lines
 
 
-def block(data: list[dict], probe: dict | None, tokens: int) -> str:
+def block() -> str:
+  """The README block, from the committed results.csv, head_stats.json and token count."""
+  data = budgets.read_results(HERE / "results.csv", "model.num_heads", int)
+  probe_path = HERE / "head_stats.json"
+  probe = json.loads(probe_path.read_text()) if probe_path.exists() else None
+  tokens = budgets.train_tokens(HERE / "train_tokens.json",
+                                pathlib.Path("runs/sweeps/heads") / "num_heads-4_steps-400_seed-0")
   text = budgets.summary_block(data, label, tokens_per_step=16 * 256, train_tokens=tokens,
                                validation="the held-out play")
   lines = [text] + (probe_lines(probe, sorted({r["arm"] for r in data})) if probe else [])
@@ -54,12 +60,7 @@ def block(data: list[dict], probe: dict | None, tokens: int) -> str:
 
 
 def main() -> None:
-  data = budgets.read_results(HERE / "results.csv", "model.num_heads", int)
-  probe_path = HERE / "head_stats.json"
-  probe = json.loads(probe_path.read_text()) if probe_path.exists() else None
-  tokens = budgets.train_tokens(HERE / "train_tokens.json",
-                                pathlib.Path("runs/sweeps/heads") / "num_heads-4_steps-400_seed-0")
-  text = block(data, probe, tokens)
+  text = block()
   budgets.rewrite_block(HERE / "README.md", text)
   print(text)
 

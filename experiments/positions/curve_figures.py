@@ -21,7 +21,8 @@ CURVE = HERE / "curve"
 RUNS = pathlib.Path("runs/sweeps/positions_curve")
 
 
-def main() -> None:
+def block() -> str:
+  """The README block, from the committed CSV, documents and token count."""
   data = budgets.read_results(CURVE / "results.csv", "model.positions")
   tokens = budgets.train_tokens(CURVE / "train_tokens.json", RUNS / "positions-rope_steps-600_seed-0")
   records = budgets.documents_bundle(CURVE / "documents.json", RUNS, [r["run"] for r in data])
@@ -30,7 +31,11 @@ def main() -> None:
   boot = budgets.bootstrap_block(data, records)
   if boot:
     text += "\n\nOver seeds and the three plays (what the seed-only tests above leave out):\n\n" + boot
-  text += "\n\n" + budgets.cpu_hours_line(data)
+  return text + "\n\n" + budgets.cpu_hours_line(data)
+
+
+def main() -> None:
+  text = block()
   budgets.rewrite_block(HERE / "README.md", text)
   print(text)
 

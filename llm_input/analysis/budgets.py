@@ -348,3 +348,54 @@ def flops_span(start: float, budgets: list[float]) -> str:
   if start == budgets[-1]:
     return f"at {start:.3g} FLOPs only, the largest budget"
   return f"from {start:.3g} FLOPs to {budgets[-1]:.3g}"
+
+
+def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arms: list, label: Callable = str,
+                     *, budget_name: str = "the curve's 2x budget", point_name: str = "the curve's own point",
+                     rate_column: str = "optimizer.learning_rate") -> str:
+  """A learning-rate sweep at one budget of a curve, as a README block: per arm its validation
+  bits per byte at each peak rate (the best in bold), its best rate and how much that gains
+  over the curve's rate, and its own best Kneser-Ney baseline; then which arms are best
+  elsewhere than the curve's rate, whether the arms' order changes at their best rates, which
+  arms beat their own n-gram, and CPU time. `rows`: the sweep's results (one seed); `curve`:
+  the curve's results (`read_results`), whose seed-0 rows at the sweep's budget are the
+  `curve_rate` points (a straight run to that budget equals the curve's cooldown branch)."""
+  budget = rows[0]["budget"]
+  seed = rows[0]["seed"]
+  at = {r["arm"]: r for r in curve if r["budget"] == budget and r["seed"] == seed}
+  bpb = {(r["arm"], float(r[rate_column])): r["val_bits_per_byte"] for r in rows}
+  bpb.update({(arm, curve_rate): r["val_bits_per_byte"] for arm, r in at.items()})
+  arms = [a for a in arms if any(k[0] == a for k in bpb)]
+  rates = sorted({rate for _, rate in bpb})
+  lines = [f"Validation bits per byte at {budget_name} ({budget:.3g} training FLOPs), seed {seed}, three "
+           f"held-out plays; the {curve_rate:g} column is {point_name}:", "",
+           "| arm | steps | " + " | ".join(f"lr {rate:g}" for rate in rates)
+           + f" | best rate | best - {curve_rate:g} | own KN best |",
+           "| --- | --- |" + " --- |" * (len(rates) + 3)]
+  best = {}
+  for arm in arms:
+    values = [bpb.get((arm, rate)) for rate in rates]
+    rate, value = min(((r, v) for r, v in zip(rates, values) if v is not None), key=lambda rv: rv[1])
+    best[arm] = (rate, value)
+    cells = " | ".join("" if v is None else (f"**{v:.4f}**" if r == rate else f"{v:.4f}") for r, v in zip(rates, values))
+    steps = next(r["steps"] for r in rows if r["arm"] == arm)
+    lines.append(f"| {label(arm)} | {steps} | {cells} | {rate:g} | {value - bpb[(arm, curve_rate)]:+.4f} | "
+                 f"{at[arm]['kn_best_bits_per_byte']:.4f} ({at[arm]['kn_best_order']}) |")
+  order_curve = sorted(arms, key=lambda a: bpb[(a, curve_rate)])
+  order_best = sorted(arms, key=lambda a: best[a][1])
+  off = [a for a in arms if best[a][0] != curve_rate]
+  edge = [a for a in arms if best[a][0] in (rates[0], rates[-1]) and best[a][0] != curve_rate]
+  lines += [
+      "",
+      f"- Best rate: {curve_rate:g} for " + (", ".join(label(a) for a in arms if a not in off) or "no arm")
+      + ("; " + ", ".join(f"{best[a][0]:g} for {label(a)} ({best[a][1] - bpb[(a, curve_rate)]:+.4f})" for a in off)
+         if off else "") + "."
+      + (f" At the grid's edge (a better rate may lie past it): {', '.join(label(a) for a in edge)}." if edge else ""),
+      f"- Order of the arms at the curve's rate: {' < '.join(map(label, order_curve))}; at each arm's best rate: "
+      f"{' < '.join(map(label, order_best))}" + (" (the same)." if order_curve == order_best else " (changed)."),
+      "- Below their own best n-gram at their best rate: "
+      + (", ".join(label(a) for a in arms if best[a][1] < at[a]["kn_best_bits_per_byte"]) or "none") + ".",
+      f"- CPU time: {sum(r['train_time_s'] or 0.0 for r in rows) / 3600:.2f} core-hours in the {len(rows)} runs' "
+      f"training loops (the {curve_rate:g} points are the curve's).",
+  ]
+  return "\n".join(lines)
