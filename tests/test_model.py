@@ -66,6 +66,17 @@ def test_attention_matches_numpy_reference(kv_heads, causal):
   np.testing.assert_allclose(np.asarray(fused), np.asarray(out), atol=2e-5, rtol=1e-5)
 
 
+def _random_parameters(module, rng, names) -> dict[str, np.ndarray]:
+  """Sets each named parameter of `module` to N(0, 0.3^2) draws (at init biases are zero and
+  kernels small, which would hide a dropped bias or a wrong scale) and returns them."""
+  weights = {}
+  for name in names:
+    var = getattr(module, name)
+    weights[name] = rng.normal(scale=0.3, size=var.shape).astype(np.float32)
+    var[...] = jnp.asarray(weights[name])
+  return weights
+
+
 @pytest.mark.parametrize("positions", ["rope", "learned"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, dtype, monkeypatch):
@@ -76,11 +87,8 @@ def test_attention_module_equals_numpy_with_every_parameter_nonzero(positions, d
   cfg = small(num_kv_heads=2, positions=positions, use_bias=True, dtype=dtype)
   attn = attention_lib.Attention(cfg, rngs=nnx.Rngs(0))
   rng = np.random.default_rng(3)
-  weights = {}
-  for name in ("q_kernel", "k_kernel", "v_kernel", "o_kernel", "q_bias", "k_bias", "v_bias", "o_bias"):
-    var = getattr(attn, name)
-    weights[name] = rng.normal(scale=0.3, size=var.shape).astype(np.float32)
-    var[...] = jnp.asarray(weights[name])
+  weights = _random_parameters(attn, rng, ("q_kernel", "k_kernel", "v_kernel", "o_kernel",
+                                           "q_bias", "k_bias", "v_bias", "o_bias"))
   x = rng.normal(size=(2, 6, cfg.d_model)).astype(np.float32)
   positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [5, 6, 7, 8, 9, 10]])
   segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
@@ -191,11 +199,7 @@ def test_unscaled_attention_is_softmax_of_raw_scores_in_every_implementation(imp
   assert cfg.score_scale == 1.0 and small().score_scale == pytest.approx(1 / math.sqrt(8))
   attn = attention_lib.Attention(cfg, rngs=nnx.Rngs(0))
   rng = np.random.default_rng(5)
-  weights = {}
-  for name in ("q_kernel", "k_kernel", "v_kernel", "o_kernel"):
-    var = getattr(attn, name)
-    weights[name] = rng.normal(scale=0.3, size=var.shape).astype(np.float32)
-    var[...] = jnp.asarray(weights[name])
+  weights = _random_parameters(attn, rng, ("q_kernel", "k_kernel", "v_kernel", "o_kernel"))
   x = rng.normal(size=(2, 6, cfg.d_model)).astype(np.float32)
   segment_ids = np.array([[1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1]])
   positions_bxl = np.array([[0, 1, 2, 0, 1, 2], [0, 1, 2, 3, 4, 5]])
