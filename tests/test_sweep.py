@@ -200,10 +200,14 @@ def test_the_granularity_curves_rates_are_the_rate_sweeps_best():
     ("granularity", 25, {"kind-char_vocab_size-84_learning_rate-0.01_steps-621_seed-4",
                          "kind-bpe_vocab_size-4096_steps-400_seed-1"}),
     ("vocab_size", 20, {"vocab_size-50000_warmup_steps-10_steps-79_seed-4",
-                        "vocab_size-1000_warmup_steps-69_steps-552_seed-2"})])
+                        "vocab_size-1000_warmup_steps-69_steps-552_seed-2"}),
+    ("width", 15, {"d_model-128_num_heads-4_warmup_steps-468_steps-3741_seed-4",
+                   "d_model-1024_num_heads-16_warmup_steps-15_steps-120_seed-1"}),
+    ("positions", 20, {"positions-rope_steps-400_seed-3", "positions-none_steps-400_seed-0"}),
+    ("heads", 20, {"num_heads-8_steps-200_seed-4", "num_heads-1_steps-200_seed-0"})])
 def test_the_seeds_are_the_curves_2x_points_trained_straight(experiment, runs, names):
   """`--arg seeds` trains seeds 0-4 straight to the curve's 2x budget, in the folders of the
-  curve's 2x cooldown branches (seed 0 is the curve's own point, not trained again)."""
+  curve's 2x cooldown branches (the curve's own seeds are not trained again)."""
   import importlib.util
 
   spec = importlib.util.spec_from_file_location(f"{experiment}_sweep", ROOT / f"experiments/{experiment}/sweep.py")
@@ -221,7 +225,7 @@ def test_the_seeds_are_the_curves_2x_points_trained_straight(experiment, runs, n
     assert sorted(i for i in items if not i.startswith("seed=")) == sorted(
         i for i in curve_folders[twin] if not i.startswith("seed=")), folder
     assert f"seed={seed}" in items
-  # the 2x budget (1.42e13 FLOPs): e.g. char's 621 steps, bpe-4096's 400, bpe-50000's 79
+  # the 2x budget: e.g. char's 621 steps (1.42e13 FLOPs), bpe-50000's 79, d_model 1024's 120
   assert names <= {pathlib.Path(folder).name for folder, _ in seed_runs}
 
 

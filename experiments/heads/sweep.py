@@ -15,6 +15,13 @@ layer).
   llm-input sweep experiments/heads/sweep.py --table --baselines --x num_heads
   python experiments/heads/head_probe.py
   python experiments/heads/figures.py
+
+`--arg seeds`: seeds 0-4 at the curve's 200-step budget, for tests over five seeds (paired t,
+Wilcoxon, Holm) at one point of the curve; seeds 0-2 are the curve's own 200-step points:
+
+  llm-input sweep experiments/heads/sweep.py --arg seeds          # or --shard 1/2 and 2/2
+  llm-input sweep experiments/heads/sweep.py --arg seeds --table --baselines --x num_heads \
+      --out experiments/heads/seeds
 """
 
 from llm_input.sweep import Sweep, product
@@ -23,6 +30,13 @@ HEADS = [1, 2, 4, 8]
 
 
 def get_sweep(arg=None):
+  if arg == "seeds":
+    # five seeds at the curve's 200-step budget: runs straight to it, which equal the curve's
+    # 200-step cooldown branches (tests/test_schedule.py), so they share its folders and seeds
+    # 0-2 are the curve's own points
+    curve = get_sweep()
+    curve.seeds, curve.budgets = [0, 1, 2, 3, 4], [200]
+    return curve
   budgets = [300, 600, 1200] if arg == "full" else [100, 200, 400]
   return Sweep(
       name="heads" if arg != "full" else "heads_full", base="configs/tiny.py", seeds=[0, 1, 2],

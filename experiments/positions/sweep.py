@@ -18,6 +18,13 @@ bootstrap over documents has documents to draw:
   llm-input sweep experiments/positions/sweep.py --arg curve      # or --shard 1/2 and 2/2 side by side
   llm-input sweep experiments/positions/sweep.py --arg curve --table --baselines --documents --x positions
 
+`--arg seeds`: seeds 0-4 at the curve's 400-step budget, for tests over five seeds (paired t,
+Wilcoxon, Holm) at one point of the curve; seeds 0-2 are the curve's own 400-step points:
+
+  llm-input sweep experiments/positions/sweep.py --arg seeds      # or --shard 1/2 and 2/2
+  llm-input sweep experiments/positions/sweep.py --arg seeds --table --baselines --documents \
+      --x positions --out experiments/positions/seeds
+
 `--arg lr`: each scheme at peak learning rates 1e-3, 3e-3 (the curve's) and 1e-2, at the
 curve's 400-step budget, seed 0 (lr_figures.py writes the README's table):
 
@@ -35,6 +42,13 @@ def get_sweep(arg=None):
   if arg == "curve":
     return Sweep(name="positions_curve", base="configs/tiny.py", seeds=[0, 1, 2], budgets=[200, 400, 600],
                  common=CURVE_COMMON, runs=product(("model.positions", SCHEMES)))
+  if arg == "seeds":
+    # five seeds at the curve's 400-step budget: runs straight to it, which equal the curve's
+    # 400-step cooldown branches (tests/test_schedule.py), so they share its folders and seeds
+    # 0-2 are the curve's own points
+    curve = get_sweep("curve")
+    curve.seeds, curve.budgets = [0, 1, 2, 3, 4], [400]
+    return curve
   if arg == "lr":
     # The curve used one peak learning rate, 3e-3, for every scheme: is any scheme's rank an
     # artefact of it? Each scheme at 1e-3, 3e-3 and 1e-2, at the curve's 400-step budget (a wsd

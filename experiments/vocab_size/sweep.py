@@ -25,6 +25,15 @@ t, Wilcoxon, Holm) at one point of the curve; seed 0 is the curve's own 2x point
   llm-input sweep experiments/vocab_size/sweep.py --arg seeds          # or --shard 1/2 and 2/2
   llm-input sweep experiments/vocab_size/sweep.py --arg seeds --table --baselines --documents \
       --x tokenizer.vocab_size --out experiments/vocab_size/seeds
+
+`--arg lr`: each vocabulary at peak rates 1e-3 and 1e-2 at the curve's 2x budget, seed 0, with
+the curve's schedule; the 3e-3 point (the curve's rate) is the curve's 2x cooldown branch, which
+a run straight to that budget equals (tests/test_schedule.py), so it is not trained twice. The
+4,096 arm is granularity's bpe arm: its two runs repeat granularity's rate sweep (a check):
+
+  llm-input sweep experiments/vocab_size/sweep.py --arg lr
+  llm-input sweep experiments/vocab_size/sweep.py --arg lr --table --out experiments/vocab_size/lr
+  python experiments/vocab_size/lr_figures.py
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, product
@@ -43,6 +52,11 @@ def get_sweep(arg=None):
     curve = get_sweep("curve")
     curve.seeds, curve.flops_budgets = [0, 1, 2, 3, 4], [budget * 200 * 2]
     return curve
+  if arg == "lr":
+    curve = get_sweep("curve")
+    return Sweep(name="vocab_size_lr", base=curve.base, seeds=[0], flops_budgets=[budget * 200 * 2],
+                 common=curve.common,
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (1e-3, 1e-2)])
   if arg == "curve":
     runs = []
     for vocab in VOCABS:

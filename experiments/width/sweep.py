@@ -17,6 +17,22 @@ quarter of its own 1x run (1024: 15 of 60 steps):
   llm-input sweep experiments/width/sweep.py --arg curve --seeds 1      # or --shard 1/2 and 2/2
   llm-input sweep experiments/width/sweep.py --arg curve --seeds 1 --table --baselines \
       --documents --x model.d_model --out experiments/width/curve
+
+`--arg seeds`: seeds 0-4 at the curve's 2x budget (2.18e13 FLOPs), for tests over five seeds
+(paired t, Wilcoxon, Holm) at one point of the curve; seed 0 is the curve's own 2x point:
+
+  llm-input sweep experiments/width/sweep.py --arg seeds          # or --shard 1/2 and 2/2
+  llm-input sweep experiments/width/sweep.py --arg seeds --table --baselines --documents \
+      --x model.d_model --out experiments/width/seeds
+
+`--arg lr`: each width at peak rates 3e-4 and 3e-3 at the curve's 2x budget (2.18e13 FLOPs),
+seed 0, with the curve's schedule; the 1e-3 point (the curve's rate) is the curve's 2x cooldown
+branch, which a run straight to that budget equals (tests/test_schedule.py), so it is not
+trained twice:
+
+  llm-input sweep experiments/width/sweep.py --arg lr
+  llm-input sweep experiments/width/sweep.py --arg lr --table --out experiments/width/lr
+  python experiments/width/lr_figures.py
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, zip_
@@ -36,6 +52,18 @@ def get_sweep(arg=None):
                  # on one core, and a sweep stopped between sessions resumes from it
                  common={**CURVE_COMMON, **CPU_SCALE, "optimizer.learning_rate": 1e-3,
                          "checkpoint.every_minutes": 10.0}, runs=runs)
+  if arg == "seeds":
+    # five seeds at the curve's 2x budget: runs straight to it, which equal the curve's 2x
+    # cooldown branches (tests/test_schedule.py), so they share its folders and seed 0 is the
+    # curve's own point
+    curve = get_sweep("curve")
+    curve.seeds, curve.flops_budgets = [0, 1, 2, 3, 4], [curve.flops_budgets[1]]
+    return curve
+  if arg == "lr":
+    curve = get_sweep("curve")
+    return Sweep(name="width_lr", base=curve.base, seeds=[0], flops_budgets=[curve.flops_budgets[1]],
+                 common=curve.common,
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (3e-4, 3e-3)])
   if arg == "tpu":
     return Sweep(name="width_tpu", base="configs/gpt2_small.py",
                  common={"train.steps": 20000, "data.batch_size": 256, "mesh.fsdp": -1, "mesh.data": 1},
