@@ -55,6 +55,20 @@ def test_the_summary_block_states_the_baselines_epochs_tests_and_range():
   assert budgets.cpu_hours_line(data).startswith("CPU time: 1.00 core-hours in the training loops of the 6 400-step runs")
 
 
+def test_one_point_of_a_curve_states_its_tests_and_no_range_and_the_cpu_time_of_its_own_seeds():
+  data = rows({400: 0.05})
+  text = budgets.summary_block(data, lambda a: f"arm {a}", tokens_per_step=4096, train_tokens=409_600,
+                               validation="three plays")
+  assert "- 400 steps: decided: arm a vs arm b -0.0500" in text
+  assert "Where each difference" not in text  # no range from a budget to itself
+  # two arms x seeds 1, 2 x 600 s; every seed: 6 runs
+  assert budgets.seeds_cpu_line(data) == ("CPU time: 0.67 core-hours in the training loops of the 4 runs of "
+                                          "seeds 1, 2 (each on one core); seed 0 is the curve's own point.")
+  assert budgets.seeds_cpu_line(data, curve_seeds=()).startswith("CPU time: 1.00 core-hours in the training "
+                                                                 "loops of the 6 runs of seeds 0, 1, 2 (each on one core).")
+  assert budgets.seeds_cpu_line(data, curve_seeds=(0, 1)).endswith("seeds 0, 1 are the curve's own points.")
+
+
 def test_results_csv_round_trip_and_the_readme_block_is_replaced_between_markers(tmp_path):
   path = tmp_path / "results.csv"
   with path.open("w", newline="") as f:

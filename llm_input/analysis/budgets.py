@@ -172,6 +172,8 @@ def summary_block(data: list[dict], label: Callable = str, *, tokens_per_step: i
     decided = [r for r in tests[b] if r["distinguishable"]]
     text = "; ".join(f"{r['a']} vs {r['b']} {r['diff']:+.4f} (Holm p {r['p_holm']:.2g})" for r in decided) or "none"
     lines.append(f"- {b} steps: decided: {text}; not detected: {len(tests[b]) - len(decided)} of {pairs} pairs.")
+  if len(budgets) == 1:  # one point of a curve (`--arg seeds`): the tests above are the result
+    return "\n".join(lines)
   ranges = holding_ranges(tests)
   lines += ["", "Where each difference detected at the largest budget holds (detected at every budget from "
             "the first one named; the budgets run "
@@ -198,14 +200,15 @@ def cpu_hours_line(data: list[dict]) -> str:
           "not summed).")
 
 
-def seeds_cpu_line(data: list[dict]) -> str:
-  """CPU time of a sweep's extra seeds at one point of a curve (`--arg seeds`): the runs of
-  seeds 1 and up; seed 0 is the curve's own point, trained with the curve."""
-  seeds = sorted({r["seed"] for r in data})
-  straight = [r for r in data if r["seed"] != 0]
+def seeds_cpu_line(data: list[dict], curve_seeds: tuple = (0,)) -> str:
+  """CPU time of a sweep's seeds at one point of a curve (`--arg seeds`): the runs of the seeds
+  other than `curve_seeds`, whose points are the curve's own (trained with it)."""
+  seeds = sorted({r["seed"] for r in data if r["seed"] not in curve_seeds})
+  straight = [r for r in data if r["seed"] not in curve_seeds]
+  which = {0: "", 1: "; seed {} is the curve's own point"}.get(len(curve_seeds), "; seeds {} are the curve's own points")
   return (f"CPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the "
-          f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds[1:]))} (each on "
-          "one core); seed 0 is the curve's 2x point.")
+          f"training loops of the {len(straight)} runs of seeds {', '.join(map(str, seeds))} (each on "
+          "one core)" + which.format(", ".join(map(str, curve_seeds))) + ".")
 
 
 def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> None:
