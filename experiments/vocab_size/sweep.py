@@ -27,7 +27,8 @@ t, Wilcoxon, Holm) at one point of the curve; seed 0 is the curve's own 2x point
       --x tokenizer.vocab_size --out experiments/vocab_size/seeds
 
 `--arg lr`: each vocabulary at peak rates 1e-3 and 1e-2 at the curve's 2x budget, seed 0, with
-the curve's schedule; the 3e-3 point (the curve's rate) is the curve's 2x cooldown branch, which
+the curve's schedule, and 16,000 and 50,000 also at 3e-4 (both were best at 1e-3, the grid's
+edge); the 3e-3 point (the curve's rate) is the curve's 2x cooldown branch, which
 a run straight to that budget equals (tests/test_schedule.py), so it is not trained twice. The
 4,096 arm is granularity's bpe arm: its two runs repeat granularity's rate sweep (a check):
 
@@ -56,7 +57,9 @@ def get_sweep(arg=None):
     curve = get_sweep("curve")
     return Sweep(name="vocab_size_lr", base=curve.base, seeds=[0], flops_budgets=[budget * 200 * 2],
                  common=curve.common,
-                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (1e-3, 1e-2)])
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (1e-3, 1e-2)]
+                 # 16,000 and 50,000 were best at 1e-3, the grid's edge: one more point past it
+                 + [{**run, "optimizer.learning_rate": 3e-4} for run in curve.runs[2:]])
   if arg == "curve":
     runs = []
     for vocab in VOCABS:
