@@ -185,13 +185,14 @@ def test_a_rate_sweep_names_each_arms_best_rate_the_grids_edge_and_whether_the_o
            row("a", 3e-3, 1.00, budget=2e13), row("b", 3e-3, 1.00, seed=1)]
   sweep = [row("a", 1e-3, 2.35), row("a", 1e-2, 2.45),      # a: best at the curve's rate
            row("b", 1e-3, 2.55), row("b", 1e-2, 2.20),      # b: best at 1e-2, the grid's edge
-           row("c", 1e-3, 2.58), row("c", 1e-2, 2.70)]      # c: best at 1e-3, the other edge
+           row("c", 1e-3, 2.58), row("c", 1e-2, 2.70),      # c: best at 1e-3, the other edge
+           row("a", 3e-4, 2.40)]  # a rate only one arm tried: not the edge of the others' grids
   text = budgets.rate_sweep_block(sweep, curve, 3e-3, ["a", "b", "c"], lambda a: f"arm {a}")
-  assert "| arm a | 100 | 2.3500 | **2.3000** | 2.4500 | 0.003 | +0.0000 | 2.4000 (3) |" in text
-  assert "| arm b | 100 | 2.5500 | 2.5000 | **2.2000** | 0.01 | -0.3000 | 2.4000 (3) |" in text
+  assert "| arm a | 100 | 2.4000 | 2.3500 | **2.3000** | 2.4500 | 0.003 | +0.0000 | 2.4000 (3) |" in text
+  assert "| arm b | 100 |  | 2.5500 | 2.5000 | **2.2000** | 0.01 | -0.3000 | 2.4000 (3) |" in text
   assert ("- Best rate: 0.003 for arm a; 0.01 for arm b (-0.3000), 0.001 for arm c (-0.0200). "
           "At the grid's edge (a better rate may lie past it): arm b, arm c.") in text
   assert ("at the curve's rate: arm a < arm b < arm c; at each arm's best rate: arm b < arm a < arm c "
           "(changed).") in text
   assert "- Below their own best n-gram at their best rate: arm a, arm b." in text
-  assert "- CPU time: 3.00 core-hours in the 6 runs'" in text
+  assert "- CPU time: 3.50 core-hours in the 7 runs'" in text

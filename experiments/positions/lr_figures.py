@@ -34,10 +34,8 @@ def block() -> str:
            "| --- |" + " --- |" * (len(rates) + 2)]
   best = {}
   for scheme in schemes:
-    values = [bpb.get((scheme, rate)) for rate in rates]
-    rate, value = min(((r, v) for r, v in zip(rates, values) if v is not None), key=lambda rv: rv[1])
+    rate, value, cells = budgets.best_rate_cells(bpb, scheme, rates)
     best[scheme] = (rate, value)
-    cells = " | ".join("" if v is None else (f"**{v:.4f}**" if r == rate else f"{v:.4f}") for r, v in zip(rates, values))
     lines.append(f"| {scheme} | {cells} | {rate:g} | {value - bpb[(scheme, 3e-3)]:+.4f} |")
 
   seed0 = {r["arm"]: r["val_bits_per_byte"] for r in curve if r["seed"] == 0}

@@ -353,6 +353,15 @@ def flops_span(start: float, budgets: list[float]) -> str:
   return f"from {start:.3g} FLOPs to {budgets[-1]:.3g}"
 
 
+def best_rate_cells(bpb: dict, arm, rates: list[float]) -> tuple[float, float, str]:
+  """An arm's best peak rate and its bits per byte there, from `bpb` {(arm, rate): bits per
+  byte}, and its table cells over `rates` (the best in bold, a rate not tried left empty)."""
+  values = [bpb.get((arm, rate)) for rate in rates]
+  rate, value = min(((r, v) for r, v in zip(rates, values) if v is not None), key=lambda rv: rv[1])
+  cells = " | ".join("" if v is None else (f"**{v:.4f}**" if r == rate else f"{v:.4f}") for r, v in zip(rates, values))
+  return rate, value, cells
+
+
 def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arms: list, label: Callable = str,
                      *, budget_name: str = "the curve's 2x budget", point_name: str = "the curve's own point",
                      rate_column: str = "optimizer.learning_rate") -> str:
@@ -375,19 +384,19 @@ def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arm
            "| arm | steps | " + " | ".join(f"lr {rate:g}" for rate in rates)
            + f" | best rate | best - {curve_rate:g} | own KN best |",
            "| --- | --- |" + " --- |" * (len(rates) + 3)]
-  best = {}
+  best, edge = {}, []
   for arm in arms:
-    values = [bpb.get((arm, rate)) for rate in rates]
-    rate, value = min(((r, v) for r, v in zip(rates, values) if v is not None), key=lambda rv: rv[1])
+    rate, value, cells = best_rate_cells(bpb, arm, rates)
     best[arm] = (rate, value)
-    cells = " | ".join("" if v is None else (f"**{v:.4f}**" if r == rate else f"{v:.4f}") for r, v in zip(rates, values))
+    tried = [r for r in rates if (arm, r) in bpb]
+    if rate != curve_rate and rate in (tried[0], tried[-1]):
+      edge.append(arm)
     steps = next(r["steps"] for r in rows if r["arm"] == arm)
     lines.append(f"| {label(arm)} | {steps} | {cells} | {rate:g} | {value - bpb[(arm, curve_rate)]:+.4f} | "
                  f"{at[arm]['kn_best_bits_per_byte']:.4f} ({at[arm]['kn_best_order']}) |")
   order_curve = sorted(arms, key=lambda a: bpb[(a, curve_rate)])
   order_best = sorted(arms, key=lambda a: best[a][1])
   off = [a for a in arms if best[a][0] != curve_rate]
-  edge = [a for a in arms if best[a][0] in (rates[0], rates[-1]) and best[a][0] != curve_rate]
   lines += [
       "",
       f"- Best rate: {curve_rate:g} for " + (", ".join(label(a) for a in arms if a not in off) or "no arm")
