@@ -35,6 +35,12 @@ a run straight to that budget equals (tests/test_schedule.py), so it is not trai
   llm-input sweep experiments/vocab_size/sweep.py --arg lr
   llm-input sweep experiments/vocab_size/sweep.py --arg lr --table --out experiments/vocab_size/lr
   python experiments/vocab_size/lr_figures.py
+
+`--arg lr_seeds`: 50,000 at 1e-3 with seeds 0-4 (seed 0 is the rate sweep's run), paired with
+the five seeds at 3e-3 above:
+
+  llm-input sweep experiments/vocab_size/sweep.py --arg lr_seeds
+  llm-input sweep experiments/vocab_size/sweep.py --arg lr_seeds --table --out experiments/vocab_size/lr_seeds
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops, product
@@ -53,6 +59,14 @@ def get_sweep(arg=None):
     curve = get_sweep("curve")
     curve.seeds, curve.flops_budgets = [0, 1, 2, 3, 4], [budget * 200 * 2]
     return curve
+  if arg == "lr_seeds":
+    # 50,000 at 1e-3, the rate that beat the curve's 3e-3 by the most in the rate sweep (one
+    # seed), with seeds 0-4 (seed 0 is the rate sweep's run): against the five seeds at 3e-3,
+    # is "50k loses" its untuned rate?
+    sweep = get_sweep("lr")
+    sweep.seeds = [0, 1, 2, 3, 4]
+    sweep.runs = [r for r in sweep.runs if r["tokenizer.vocab_size"] == 50000 and r["optimizer.learning_rate"] == 1e-3]
+    return sweep
   if arg == "lr":
     curve = get_sweep("curve")
     return Sweep(name="vocab_size_lr", base=curve.base, seeds=[0], flops_budgets=[budget * 200 * 2],
