@@ -223,3 +223,29 @@ def test_permutation_invariance_is_float_noise_relative_to_the_logits():
       "does not hold: shuffling changes a model's logits by up to 0.3 even without the causal mask")
   with pytest.raises(ValueError, match="positive logit scale"):
     claims.permutation_invariant([1e-6], [0.8], 0.0)
+
+
+def test_the_vocabulary_row_says_whether_50k_still_loses_at_its_better_rate():
+  """50k at the rate its sweep liked, five seeds paired with the others at 3e-3: above an arm
+  only where the paired test (Holm) detects it."""
+  import copy
+  import importlib.util
+  import json
+
+  spec = importlib.util.spec_from_file_location("claims_script", ROOT / "experiments/claims/claims.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  figures = json.loads((ROOT / "experiments/claims/claims.json").read_text())
+  v = copy.deepcopy(figures["vocab_sweet_spot"])
+  jitter = [0.0, 0.004, -0.003, 0.002, -0.001]
+  v["better_rate"] = {"arm": "50,000", "rate": 1e-3, "budget": 1.42e13,
+                      "values": [2.50 + j for j in jitter],
+                      "others": {"1,000": [2.44 - j / 2 for j in jitter],           # 50k above by 0.06
+                                 "4,096": [2.33 + j / 3 for j in jitter],           # above by 0.17
+                                 "16,000": [2.50 + 0.01 * (-1) ** i for i in range(5)],  # no difference
+                                 "50,000": [2.60 - j for j in jitter]}}
+  row = module.vocab_row(v)
+  assert "50,000 at peak rate 0.001 (its best of the rate sweep, 5 seeds) 2.500 ± 0.003" in row[2]
+  assert "(its own five seeds at 3e-3: 2.600, the better rate -0.099, Holm p" in row[2]
+  assert row[3].split(". Instead")[0].endswith(
+      "with 50,000 at 0.001 (paired over 5 seeds, Holm): still above 1,000, 4,096, not detected against 16,000")

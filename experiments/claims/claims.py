@@ -571,7 +571,19 @@ def vocab_sweet_spot() -> dict:
     a = arms.setdefault(label(r["arm"]), {"kn_best": r.get("kn_best_bits_per_byte"), "steps": {}, "points": {}})
     a["steps"][str(r["budget"])] = r["steps"]
     a["points"][str(r["budget"])] = r["val_bits_per_byte"]
-  return {"arms": arms, "ranges": ranges, "budgets": grid, "seeds": sorted({r["seed"] for r in data})}
+  out = {"arms": arms, "ranges": ranges, "budgets": grid, "seeds": sorted({r["seed"] for r in data})}
+  # "50k loses" with 50k at a better rate: its five seeds at 1e-3 (`--arg lr_seeds`) against
+  # every arm's five seeds at the curve's 3e-3 (`--arg seeds`), paired by seed
+  lr_seeds, seeds = VOCAB_CURVE_DIR.parent / "lr_seeds" / "results.csv", VOCAB_CURVE_DIR.parent / "seeds" / "results.csv"
+  if lr_seeds.exists() and seeds.exists():
+    low = {r["seed"]: r["val_bits_per_byte"] for r in budgets.read_results(lr_seeds, "tokenizer.vocab_size", int)}
+    five = budgets.read_results(seeds, "tokenizer.vocab_size", int)
+    out["better_rate"] = {
+        "arm": "50,000", "rate": float(budgets.read_results(lr_seeds, "tokenizer.vocab_size", int)[0]["optimizer.learning_rate"]),
+        "budget": five[0]["budget"], "values": [low[k] for k in sorted(low)],
+        "others": {label(arm): [next(r["val_bits_per_byte"] for r in five if r["arm"] == arm and r["seed"] == k)
+                                for k in sorted(low)] for arm in sorted({r["arm"] for r in five})}}
+  return out
 
 
 DEPTH_DIR = HERE.parent / "depth"  # its committed results.csv
@@ -874,8 +886,9 @@ def mixing_row(mx: dict) -> tuple:
 
 def vocab_row(v: dict) -> tuple:
   """"Why 50,000 tokens? It's a sweet spot": 50k against 1k, 4k and 16k along the vocab_size
-  curve, and which size is below the others instead."""
+  curve, and which size is below the others instead; with 50k at the rate its sweep liked."""
   from llm_input.analysis import claims as rules  # noqa: PLC0415
+  from llm_input.analysis import stats  # noqa: PLC0415
 
   grid = v["budgets"]
   largest = f"{grid[-1]:.3g} FLOPs"
@@ -885,13 +898,28 @@ def vocab_row(v: dict) -> tuple:
                     f"own best KN n-gram {v['arms'][name]['kn_best']:.3f})" for name in names)
   best = [rules.sweet_spot(v["ranges"], name, names, largest) for name in names]
   found = [f"{name}: {text}" for name, text in zip(names, best) if text.startswith("holds")]
+  rate_figure = rate_verdict = ""
+  if "better_rate" in v:  # 50k at the rate its sweep liked, five seeds, against the others at 3e-3
+    br = v["better_rate"]
+    tests = {arm: stats.compare(br["values"], values, paired=True) for arm, values in br["others"].items()}
+    holm = dict(zip(tests, stats.holm([t["p"] for t in tests.values()])))
+    rate_figure = (f"; at {br['budget']:.3g} FLOPs, {br['arm']} at peak rate {br['rate']:g} (its best of the rate sweep, "
+                   f"5 seeds) {np.mean(br['values']):.3f} ± {np.std(br['values'], ddof=1):.3f} vs the others at 3e-3: "
+                   + ", ".join(f"{arm} {np.mean(vals):.3f}" for arm, vals in br["others"].items() if arm != br["arm"])
+                   + (f" (its own five seeds at 3e-3: {np.mean(br['others'][br['arm']]):.3f}, the better rate "
+                      f"{tests[br['arm']]['diff']:+.3f}, Holm p {holm[br['arm']]:.2g})" if br["arm"] in tests else ""))
+    above = [arm for arm, t in tests.items() if arm != br["arm"] and holm[arm] < stats.ALPHA and t["diff"] > 0]
+    rest = [arm for arm in tests if arm not in above and arm != br["arm"]]
+    rate_verdict = (f"; with {br['arm']} at {br['rate']:g} (paired over 5 seeds, Holm): still above "
+                    + (", ".join(above) or "none of the others")
+                    + (f", not detected against {', '.join(rest)}" if rest else ""))
   return ('"Why 50,000 tokens? It\'s a sweet spot"',
           "`experiments/vocab_size` curve: bpe at " + ", ".join(names) + f" ids, the tiny model at {len(grid)} budgets "
           f"{grid[0]:.3g}-{grid[-1]:.3g} FLOPs (each arm warmed up for a quarter of its own 1x run, annealed), "
           f"seed {', '.join(map(str, v['seeds']))}, three held-out plays (bootstrap over them); a 4.9 MB corpus and a "
           "0.8M-parameter body under the embedding and head, not the scale the claim is about",
-          "validation bits per byte from the smallest to the largest budget: " + shown,
-          rules.sweet_spot(v["ranges"], "50,000", names, largest)
+          "validation bits per byte from the smallest to the largest budget: " + shown + rate_figure,
+          rules.sweet_spot(v["ranges"], "50,000", names, largest) + rate_verdict
           + (". Instead " + "; ".join(found) if found else ""),
           "`llm-input sweep experiments/vocab_size/sweep.py --arg curve ...`; "
           "`python experiments/claims/claims.py --only vocab_sweet_spot`")
