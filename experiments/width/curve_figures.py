@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pathlib
 
-from llm_input.analysis import budgets
+from llm_input.analysis import budgets, sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 CURVE = HERE / "curve"
@@ -22,25 +22,36 @@ RUNS = pathlib.Path("runs/sweeps/width_curve")
 TOKENS_PER_STEP = 8 * 128  # the sweep's CPU_SCALE: batch 8 of 128 tokens
 
 
-def block() -> str:
-  data = budgets.read_results(CURVE / "results.csv", "model.d_model", int)
-  data.sort(key=lambda r: r["arm"])
+def block(folder: str = "curve") -> str:
+  """The README block of `--arg curve` (folder curve/) or `--arg seeds` (seeds/: five seeds at
+  the curve's 2x budget), from the committed CSV, documents and token counts."""
+  here = HERE / folder
+  data = budgets.read_results(here / "results.csv", "model.d_model", int)
+  data.sort(key=lambda r: (r["arm"], r["seed"]))
   one_run = {a: RUNS / next(r["run"] for r in data if r["arm"] == a) for a in sorted({r["arm"] for r in data})}
-  tokens = budgets.train_tokens_by_arm(CURVE / "train_tokens.json", one_run)
-  records = budgets.documents_bundle(CURVE / "documents.json", RUNS, [r["run"] for r in data])
-  text = budgets.flops_summary_block(data, lambda a: f"d_model {a}", train_tokens=tokens,
-                                     tokens_per_step=TOKENS_PER_STEP,
-                                     validation="three held-out plays, 384 KB", records=records)
-  boot = budgets.bootstrap_block(data, records, lambda a: f"d_model {a}")
+  tokens = budgets.train_tokens_by_arm(here / "train_tokens.json", one_run)
+  records = budgets.documents_bundle(here / "documents.json", RUNS, [r["run"] for r in data])
+  label = lambda a: f"d_model {a}"  # noqa: E731
+  text = budgets.flops_summary_block(data, label, train_tokens=tokens, tokens_per_step=TOKENS_PER_STEP,
+                                     validation="three held-out plays, 384 KB", records=records,
+                                     # the seeds are one point of the curve: its multiple of the curve's 1x
+                                     base_budget=min(r["budget"] for r in budgets.read_results(
+                                         CURVE / "results.csv", "model.d_model", int)) if folder == "seeds" else None)
+  if len({r["seed"] for r in data}) > 1:
+    text += ("\n\nOver seeds, paired (the arms of a seed share its random seed and data order):\n\n"
+             + sweep_tables.pairwise_markdown([{**r, "arm": label(r["arm"])} for r in data]).rstrip("\n"))
+  boot = budgets.bootstrap_block(data, records, label)
   if boot:
     text += "\n\nOver seeds and the three plays:\n\n" + boot.rstrip("\n")
-  return text + "\n\n" + budgets.cpu_hours_line(data)
+  return text + "\n\n" + (budgets.seeds_cpu_line(data) if folder == "seeds" else budgets.cpu_hours_line(data))
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text, "curve")
-  print(text)
+  for folder in ("curve", "seeds"):
+    if (HERE / folder / "results.csv").exists():
+      text = block(folder)
+      budgets.rewrite_block(HERE / "README.md", text, folder)
+      print(text)
 
 
 if __name__ == "__main__":
