@@ -240,6 +240,7 @@ README_BLOCKS = [
     ("granularity", "lr_figures", "lr", lambda m: m.block()),
     ("vocab_size", "curve_figures", "curve", lambda m: m.block("curve")),
     ("vocab_size", "curve_figures", "seeds", lambda m: m.block("seeds")),
+    ("vocab_size", "lr_figures", "lr", lambda m: m.block()),
     ("width", "curve_figures", "curve", lambda m: m.block()),
     ("width", "curve_figures", "seeds", lambda m: m.block("seeds")),
     ("positions", "curve_figures", "figures", lambda m: m.block()),
