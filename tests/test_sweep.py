@@ -243,6 +243,7 @@ README_BLOCKS = [
     ("vocab_size", "lr_figures", "lr", lambda m: m.block()),
     ("width", "curve_figures", "curve", lambda m: m.block()),
     ("width", "curve_figures", "seeds", lambda m: m.block("seeds")),
+    ("width", "lr_figures", "lr", lambda m: m.block()),
     ("positions", "curve_figures", "figures", lambda m: m.block()),
     ("positions", "lr_figures", "lr", lambda m: m.block()),
     ("heads", "figures", "figures", lambda m: m.block()),
