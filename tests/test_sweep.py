@@ -245,6 +245,7 @@ README_BLOCKS = [
     ("width", "curve_figures", "seeds", lambda m: m.block("seeds")),
     ("width", "lr_figures", "lr", lambda m: m.block()),
     ("positions", "curve_figures", "figures", lambda m: m.block()),
+    ("positions", "curve_figures", "seeds", lambda m: m.block("seeds")),
     ("positions", "lr_figures", "lr", lambda m: m.block()),
     ("heads", "figures", "figures", lambda m: m.block()),
     ("attention_scale", "figures", "figures", lambda m: m.block()),

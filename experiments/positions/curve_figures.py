@@ -14,30 +14,44 @@ from __future__ import annotations
 
 import pathlib
 
-from llm_input.analysis import budgets
+from llm_input.analysis import budgets, sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 CURVE = HERE / "curve"
 RUNS = pathlib.Path("runs/sweeps/positions_curve")
 
 
-def block() -> str:
-  """The README block, from the committed CSV, documents and token count."""
-  data = budgets.read_results(CURVE / "results.csv", "model.positions")
+def block(folder: str = "curve") -> str:
+  """The README block of `--arg curve` (folder curve/) or `--arg seeds` (seeds/: five seeds at
+  the curve's 400-step budget, all trained on this machine), from the committed CSV, documents
+  and token count."""
+  data = budgets.read_results(HERE / folder / "results.csv", "model.positions")
   tokens = budgets.train_tokens(CURVE / "train_tokens.json", RUNS / "positions-rope_steps-600_seed-0")
-  records = budgets.documents_bundle(CURVE / "documents.json", RUNS, [r["run"] for r in data])
+  records = budgets.documents_bundle(HERE / folder / "documents.json", RUNS, [r["run"] for r in data])
   text = budgets.summary_block(data, str, tokens_per_step=16 * 256, train_tokens=tokens,
                                validation="three held-out plays, 384 KB")
   boot = budgets.bootstrap_block(data, records)
   if boot:
     text += "\n\nOver seeds and the three plays (what the seed-only tests above leave out):\n\n" + boot
+  if folder == "seeds":
+    text = (text.rstrip("\n") + "\n\nEvery pair over seeds, paired (with the power of each test):\n\n"
+            + sweep_tables.pairwise_markdown(data).rstrip("\n"))
+    curve = {(r["arm"], r["seed"]): r["val_bits_per_byte"]
+             for r in budgets.read_results(CURVE / "results.csv", "model.positions") if r["steps"] == 400}
+    repeat = [abs(r["val_bits_per_byte"] - curve[(r["arm"], r["seed"])]) for r in data if (r["arm"], r["seed"]) in curve]
+    text += (f"\n\nSeeds {', '.join(map(str, sorted({s for _, s in curve})))} repeat the curve's 400-step points "
+             f"(cooldown branches trained on another machine kind) to within {max(repeat):.4f} bits per byte "
+             f"({len(repeat)} runs).")
+    return text + "\n\n" + budgets.seeds_cpu_line(data, curve_seeds=())
   return text + "\n\n" + budgets.cpu_hours_line(data)
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text)
-  print(text)
+  for folder in ("curve", "seeds"):
+    if (HERE / folder / "results.csv").exists():
+      text = block(folder)
+      budgets.rewrite_block(HERE / "README.md", text, "figures" if folder == "curve" else "seeds")
+      print(text)
 
 
 if __name__ == "__main__":
