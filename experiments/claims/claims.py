@@ -576,10 +576,11 @@ def vocab_sweet_spot() -> dict:
   # every arm's five seeds at the curve's 3e-3 (`--arg seeds`), paired by seed
   lr_seeds, seeds = VOCAB_CURVE_DIR.parent / "lr_seeds" / "results.csv", VOCAB_CURVE_DIR.parent / "seeds" / "results.csv"
   if lr_seeds.exists() and seeds.exists():
-    low = {r["seed"]: r["val_bits_per_byte"] for r in budgets.read_results(lr_seeds, "tokenizer.vocab_size", int)}
+    rows = budgets.read_results(lr_seeds, "tokenizer.vocab_size", int)
+    low = {r["seed"]: r["val_bits_per_byte"] for r in rows}
     five = budgets.read_results(seeds, "tokenizer.vocab_size", int)
     out["better_rate"] = {
-        "arm": "50,000", "rate": float(budgets.read_results(lr_seeds, "tokenizer.vocab_size", int)[0]["optimizer.learning_rate"]),
+        "arm": "50,000", "rate": float(rows[0]["optimizer.learning_rate"]),
         "budget": five[0]["budget"], "values": [low[k] for k in sorted(low)],
         "others": {label(arm): [next(r["val_bits_per_byte"] for r in five if r["arm"] == arm and r["seed"] == k)
                                 for k in sorted(low)] for arm in sorted({r["arm"] for r in five})}}
@@ -901,8 +902,8 @@ def vocab_row(v: dict) -> tuple:
   rate_figure = rate_verdict = ""
   if "better_rate" in v:  # 50k at the rate its sweep liked, five seeds, against the others at 3e-3
     br = v["better_rate"]
-    tests = {arm: stats.compare(br["values"], values, paired=True) for arm, values in br["others"].items()}
-    holm = dict(zip(tests, stats.holm([t["p"] for t in tests.values()])))
+    tests = stats.against_each(br["values"], br["others"])
+    holm = {arm: t["p_holm"] for arm, t in tests.items()}
     rate_figure = (f"; at {br['budget']:.3g} FLOPs, {br['arm']} at peak rate {br['rate']:g} (its best of the rate sweep, "
                    f"5 seeds) {np.mean(br['values']):.3f} ± {np.std(br['values'], ddof=1):.3f} vs the others at 3e-3: "
                    + ", ".join(f"{arm} {np.mean(vals):.3f}" for arm, vals in br["others"].items() if arm != br["arm"])
@@ -1034,13 +1035,14 @@ def one_run(workdir) -> dict:
   out["table"] = _table_stats(table, tok, first=0, pairs=RELATED + (("bank", "river"),))
   # attention distance, entropy and head divergence per layer; the perturbation test
   text = _text_ids(run)
-  _, weights = run.model()(jnp.asarray(text), return_attention=True)
+  model = run.model()
+  _, weights = model(jnp.asarray(text), return_attention=True)
   st = attention.head_statistics(weights, np.ones(text.shape, np.int32))
   out["layers"] = {"distance": st["distance"].mean(1).tolist(), "entropy": st["entropy"].mean(1).tolist(),
                    "head_divergence": [None if np.isnan(v) else float(v) for v in st["head_divergence"]],
                    "uniform_distance": (text.shape[1] - 1) / 4, "tokens": list(text.shape)}
   where = min(32, text.shape[1] // 2)
-  out["mixing"] = {**_mixing_ratios(run.model(), text, np.random.default_rng(0), where), "position": where}
+  out["mixing"] = {**_mixing_ratios(model, text, np.random.default_rng(0), where), "position": where}
   # permutation: up to 64 ids shuffled, with the model's own positions and causal mask, and
   # without both
   rng = np.random.default_rng(0)
@@ -1048,16 +1050,15 @@ def one_run(workdir) -> dict:
   ids = rng.integers(0, tok.vocab_size, size=(1, n)).astype(np.int32)
   perm = rng.permutation(n)
   out["permutation_tokens"] = n
-  for name, model in (("own", run.model()), ("none_bidirectional", _without_positions(run))):
-    logits = np.asarray(model(jnp.asarray(ids)))
-    permuted = np.asarray(model(jnp.asarray(ids[:, perm])))
+  for name, variant in (("own", model), ("none_bidirectional", _without_positions(run))):
+    logits = np.asarray(variant(jnp.asarray(ids)))
+    permuted = np.asarray(variant(jnp.asarray(ids[:, perm])))
     out.setdefault("permutation", {})[name] = float(np.abs(permuted - logits[:, perm]).max())
   out["permutation"]["logit_scale"] = float(np.abs(logits).max())
   # sqrt(d_k): the model's scores and the same scores times sqrt(d_head)
   scaled, unscaled = _scaled_and_unscaled(run, text)
   out["scaling"] = {"scaled": scaled, "unscaled": unscaled, "tokens": list(text.shape)}
   # "The bank by the river": weight from the last piece of the last word to the second word
-  model = run.model()
   for name, sentence in SENTENCES.items():
     maps = attention.attention_maps(model, tok, sentence, bool(run.config.data.add_bos))
     spans = _word_spans(maps["tokens"])

@@ -36,16 +36,14 @@ def block() -> str:
 def seeds_lines() -> str:
   """50,000 at 1e-3 over five seeds (`--arg lr_seeds`) against every arm's five seeds at 3e-3
   (`--arg seeds`), paired by seed, Holm over the comparisons."""
-  low = {r["seed"]: r["val_bits_per_byte"]
-         for r in budgets.read_results(HERE / "lr_seeds" / "results.csv", "tokenizer.vocab_size", int)}
+  lr_seeds = budgets.read_results(HERE / "lr_seeds" / "results.csv", "tokenizer.vocab_size", int)
+  low = {r["seed"]: r["val_bits_per_byte"] for r in lr_seeds}
   seeds = budgets.read_results(HERE / "seeds" / "results.csv", "tokenizer.vocab_size", int)
   order = sorted(low)
   at_curve = {arm: [next(r["val_bits_per_byte"] for r in seeds if r["arm"] == arm and r["seed"] == s) for s in order]
               for arm in sorted({r["arm"] for r in seeds})}
   ours = [low[s] for s in order]
-  tests = {arm: stats.compare(ours, values, paired=True) for arm, values in at_curve.items()}
-  for arm, p in zip(tests, stats.holm([t["p"] for t in tests.values()])):
-    tests[arm]["p_holm"] = p
+  tests = stats.against_each(ours, at_curve)
   lines = [f"50,000 at 1e-3 over seeds {', '.join(map(str, order))}: {np.mean(ours):.4f} ± {np.std(ours, ddof=1):.4f} "
            f"bits per byte; against each arm's five seeds at {CURVE_RATE:g} (paired by seed, Holm over the "
            f"{len(tests)} comparisons):", ""]
@@ -54,8 +52,7 @@ def seeds_lines() -> str:
                else f"not detected (80% power for {t['detectable']:.3f})")
     lines.append(f"- vs {arm:,} at {CURVE_RATE:g} ({np.mean(at_curve[arm]):.4f}): {t['diff']:+.4f} "
                  f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}], Holm p {t['p_holm']:.2g}: {verdict}")
-  straight = [r for r in budgets.read_results(HERE / "lr_seeds" / "results.csv", "tokenizer.vocab_size", int)
-              if r["seed"] != 0]
+  straight = [r for r in lr_seeds if r["seed"] != 0]
   lines += ["", f"CPU time: {sum(r['train_time_s'] or 0.0 for r in straight) / 3600:.2f} core-hours in the training "
                 f"loops of the {len(straight)} runs of seeds 1-4 (seed 0 is the rate sweep's run)."]
   return "\n".join(lines)

@@ -115,6 +115,15 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
   return out
 
 
+def against_each(ours: Sequence[float], others: dict[str, Sequence[float]], alpha: float = ALPHA) -> dict[str, dict]:
+  """One arm against each of `others`, paired by seed (`compare(..., paired=True)`), with
+  `p_holm`: Holm over these comparisons."""
+  tests = {name: compare(ours, values, paired=True, alpha=alpha) for name, values in others.items()}
+  for name, p in zip(tests, holm([t["p"] for t in tests.values()])):
+    tests[name]["p_holm"] = p
+  return tests
+
+
 def pairwise(values: dict[str, list[tuple]], alpha: float = ALPHA) -> list[dict]:
   """Every pair of arms, `values` = {arm: [(seed or None, value), ...]}: paired over the seeds
   when both arms have the same distinct seeds, else Welch; Holm over all pairs. Sorted by the
