@@ -196,3 +196,17 @@ def test_a_rate_sweep_names_each_arms_best_rate_the_grids_edge_and_whether_the_o
           "(changed).") in text
   assert "- Below their own best n-gram at their best rate: arm a, arm b." in text
   assert "- CPU time: 3.50 core-hours in the 7 runs'" in text
+  assert "(1e+13 training FLOPs), seed 0, three held-out plays;" in text
+
+
+def test_a_rate_sweep_over_step_budgets_states_the_flops_its_runs_trained():
+  """A sweep whose budgets are steps (heads): the header gives the runs' training FLOPs, not
+  the step count read as FLOPs, and the validation split it is told."""
+  def row(arm, rate, bpb):
+    return {"arm": arm, "steps": 200, "seed": 0, "budget": 200, "train_flops": 7.09e12,
+            "optimizer.learning_rate": str(rate), "val_bits_per_byte": bpb, "kn_best_bits_per_byte": 2.4,
+            "kn_best_order": "3", "train_time_s": 60.0}
+  text = budgets.rate_sweep_block([row(1, 1e-3, 2.6), row(1, 1e-2, 2.5)], [row(1, 3e-3, 2.55)], 3e-3, [1],
+                                  budget_name="the curve's 200-step budget", validation="the held-out play")
+  assert text.startswith("Validation bits per byte at the curve's 200-step budget (7.09e+12 training FLOPs), "
+                         "seed 0, the held-out play;")

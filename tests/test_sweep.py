@@ -141,6 +141,36 @@ def test_positions_learning_rate_sweep_is_the_curves_400_step_point_at_three_rat
       assert branch - items == set(), (scheme, rate, branch - items)
 
 
+def test_heads_learning_rate_sweep_is_the_seeds_sweeps_200_step_run_at_two_more_rates():
+  """`--arg lr` trains what `--arg seeds` trained for seed 0 (the curve's 200-step point), bar
+  the learning rate, so that run is its 3e-3 point."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/heads/sweep.py"), "lr")
+  runs = dict(sweep.expand())
+  assert len(runs) == 8
+  seeds = dict(sweep_lib.load(str(ROOT / "experiments/heads/sweep.py"), "seeds").expand(validate=False))
+  for heads in (1, 2, 4, 8):
+    point = set(seeds[f"runs/sweeps/heads/num_heads-{heads}_steps-200_seed-0"])
+    assert "train.steps=200" in point
+    for rate in ("0.001", "0.01"):
+      items = set(runs[f"runs/sweeps/heads_lr/num_heads-{heads}_learning_rate-{rate}_steps-200_seed-0"])
+      assert items - point == {f"optimizer.learning_rate={rate}"}, (heads, rate, items - point)
+      assert point - items == set(), (heads, rate, point - items)
+
+
+def test_width_learning_rate_sweep_goes_one_rate_past_each_widths_best_edge():
+  """`--arg lr`: 3e-4 and 3e-3 for every width at the curve's 2x steps, and one more rate past the
+  edge each width was best at (1e-2 for 128, 1e-4 for 768 and 1024), nothing else."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/width/sweep.py"), "lr")
+  rates = {}
+  for run in sweep.runs:
+    rates.setdefault(run["model.d_model"], []).append(run["optimizer.learning_rate"])
+  assert {d: sorted(r) for d, r in rates.items()} == {128: [3e-4, 3e-3, 1e-2], 768: [1e-4, 3e-4, 3e-3],
+                                                       1024: [1e-4, 3e-4, 3e-3]}
+  steps = {d: sorted(sweep.budget_steps({k: v for k, v in r.items() if k != "optimizer.learning_rate"}))
+           for d, r in ((r["model.d_model"], r) for r in sweep.runs)}
+  assert steps == {128: [3741], 768: [203], 1024: [120]}
+
+
 def test_granularity_learning_rate_sweep_is_the_curves_2x_branch_at_the_other_two_rates():
   """`--arg lr` trains what the curve's 2x cooldown branch trained (same steps per arm), bar the
   learning rate, so the branch is its 3e-3 point."""

@@ -6,6 +6,8 @@ block between the `<!-- figures -->` markers of README.md.
   llm-input sweep experiments/heads/sweep.py --table --baselines --documents --x num_heads
   python experiments/heads/head_probe.py
   python experiments/heads/figures.py
+
+With `--arg seeds` tabled into seeds/, it also rewrites the `<!-- seeds -->` block.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from llm_input.analysis import budgets
+from llm_input.analysis import budgets, sweep_tables
 
 HERE = pathlib.Path(__file__).parent
 
@@ -46,23 +48,33 @@ def probe_lines(probe: dict, heads: list[int]) -> list[str]:
   return lines
 
 
-def block() -> str:
-  """The README block, from the committed results.csv, head_stats.json and token count."""
-  data = budgets.read_results(HERE / "results.csv", "model.num_heads", int)
-  probe_path = HERE / "head_stats.json"
-  probe = json.loads(probe_path.read_text()) if probe_path.exists() else None
+def block(folder: str = ".") -> str:
+  """The README block of the curve (results.csv, head_stats.json) or, with folder "seeds", of
+  `--arg seeds` (five seeds at the curve's 200-step budget, all trained on this machine), from
+  the committed CSVs and token count."""
+  data = budgets.read_results(HERE / folder / "results.csv", "model.num_heads", int)
   tokens = budgets.train_tokens(HERE / "train_tokens.json",
                                 pathlib.Path("runs/sweeps/heads") / "num_heads-4_steps-400_seed-0")
   text = budgets.summary_block(data, label, tokens_per_step=16 * 256, train_tokens=tokens,
                                validation="the held-out play")
+  if folder == "seeds":
+    return "\n\n".join([
+        text, "Every pair over seeds, paired (with the power of each test):",
+        sweep_tables.pairwise_markdown([{**r, "arm": label(r["arm"])} for r in data]).rstrip("\n"),
+        budgets.repeat_line(data, budgets.read_results(HERE / "results.csv", "model.num_heads", int), 200),
+        budgets.seeds_cpu_line(data, curve_seeds=())])
+  probe_path = HERE / "head_stats.json"
+  probe = json.loads(probe_path.read_text()) if probe_path.exists() else None
   lines = [text] + (probe_lines(probe, sorted({r["arm"] for r in data})) if probe else [])
   return "\n".join(lines + ["", budgets.cpu_hours_line(data)])
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text)
-  print(text)
+  for folder, name in ((".", "figures"), ("seeds", "seeds")):
+    if (HERE / folder / "results.csv").exists():
+      text = block(folder)
+      budgets.rewrite_block(HERE / "README.md", text, name)
+      print(text)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,14 @@ Wilcoxon, Holm) at one point of the curve; seeds 0-2 are the curve's own 200-ste
   llm-input sweep experiments/heads/sweep.py --arg seeds          # or --shard 1/2 and 2/2
   llm-input sweep experiments/heads/sweep.py --arg seeds --table --baselines --x num_heads \
       --out experiments/heads/seeds
+
+`--arg lr`: each head count at peak rates 1e-3 and 1e-2 at the curve's 200-step budget, seed 0,
+with the curve's schedule; the 3e-3 point (the curve's rate) is `--arg seeds`'s seed-0 run,
+so it is not trained twice (lr_figures.py writes the README's table):
+
+  llm-input sweep experiments/heads/sweep.py --arg lr
+  llm-input sweep experiments/heads/sweep.py --arg lr --table --out experiments/heads/lr
+  python experiments/heads/lr_figures.py
 """
 
 from llm_input.sweep import Sweep, product
@@ -37,6 +45,12 @@ def get_sweep(arg=None):
     curve = get_sweep()
     curve.seeds, curve.budgets = [0, 1, 2, 3, 4], [200]
     return curve
+  if arg == "lr":
+    # The curve used tiny's peak rate, 3e-3, for every head count: is any count's rank an
+    # artefact of it? 1e-3 and 1e-2 beside it, at the 200-step budget, seed 0.
+    curve = get_sweep()
+    return Sweep(name="heads_lr", base=curve.base, seeds=[0], budgets=[200], common=curve.common,
+                 runs=product(("model.num_heads", HEADS), ("optimizer.learning_rate", [1e-3, 1e-2])))
   budgets = [300, 600, 1200] if arg == "full" else [100, 200, 400]
   return Sweep(
       name="heads" if arg != "full" else "heads_full", base="configs/tiny.py", seeds=[0, 1, 2],

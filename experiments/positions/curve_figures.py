@@ -36,12 +36,7 @@ def block(folder: str = "curve") -> str:
   if folder == "seeds":
     text = (text.rstrip("\n") + "\n\nEvery pair over seeds, paired (with the power of each test):\n\n"
             + sweep_tables.pairwise_markdown(data).rstrip("\n"))
-    curve = {(r["arm"], r["seed"]): r["val_bits_per_byte"]
-             for r in budgets.read_results(CURVE / "results.csv", "model.positions") if r["steps"] == 400}
-    repeat = [abs(r["val_bits_per_byte"] - curve[(r["arm"], r["seed"])]) for r in data if (r["arm"], r["seed"]) in curve]
-    text += (f"\n\nSeeds {', '.join(map(str, sorted({s for _, s in curve})))} repeat the curve's 400-step points "
-             f"(cooldown branches trained on another machine kind) to within {max(repeat):.4f} bits per byte "
-             f"({len(repeat)} runs).")
+    text += "\n\n" + budgets.repeat_line(data, budgets.read_results(CURVE / "results.csv", "model.positions"), 400)
     return text + "\n\n" + budgets.seeds_cpu_line(data, curve_seeds=())
   return text + "\n\n" + budgets.cpu_hours_line(data)
 

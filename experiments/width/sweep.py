@@ -26,7 +26,8 @@ quarter of its own 1x run (1024: 15 of 60 steps):
       --x model.d_model --out experiments/width/seeds
 
 `--arg lr`: each width at peak rates 3e-4 and 3e-3 at the curve's 2x budget (2.18e13 FLOPs),
-seed 0, with the curve's schedule; the 1e-3 point (the curve's rate) is the curve's 2x cooldown
+seed 0, with the curve's schedule, and one more rate past the grid's edge where a width was best
+at it (1e-2 for 128, 1e-4 for 768 and 1024); the 1e-3 point (the curve's rate) is the curve's 2x cooldown
 branch, which a run straight to that budget equals (tests/test_schedule.py), so it is not
 trained twice:
 
@@ -63,7 +64,9 @@ def get_sweep(arg=None):
     curve = get_sweep("curve")
     return Sweep(name="width_lr", base=curve.base, seeds=[0], flops_budgets=[curve.flops_budgets[1]],
                  common=curve.common,
-                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (3e-4, 3e-3)])
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in curve.runs for lr in (3e-4, 3e-3)]
+                 # each width was best at an edge of 3e-4..3e-3: one more point past it
+                 + [{**run, "optimizer.learning_rate": lr} for run, lr in zip(curve.runs, (1e-2, 1e-4, 1e-4))])
   if arg == "tpu":
     return Sweep(name="width_tpu", base="configs/gpt2_small.py",
                  common={"train.steps": 20000, "data.batch_size": 256, "mesh.fsdp": -1, "mesh.data": 1},

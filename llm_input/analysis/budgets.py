@@ -211,6 +211,19 @@ def seeds_cpu_line(data: list[dict], curve_seeds: tuple = (0,)) -> str:
           "one core)" + which.format(", ".join(map(str, curve_seeds))) + ".")
 
 
+def repeat_line(data: list[dict], curve: list[dict], steps: int) -> str:
+  """How closely a seeds sweep's straight runs (`--arg seeds`) repeat the curve's cooldown
+  branches at `steps` (`curve`: the curve's rows, trained on another machine kind), over the
+  (arm, seed) pairs both have."""
+  at = {(r["arm"], r["seed"]): r["val_bits_per_byte"] for r in curve if r["steps"] == steps}
+  repeat = [abs(r["val_bits_per_byte"] - at[(r["arm"], r["seed"])]) for r in data if (r["arm"], r["seed"]) in at]
+  if not repeat:
+    raise ValueError(f"no (arm, seed) of the seeds sweep is among the curve's {steps}-step points")
+  return (f"Seeds {', '.join(map(str, sorted({s for _, s in at})))} repeat the curve's {steps}-step points "
+          f"(cooldown branches trained on another machine kind) to within {max(repeat):.4f} bits per byte "
+          f"({len(repeat)} runs).")
+
+
 def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> None:
   """Replaces what lies between the README's `<!-- NAME -->` and `<!-- /NAME -->` markers
   (START and END for the default name) with `text`."""
@@ -364,14 +377,15 @@ def best_rate_cells(bpb: dict, arm, rates: list[float]) -> tuple[float, float, s
 
 def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arms: list, label: Callable = str,
                      *, budget_name: str = "the curve's 2x budget", point_name: str = "the curve's own point",
-                     rate_column: str = "optimizer.learning_rate") -> str:
+                     rate_column: str = "optimizer.learning_rate", validation: str = "three held-out plays") -> str:
   """A learning-rate sweep at one budget of a curve, as a README block: per arm its validation
   bits per byte at each peak rate (the best in bold), its best rate and how much that gains
   over the curve's rate, and its own best Kneser-Ney baseline; then which arms are best
   elsewhere than the curve's rate, whether the arms' order changes at their best rates, which
   arms beat their own n-gram, and CPU time. `rows`: the sweep's results (one seed); `curve`:
   the curve's results (`read_results`), whose seed-0 rows at the sweep's budget are the
-  `curve_rate` points (a straight run to that budget equals the curve's cooldown branch)."""
+  `curve_rate` points (a straight run to that budget equals the curve's cooldown branch);
+  `validation`: what the validation split is."""
   budget = rows[0]["budget"]
   seed = rows[0]["seed"]
   at = {r["arm"]: r for r in curve if r["budget"] == budget and r["seed"] == seed}
@@ -379,8 +393,10 @@ def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arm
   bpb.update({(arm, curve_rate): r["val_bits_per_byte"] for arm, r in at.items()})
   arms = [a for a in arms if any(k[0] == a for k in bpb)]
   rates = sorted({rate for _, rate in bpb})
-  lines = [f"Validation bits per byte at {budget_name} ({budget:.3g} training FLOPs), seed {seed}, three "
-           f"held-out plays; the {curve_rate:g} column is {point_name}:", "",
+  # a sweep of step budgets (heads) states the FLOPs its runs trained
+  flops = budget if isinstance(budget, float) else rows[0]["train_flops"]
+  lines = [f"Validation bits per byte at {budget_name} ({flops:.3g} training FLOPs), seed {seed}, "
+           f"{validation}; the {curve_rate:g} column is {point_name}:", "",
            "| arm | steps | " + " | ".join(f"lr {rate:g}" for rate in rates)
            + f" | best rate | best - {curve_rate:g} | own KN best |",
            "| --- | --- |" + " --- |" * (len(rates) + 3)]
