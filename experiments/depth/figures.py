@@ -51,9 +51,7 @@ def block() -> str:
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text, "figures")
-  print(text)
+  budgets.write_block(HERE / "README.md", block(), "figures")
 
 
 if __name__ == "__main__":

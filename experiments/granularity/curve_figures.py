@@ -132,13 +132,9 @@ def rates_block() -> str:
 def main() -> None:
   for folder, name in BLOCKS.items():
     if (HERE / folder / "results.csv").exists():
-      text = block(folder)
-      budgets.rewrite_block(HERE / "README.md", text, name)
-      print(text)
+      budgets.write_block(HERE / "README.md", block(folder), name)
   if all((HERE / folder / "results.csv").exists() for folder in ("curve", "curve_shared")):
-    text = rates_block()
-    budgets.rewrite_block(HERE / "README.md", text, "rates")
-    print(text)
+    budgets.write_block(HERE / "README.md", rates_block(), "rates")
 
 
 if __name__ == "__main__":

@@ -72,9 +72,7 @@ def block(folder: str = ".") -> str:
 def main() -> None:
   for folder, name in ((".", "figures"), ("seeds", "seeds")):
     if (HERE / folder / "results.csv").exists():
-      text = block(folder)
-      budgets.rewrite_block(HERE / "README.md", text, name)
-      print(text)
+      budgets.write_block(HERE / "README.md", block(folder), name)
 
 
 if __name__ == "__main__":

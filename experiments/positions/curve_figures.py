@@ -44,9 +44,7 @@ def block(folder: str = "curve") -> str:
 def main() -> None:
   for folder in ("curve", "seeds"):
     if (HERE / folder / "results.csv").exists():
-      text = block(folder)
-      budgets.rewrite_block(HERE / "README.md", text, "figures" if folder == "curve" else "seeds")
-      print(text)
+      budgets.write_block(HERE / "README.md", block(folder), "figures" if folder == "curve" else "seeds")
 
 
 if __name__ == "__main__":

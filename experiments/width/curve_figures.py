@@ -49,9 +49,7 @@ def block(folder: str = "curve") -> str:
 def main() -> None:
   for folder in ("curve", "seeds"):
     if (HERE / folder / "results.csv").exists():
-      text = block(folder)
-      budgets.rewrite_block(HERE / "README.md", text, folder)
-      print(text)
+      budgets.write_block(HERE / "README.md", block(folder), folder)
 
 
 if __name__ == "__main__":

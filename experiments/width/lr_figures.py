@@ -29,9 +29,7 @@ def block() -> str:
 
 
 def main() -> None:
-  text = block()
-  budgets.rewrite_block(HERE / "README.md", text, "lr")
-  print(text)
+  budgets.write_block(HERE / "README.md", block(), "lr")
 
 
 if __name__ == "__main__":

@@ -234,6 +234,12 @@ def rewrite_block(readme: pathlib.Path, text: str, name: str = "figures") -> Non
   readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
+def write_block(readme: pathlib.Path, text: str, name: str = "figures") -> None:
+  """A figures script's output: `rewrite_block`, then the block on stdout for the terminal."""
+  rewrite_block(readme, text, name)
+  print(text)
+
+
 def train_tokens_by_arm(cache: pathlib.Path, run_dirs: dict) -> dict:
   """{arm: tokens in the train split of its token store} for a sweep whose arms tokenize
   differently ({arm: one of its run folders}), cached in `cache` like `train_tokens`."""
