@@ -259,7 +259,17 @@ def test_the_seeds_are_the_curves_2x_points_trained_straight(experiment, runs, n
   assert names <= {pathlib.Path(folder).name for folder, _ in seed_runs}
 
 
-# Every README block a script writes (budgets.rewrite_block) from committed files: (experiment,
+def _load_script(experiment: str, script: str):
+  """experiments/EXPERIMENT/SCRIPT.py as a module (the figure scripts are not a package)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(f"{experiment}_{script}", ROOT / f"experiments/{experiment}/{script}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+# Every README block a script writes (budgets.write_block) from committed files: (experiment,
 # script, the block's marker, what the script makes of it). A figure edited by hand, or a script
 # changed without rewriting its block, fails here.
 README_BLOCKS = [
@@ -286,11 +296,7 @@ README_BLOCKS = [
 @pytest.mark.parametrize("experiment, script, marker, make", README_BLOCKS,
                          ids=[f"{e}/{s}:{m}" for e, s, m, _ in README_BLOCKS])
 def test_each_readme_block_is_what_its_script_makes_of_the_committed_files(experiment, script, marker, make):
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location(f"{experiment}_{script}", ROOT / f"experiments/{experiment}/{script}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = _load_script(experiment, script)
   readme = (ROOT / f"experiments/{experiment}/README.md").read_text()
   assert readme.split(f"<!-- {marker} -->\n", 1)[1].split(f"\n<!-- /{marker} -->", 1)[0] == make(module)
 
@@ -569,3 +575,14 @@ def test_a_budget_sweeps_comparisons_stay_within_each_budget():
   assert text.count("| num_heads-1_steps-100 | num_heads-4_steps-100 |") == 1
   assert "| num_heads-1_steps-100 | num_heads-1_steps-200 |" not in text  # never across budgets
   assert text.count("Holm's correction over the 1 pairs") == 2
+
+
+def test_a_curve_over_seeds_is_tested_within_each_budget():
+  """The width curve has seeds 0-2 at three budgets: its paired tests compare the arms within a
+  budget (paired t over the shared seeds), never pooling an arm's budgets (which gives Welch's
+  test of one width's 1x-3x mixture against another's)."""
+  module = _load_script("width", "curve_figures")
+  text = module.block("curve")
+  assert "Welch t" not in text
+  for budget in ("1.09e+13", "2.18e+13", "3.28e+13"):
+    assert f"At {budget} FLOPs:\n\n| val_bits_per_byte: arm a |" in text

@@ -4,8 +4,8 @@ bits per byte against the Kneser-Ney baselines of its (shared) bpe tokens, the s
 each point saw, where each difference holds, a bootstrap over seeds and the three held-out
 plays, and CPU time. Rewrites the block between the `<!-- curve -->` markers of README.md.
 
-  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1
-  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1 --table --baselines \
+  llm-input sweep experiments/width/sweep.py --arg curve
+  llm-input sweep experiments/width/sweep.py --arg curve --table --baselines \
       --documents --x model.d_model --out experiments/width/curve
   python experiments/width/curve_figures.py
 """
@@ -38,8 +38,11 @@ def block(folder: str = "curve") -> str:
                                      base_budget=min(r["budget"] for r in budgets.read_results(
                                          CURVE / "results.csv", "model.d_model", int)) if folder == "seeds" else None)
   if len({r["seed"] for r in data}) > 1:
-    text += ("\n\nOver seeds, paired (the arms of a seed share its random seed and data order):\n\n"
-             + sweep_tables.pairwise_markdown([{**r, "arm": label(r["arm"])} for r in data]).rstrip("\n"))
+    # within each budget only: pooling a curve's budgets would compare an arm's 1x with its 3x
+    text += "\n\nOver seeds, paired (the arms of a seed share its random seed and data order):"
+    for budget in sorted({r["budget"] for r in data}):
+      text += (f"\n\nAt {budget:.3g} FLOPs:\n\n" + sweep_tables.pairwise_markdown(
+          [{**r, "arm": label(r["arm"])} for r in data if r["budget"] == budget]).rstrip("\n"))
   boot = budgets.bootstrap_block(data, records, label)
   if boot:
     text += "\n\nOver seeds and the three plays:\n\n" + boot.rstrip("\n")

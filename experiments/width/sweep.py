@@ -14,8 +14,8 @@ the 1024-wide one for the same compute; one warmup-stable-decay run per arm and 
 the shorter budgets its cooldown branches, three held-out plays; each arm warms up for a
 quarter of its own 1x run (1024: 15 of 60 steps):
 
-  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1      # or --shard 1/2 and 2/2
-  llm-input sweep experiments/width/sweep.py --arg curve --seeds 1 --table --baselines \
+  llm-input sweep experiments/width/sweep.py --arg curve                # or --shard 1/2 and 2/2
+  llm-input sweep experiments/width/sweep.py --arg curve --table --baselines \
       --documents --x model.d_model --out experiments/width/curve
 
 `--arg seeds`: seeds 0-4 at the curve's 2x budget (2.18e13 FLOPs), for tests over five seeds
