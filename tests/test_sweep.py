@@ -288,6 +288,7 @@ README_BLOCKS = [
     ("positions", "curve_figures", "seeds", lambda m: m.block("seeds")),
     ("positions", "lr_figures", "lr", lambda m: m.block()),
     ("heads", "figures", "figures", lambda m: m.block()),
+    ("heads", "figures", "seeds", lambda m: m.block("seeds")),
     ("attention_scale", "figures", "figures", lambda m: m.block()),
     ("depth", "figures", "figures", lambda m: m.block()),
 ]
