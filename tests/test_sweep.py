@@ -289,6 +289,7 @@ README_BLOCKS = [
     ("positions", "lr_figures", "lr", lambda m: m.block()),
     ("heads", "figures", "figures", lambda m: m.block()),
     ("heads", "figures", "seeds", lambda m: m.block("seeds")),
+    ("heads", "lr_figures", "lr", lambda m: m.block()),
     ("attention_scale", "figures", "figures", lambda m: m.block()),
     ("depth", "figures", "figures", lambda m: m.block()),
 ]
