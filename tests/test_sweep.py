@@ -157,6 +157,22 @@ def test_heads_learning_rate_sweep_is_the_seeds_sweeps_200_step_run_at_two_more_
       assert point - items == set(), (heads, rate, point - items)
 
 
+def test_depth_learning_rate_sweep_is_the_sweeps_seed_0_run_at_two_more_rates():
+  """`--arg lr` trains what the depth sweep trained for seed 0 (same steps and warmup per depth),
+  bar the learning rate, so that run is its 3e-3 point."""
+  sweep = sweep_lib.load(str(ROOT / "experiments/depth/sweep.py"), "lr")
+  runs = dict(sweep.expand())
+  assert len(runs) == 8
+  depth = dict(sweep_lib.load(str(ROOT / "experiments/depth/sweep.py")).expand(validate=False))
+  for layers, warmup, steps in ((1, 96, 765), (2, 73, 587), (4, 50, 400), (8, 31, 244)):
+    point = set(depth[f"runs/sweeps/depth/num_layers-{layers}_warmup_steps-{warmup}_steps-{steps}_seed-0"])
+    for rate in ("0.001", "0.01"):
+      items = set(runs[f"runs/sweeps/depth_lr/num_layers-{layers}_warmup_steps-{warmup}_learning_rate-{rate}"
+                       f"_steps-{steps}_seed-0"])
+      assert items - point == {f"optimizer.learning_rate={rate}"}, (layers, rate, items - point)
+      assert point - items == set(), (layers, rate, point - items)
+
+
 def test_width_learning_rate_sweep_goes_one_rate_past_each_widths_best_edge():
   """`--arg lr`: 3e-4 and 3e-3 for every width at the curve's 2x steps, and one more rate past the
   edge each width was best at (1e-2 for 128, 1e-4 for 768 and 1024), nothing else."""

@@ -10,6 +10,14 @@ seed see the same batches), three held-out plays, rate 3e-3 (the tiny preset's, 
   llm-input sweep experiments/depth/sweep.py                  # or --shard 1/2 and 2/2
   llm-input sweep experiments/depth/sweep.py --table --baselines --documents \
       --x model.num_layers --out experiments/depth
+
+`--arg lr`: each depth at peak rates 1e-3 and 1e-2 beside the sweep's 3e-3, at the same budget
+and schedule, seed 0 (the 3e-3 point is the sweep's own seed-0 run), so a depth's loss is not
+just the preset's rate suiting 4 layers (lr_figures.py writes the README's table):
+
+  llm-input sweep experiments/depth/sweep.py --arg lr
+  llm-input sweep experiments/depth/sweep.py --arg lr --table --out experiments/depth/lr
+  python experiments/depth/lr_figures.py
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, step_flops
@@ -18,7 +26,10 @@ LAYERS = [1, 2, 4, 8]
 
 
 def get_sweep(arg=None):
-  del arg
+  if arg == "lr":
+    depth = get_sweep()
+    return Sweep(name="depth_lr", base=depth.base, seeds=[0], flops_budgets=depth.flops_budgets, common=depth.common,
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in depth.runs for lr in (1e-3, 1e-2)])
   budget = 2 * 200 * step_flops("configs/tiny.py", {"tokenizer.kind": "bpe", "tokenizer.vocab_size": 4096})
   runs = []
   for layers in LAYERS:  # warmup an eighth of the arm's own steps at the budget
