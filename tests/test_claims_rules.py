@@ -249,3 +249,24 @@ def test_the_vocabulary_row_says_whether_50k_still_loses_at_its_better_rate():
   assert "(its own five seeds at 3e-3: 2.600, the better rate -0.099, Holm p" in row[2]
   assert row[3].split(". Instead")[0].endswith(
       "with 50,000 at 0.001 (paired over 5 seeds, Holm): still above 1,000, 4,096, not detected against 16,000")
+
+
+def test_the_depth_row_says_whether_the_order_survives_each_depths_best_rate():
+  """The rate sweep (seed 0) beside the paired verdict at 3e-3: the row names each depth's best
+  rate and says whether the order at those rates is the one at 3e-3."""
+  import copy
+  import importlib.util
+  import json
+
+  spec = importlib.util.spec_from_file_location("claims_script", ROOT / "experiments/claims/claims.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  dp = copy.deepcopy(json.loads((ROOT / "experiments/claims/claims.json").read_text())["depth"])
+  dp["rates"] = {"1": {"0.001": 2.25, "0.003": 2.17, "0.01": 2.30}, "2": {"0.001": 2.26, "0.003": 2.24, "0.01": 2.35},
+                 "4": {"0.001": 2.38, "0.003": 2.33, "0.01": 2.40}, "8": {"0.001": 2.43, "0.003": 2.44, "0.01": 2.50}}
+  row = module.depth_row(dp)
+  assert row[2].endswith("seed 0 at each depth's best peak rate of 0.001 / 0.003 / 0.01: 1: 2.170 (0.003), "
+                         "2: 2.240 (0.003), 4: 2.330 (0.003), 8: 2.430 (0.001)")
+  assert row[3].endswith("at each depth's best rate (seed 0, one run each) the order is 1 < 2 < 4 < 8 layers (as at 3e-3)")
+  dp["rates"]["8"]["0.001"] = 2.20  # 8 layers at 1e-3 below 2 and 4: the order changes
+  assert module.depth_row(dp)[3].endswith("the order is 1 < 8 < 2 < 4 layers (at 3e-3: 1 < 2 < 4 < 8)")

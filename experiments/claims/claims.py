@@ -603,7 +603,14 @@ def depth() -> dict:
     a["values"].append((r["seed"], r["val_bits_per_byte"]))
   pairs = stats.pairwise({k: v["values"] for k, v in arms.items()})
   keep = ("a", "b", "diff", "ci_low", "ci_high", "p", "p_wilcoxon", "p_holm", "distinguishable", "detectable")
-  return {"budget_flops": data[0]["budget"], "arms": arms, "pairwise": [{k: p.get(k) for k in keep} for p in pairs]}
+  out = {"budget_flops": data[0]["budget"], "arms": arms, "pairwise": [{k: p.get(k) for k in keep} for p in pairs]}
+  lr = DEPTH_DIR / "lr" / "results.csv"
+  if lr.exists():  # seed 0 of each depth at 1e-3 and 1e-2 beside the sweep's 3e-3 (`--arg lr`)
+    rates = {str(r["arm"]): {"0.003": r["val_bits_per_byte"]} for r in data if r["seed"] == 0}
+    for r in budgets.read_results(lr, "model.num_layers", int):
+      rates[str(r["arm"])][f"{float(r['optimizer.learning_rate']):g}"] = r["val_bits_per_byte"]
+    out["rates"] = rates
+  return out
 
 
 def _ms(d: dict, digits: int = 3) -> str:
@@ -835,12 +842,22 @@ def depth_row(dp: dict) -> tuple:
                     f"{np.std([v for _, v in dp['arms'][k]['values']], ddof=1):.3f} ({dp['arms'][k]['steps']} steps)"
                     for k in order)
   kn = min(a["kn_best"] for a in dp["arms"].values() if a.get("kn_best"))
+  rate_figure = rate_verdict = ""
+  if "rates" in dp:  # is the order the one shared rate's doing? each depth at its best rate, seed 0
+    best = {k: min(dp["rates"][k].items(), key=lambda kv: kv[1]) for k in order}
+    tried = sorted({float(rate) for k in order for rate in dp["rates"][k]})
+    rate_figure = (f"; seed 0 at each depth's best peak rate of {' / '.join(f'{t:g}' for t in tried)}: "
+                   + ", ".join(f"{k}: {best[k][1]:.3f} ({best[k][0]})" for k in order))
+    at_shared = sorted(order, key=lambda k: np.mean([v for _, v in dp["arms"][k]["values"]]))
+    at_best = sorted(order, key=lambda k: best[k][1])
+    rate_verdict = (f"; at each depth's best rate (seed 0, one run each) the order is {' < '.join(at_best)} layers"
+                    + (" (as at 3e-3)" if at_best == at_shared else f" (at 3e-3: {' < '.join(at_shared)})"))
   return ("More layers build deeper understanding (\"why multiple layers?\")",
           f"`experiments/depth`: the tiny model (d_model 128, 4 heads) with {', '.join(order)} layers at equal training "
           f"FLOPs ({dp['budget_flops']:.3g}: a deeper model trains fewer steps), 3 seeds paired (Holm over all "
           f"{len(dp['pairwise'])} pairs), three held-out plays",
-          f"validation bits per byte {shown}; the tokens' best KN n-gram {kn:.3f}",
-          rules.ordered(dp["pairwise"], order),
+          f"validation bits per byte {shown}; the tokens' best KN n-gram {kn:.3f}" + rate_figure,
+          rules.ordered(dp["pairwise"], order) + rate_verdict,
           "`llm-input sweep experiments/depth/sweep.py` (+ `--table ...`); `python experiments/claims/claims.py --only depth`")
 
 
