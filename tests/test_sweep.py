@@ -308,6 +308,7 @@ README_BLOCKS = [
     ("heads", "lr_figures", "lr", lambda m: m.block()),
     ("attention_scale", "figures", "figures", lambda m: m.block()),
     ("depth", "figures", "figures", lambda m: m.block()),
+    ("depth", "lr_figures", "lr", lambda m: m.block()),
 ]
 
 
