@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from llm_input.analysis import budgets, sweep_tables
+from llm_input.analysis import budgets
 
 HERE = pathlib.Path(__file__).parent
 
@@ -58,11 +58,8 @@ def block(folder: str = ".") -> str:
   text = budgets.summary_block(data, label, tokens_per_step=16 * 256, train_tokens=tokens,
                                validation="the held-out play")
   if folder == "seeds":
-    return "\n\n".join([
-        text, "Every pair over seeds, paired (with the power of each test):",
-        sweep_tables.pairwise_markdown([{**r, "arm": label(r["arm"])} for r in data]).rstrip("\n"),
-        budgets.repeat_line(data, budgets.read_results(HERE / "results.csv", "model.num_heads", int), 200),
-        budgets.seeds_cpu_line(data, curve_seeds=())])
+    curve = budgets.read_results(HERE / "results.csv", "model.num_heads", int)
+    return text + "\n\n" + budgets.seeds_against_curve(data, curve, 200, label)
   probe_path = HERE / "head_stats.json"
   probe = json.loads(probe_path.read_text()) if probe_path.exists() else None
   lines = [text] + (probe_lines(probe, sorted({r["arm"] for r in data})) if probe else [])

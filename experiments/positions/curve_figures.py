@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pathlib
 
-from llm_input.analysis import budgets, sweep_tables
+from llm_input.analysis import budgets
 
 HERE = pathlib.Path(__file__).parent
 CURVE = HERE / "curve"
@@ -34,10 +34,8 @@ def block(folder: str = "curve") -> str:
   if boot:
     text += "\n\nOver seeds and the three plays (what the seed-only tests above leave out):\n\n" + boot
   if folder == "seeds":
-    text = (text.rstrip("\n") + "\n\nEvery pair over seeds, paired (with the power of each test):\n\n"
-            + sweep_tables.pairwise_markdown(data).rstrip("\n"))
-    text += "\n\n" + budgets.repeat_line(data, budgets.read_results(CURVE / "results.csv", "model.positions"), 400)
-    return text + "\n\n" + budgets.seeds_cpu_line(data, curve_seeds=())
+    curve = budgets.read_results(CURVE / "results.csv", "model.positions")
+    return text.rstrip("\n") + "\n\n" + budgets.seeds_against_curve(data, curve, 400)
   return text + "\n\n" + budgets.cpu_hours_line(data)
 
 

@@ -211,6 +211,16 @@ def seeds_cpu_line(data: list[dict], curve_seeds: tuple = (0,)) -> str:
           "one core)" + which.format(", ".join(map(str, curve_seeds))) + ".")
 
 
+def seeds_against_curve(data: list[dict], curve: list[dict], steps: int, label: Callable = str) -> str:
+  """The lines a seeds sweep (`--arg seeds`) trained wholly here adds below its `summary_block`:
+  every pair paired over seeds with its power, how closely its runs repeat the curve's
+  `steps`-step points (`curve`: the curve's rows, trained elsewhere), and its CPU time."""
+  return "\n\n".join([
+      "Every pair over seeds, paired (with the power of each test):",
+      sweep_tables.pairwise_markdown([{**r, "arm": label(r["arm"])} for r in data]).rstrip("\n"),
+      repeat_line(data, curve, steps), seeds_cpu_line(data, curve_seeds=())])
+
+
 def repeat_line(data: list[dict], curve: list[dict], steps: int) -> str:
   """How closely a seeds sweep's straight runs (`--arg seeds`) repeat the curve's cooldown
   branches at `steps` (`curve`: the curve's rows, trained on another machine kind), over the
