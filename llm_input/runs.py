@@ -46,7 +46,7 @@ FROZEN_SECTIONS = ("model", "tokenizer", "data", "seed")
 GUARDED_SECTIONS = ("optimizer", "schedule", "train")
 # Fields of the frozen sections that only change how the step is computed, not what: a resume
 # may change them (the change is recorded like any other).
-SPEED_FIELDS = ("model.head_loss_chunk",)
+SPEED_FIELDS = ("model.head_loss_chunk", "model.attention_block")
 # Fields added after run folders were written, with the value that means what those runs did:
 # a config.json without them resumes as if it had them at that value.
 ADDED_FIELDS = {"tokenizer.path": "", "model.qkv_bias": None, "schedule.warmup_fraction": 0.0,

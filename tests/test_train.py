@@ -426,16 +426,18 @@ def test_resuming_with_a_different_model_data_or_tokenizer_is_refused(corpus, tr
 
 
 def test_a_speed_field_may_change_when_a_run_resumes(corpus, trained_run, tmp_path):
-  """model.head_loss_chunk changes how the step is computed, not what: a resume may change it
-  (and the change is recorded), unlike the rest of the model section."""
+  """model.head_loss_chunk and model.attention_block change how the step is computed, not what:
+  a resume may change them (and the change is recorded), unlike the rest of the model section."""
   import shutil
   workdir = tmp_path / "run"
   shutil.copytree(trained_run, workdir)
-  result = loop.train(small_config(*corpus, "train.steps=12", "model.head_loss_chunk=0"), workdir,
+  result = loop.train(small_config(*corpus, "train.steps=12", "model.head_loss_chunk=0",
+                                   "model.attention_block=16"), workdir,
                       say=lambda *a: None, allow_config_change=True)  # (more steps: a guarded change)
   assert result["step"] == 12
   changes = RunFolder(workdir).read_config_changes()
   assert changes[-1]["changed"]["model.head_loss_chunk"] == [32, 0]
+  assert changes[-1]["changed"]["model.attention_block"] == [64, 16]
   with pytest.raises(ConfigError, match="different model config"):  # the rest stays frozen
     loop.train(small_config(*corpus, "train.steps=12", "model.head_loss_chunk=0", "model.norm_eps=1e-6"),
                workdir, allow_config_change=True)
