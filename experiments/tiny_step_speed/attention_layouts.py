@@ -28,7 +28,7 @@ def head_major(block):
     for start in range(0, L, block):
       end = start + block
       s = jnp.einsum("bhld,bhds->bhls", qh[:, :, start:end], kh[..., :end])
-      w = A.softmax(jnp.where(mask[:, :, start:end, :end], s, NEG))
+      w = A.masked_softmax(s, mask[:, :, start:end, :end])
       outs.append(jnp.einsum("bhls,bhsd->bhld", w, vh[:, :, :end]))
     return jnp.concatenate(outs, axis=2).transpose(0, 2, 1, 3)
   return f

@@ -15,13 +15,13 @@ NEG=jnp.finfo(jnp.float32).min
 def att4(q,kk,v,m, prescale):
   if prescale: s=jnp.einsum("blhd,bshd->bhls",q*(1/math.sqrt(D)),kk)
   else: s=jnp.einsum("blhd,bshd->bhls",q,kk)/math.sqrt(D)
-  s=jnp.where(m,s,NEG); w=A.softmax(s)
+  w=A.masked_softmax(s,m)
   return jnp.einsum("bhls,bshd->blhd",w,v)
 def att5(q,kk,v,m, prescale):
   b,l,h,d=q.shape; q5=q.reshape(b,l,h,1,d)
   if prescale: s=jnp.einsum("blkgd,bskd->bkgls",q5*(1/math.sqrt(D)),kk)
   else: s=jnp.einsum("blkgd,bskd->bkgls",q5,kk)/math.sqrt(D)
-  s=jnp.where(m[:,:,None],s,NEG); w=A.softmax(s)
+  w=A.masked_softmax(s,m[:,:,None])
   return jnp.einsum("bkgls,bskd->blkgd",w,v).reshape(b,l,h,d)
 def blocked(fn, blk, **kw):
   def f(q,kk,v):

@@ -35,24 +35,28 @@ def attention_mask(segment_ids_BxL: jnp.ndarray, causal: bool) -> jnp.ndarray:
 
 
 @jax.custom_vjp
-def softmax(scores):
-  """Softmax over the last axis (max-subtracted), with its backward written out."""
+def masked_softmax(scores, mask):
+  """Softmax over the last axis of the scores where `mask` holds (0 elsewhere), max-subtracted,
+  with its backward written out. Every row needs one visible key (a causal row sees itself)."""
+  scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
   shifted = scores - jnp.max(scores, axis=-1, keepdims=True)
   exp = jnp.exp(shifted)
   return exp / jnp.sum(exp, axis=-1, keepdims=True)
 
 
-def _softmax_fwd(scores):
-  weights = softmax(scores)
+def _softmax_fwd(scores, mask):
+  weights = masked_softmax(scores, mask)
   return weights, weights
 
 
 def _softmax_bwd(weights, grad):
-  # d softmax: p * (g - <g, p>) per row; jax.nn.softmax's autodiff costs ~2x more on CPU.
-  return (weights * (grad - jnp.sum(grad * weights, axis=-1, keepdims=True)),)
+  # d softmax: p * (g - <g, p>) per row; jax.nn.softmax's autodiff costs ~2x more on CPU. The
+  # masked entries' weights are exactly 0, so their gradient is too: the mask's select is not
+  # repeated over the gradient (autodiff of jnp.where would make that pass).
+  return weights * (grad - jnp.sum(grad * weights, axis=-1, keepdims=True)), None
 
 
-softmax.defvjp(_softmax_fwd, _softmax_bwd)
+masked_softmax.defvjp(_softmax_fwd, _softmax_bwd)
 
 
 def _default_scale(q_BxLxHxDh, scale):
@@ -81,7 +85,7 @@ def _attend(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_Bx1xLxS, scale=None):
   scores = jnp.einsum(equations[0], q, k_BxSxKxDh, preferred_element_type=jnp.float32)
   if scale != 1.0:
     scores = scores * scale
-  weights = softmax(jnp.where(mask, scores, jnp.finfo(jnp.float32).min))
+  weights = masked_softmax(scores, mask)
   out = jnp.einsum(equations[1], weights.astype(v_BxSxKxDh.dtype), v_BxSxKxDh)
   return out.reshape(batch, length, heads, d_head), weights.reshape(batch, heads, length, -1)
 
