@@ -31,8 +31,10 @@ def train_args(corpus, workdir, *extra):
 
 
 def env_for(devices: int, **extra) -> dict:
+  """The environment of a training subprocess with `devices` CPU devices; LLVM at -O0 as in the
+  rest of the suite (conftest.py), which launch-local passes on to its processes."""
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0")
   env.update({k: str(v) for k, v in extra.items()})
   return env
 

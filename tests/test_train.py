@@ -324,7 +324,8 @@ def _train_cmd(corpus, workdir, steps):
 
 def _env():
   env = dict(os.environ)
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+  # one device, and LLVM at -O0 like the rest of the suite (conftest.py)
+  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0"
   return env
 
 
