@@ -6,8 +6,10 @@ tokens in 3 min 9 s (~0.29 s/step, MFU 40-41% in `llm-input bench`), 3 min 37 s 
 `make demo` with the corpus prepared. On 2 AMD EPYC Zen 4 cores with AVX-512 (2026-12-07):
 0.31-0.36 s per step, MFU 52.4-60.5% (median 56.9%) of a 180-201 GFLOP/s peak in five
 `llm-input bench` runs; `make demo` 4 min 27 s and 3 min 42 s, its 600 steps 4 min 0 s and
-3 min 22 s, 2.4316 bits per byte. On the AVX2-only
-kind (AMD Zen 3) the issue measured ~2x slower steps; not re-measured since.
+3 min 22 s, 2.4316 bits per byte. On 2 AMD EPYC Zen 3 cores, AVX2 only (2026-12-08), with
+64-query attention blocks: 0.38-0.51 s per step, MFU 46.2-60.0% (median 54.9%) of a 129-167
+GFLOP/s peak in three `llm-input bench` runs (0.52-0.54 s, 41-46% before); `make demo` from a
+fresh clone 5 min 59.8 s, its 600 steps 5 min 13 s, 2.4318 bits per byte.
 Result (2026-12-02, subwords encoded line by line as SentencePiece trained them): validation
 loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4317 too before the chunked
 head and loss, 2.4535 when documents were encoded whole, 2.5993 with the previous pipeline,
