@@ -38,7 +38,7 @@ def get_config(arg: str | None = None):
   # 0.29 vs 0.31 s per step here (`llm-input bench`), the same numbers.
   cfg.model.head_loss_chunk = 32
   # Causal attention in 64-query blocks (4 at L=256; base has 128): 62.5% of the full score
-  # matrix instead of 75%, in smaller arrays; 0.38-0.43 vs 0.41-0.46 s per step on 2 AVX2
+  # matrix instead of 75%, in smaller arrays; 0.38-0.44 vs 0.41-0.51 s per step on 2 AVX2
   # cores (experiments/tiny_step_speed/alternate_configs.py). The same numbers to float32 rounding.
   cfg.model.attention_block = 64
   cfg.data.seq_len = 256
