@@ -11,13 +11,10 @@ import math
 import jax
 import jax.numpy as jnp
 
-from interleaved import medians
+from interleaved import B, D, H, L, attention_inputs, medians
 from llm_input.model import attention as A
 
-B, L, H, D = 16, 256, 4, 32
-keys = jax.random.split(jax.random.key(0), 4)
-q, k, v, g = [jax.random.normal(x, (B, L, H, D)) for x in keys]
-mask = A.attention_mask(jnp.ones((B, L), jnp.int32), True)
+q, k, v, g, mask = attention_inputs()
 NEG = jnp.finfo(jnp.float32).min
 
 

@@ -1,13 +1,10 @@
 """Attention in batch chunks (lax.map over 2-8 rows, so a chunk's score arrays fit in L2) against
 the model's blocked attention over the whole batch. Run: python experiments/tiny_step_speed/attention_chunks.py
 """
-from interleaved import medians
+from interleaved import B, attention_inputs, medians
 import jax, jax.numpy as jnp, time, numpy as np, math
 from llm_input.model import attention as A
-B,L,H,D=16,256,4,32
-ks=jax.random.split(jax.random.key(0),4)
-q,kk,v,g=[jax.random.normal(x,(B,L,H,D)) for x in ks]
-mask=A.attention_mask(jnp.ones((B,L),jnp.int32),True)
+q,kk,v,g,mask=attention_inputs()
 def chunked(c, blk=128):
   def f(q,kk,v):
     r=lambda x: x.reshape(B//c, c, *x.shape[1:])

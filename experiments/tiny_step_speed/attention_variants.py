@@ -3,15 +3,10 @@ interleaved in one process: the model's blocked attention against the grouped 5-
 replaced and 4-D forms with 64/128/256-query blocks, q or the scores scaled.
 Run: python experiments/tiny_step_speed/attention_variants.py
 """
-from interleaved import medians
+from interleaved import D, L, attention_inputs, medians
 import jax, jax.numpy as jnp, time, numpy as np, math
 from llm_input.model import attention as A
-B,L,H,D=16,256,4,32
-k=jax.random.key(0); ks=jax.random.split(k,4)
-q,kk,v,g=[jax.random.normal(x,(B,L,H,D)) for x in ks]
-seg=jnp.ones((B,L),jnp.int32)
-mask=A.attention_mask(seg,True)
-NEG=jnp.finfo(jnp.float32).min
+q,kk,v,g,mask=attention_inputs()
 def att4(q,kk,v,m, prescale):
   if prescale: s=jnp.einsum("blhd,bshd->bhls",q*(1/math.sqrt(D)),kk)
   else: s=jnp.einsum("blhd,bshd->bhls",q,kk)/math.sqrt(D)
