@@ -34,22 +34,24 @@ def _split_overrides(rest: list[str]) -> list[str]:
 def cmd_params(args, overrides) -> int:
   from llm_input import config as config_lib
   from llm_input.errors import ConfigError
-  from llm_input.model import transformer
-  from llm_input.train import sections as sections_lib
 
   if bool(args.config) == bool(args.run):
     raise ConfigError("params needs --config configs/NAME.py or --run RUN (a run folder, trained "
                       "or imported), one of them")
+  # The config is read (and a bad file or flag refused) before the model's modules are imported.
   if args.run:
     from llm_input import tokenizers
     from llm_input.runs import RunFolder
 
     folder = RunFolder(args.run)
     cfg = config_lib.load_like(folder.read_config(), overrides)
-    model_cfg = sections_lib.model_config(cfg, tokenizers.read_metadata(folder.tokenizer_dir)["vocab_size"])
+    vocab_size = tokenizers.read_metadata(folder.tokenizer_dir)["vocab_size"]
   else:
-    cfg = config_lib.load(args.config, overrides)
-    model_cfg = sections_lib.model_config(cfg)
+    cfg, vocab_size = config_lib.load(args.config, overrides), None
+  from llm_input.model import transformer
+  from llm_input.train import sections as sections_lib
+
+  model_cfg = sections_lib.model_config(cfg, vocab_size)
   rows = transformer.param_table(model_cfg)
   total = sum(r[3] for r in rows)
   if args.compile:
@@ -351,11 +353,15 @@ def cmd_launch_local(args, overrides) -> int:
 
 
 def cmd_train(args, overrides) -> int:
-  _join_job(args)
   from llm_input import config as config_lib
+  from llm_input.runs import RunFolder
+
+  # The config file and the workdir are checked before joining a job and importing JAX.
+  cfg = config_lib.load(args.config, overrides)
+  RunFolder(args.workdir).check_trainable()
+  _join_job(args)
   from llm_input.train import loop
 
-  cfg = config_lib.load(args.config, overrides)
   if args.branch_from:
     from llm_input.train import branch
 
@@ -381,15 +387,19 @@ def cmd_train(args, overrides) -> int:
 
 def cmd_sample(args, overrides) -> int:
   from llm_input.errors import ConfigError
-  from llm_input.train import reload as run_lib
-  from llm_input.train.sample import SampleConfig
+  from llm_input.runs import RunFolder
+  from llm_input.train.sample_config import SampleConfig
 
-  # Flags checked before the checkpoint is read (SampleConfig names them as sample.*).
+  # Flags and the run folder checked before JAX is imported and the checkpoint read
+  # (SampleConfig names the flags as sample.*).
   SampleConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                top_p=args.top_p)
   if args.num < 1:
     raise ConfigError(f"--num must be >= 1, got {args.num}")
+  RunFolder(args.run).readable_step(args.step)
   _join_job(args)
+  from llm_input.train import reload as run_lib
+
   run = run_lib.load_run(args.run, step=args.step)
   if not _is_lead():
     return 0  # every process joins the job; process 0 samples and prints
@@ -625,20 +635,25 @@ def cmd_check_hf(args, overrides) -> int:
 
 
 def cmd_report(args, overrides) -> int:
-  from llm_input.analysis import report
   from llm_input.errors import ConfigError
 
   if bool(args.run) == bool(args.sweep):
     raise ConfigError("give exactly one of --run DIR or --sweep experiments/NAME[/sweep.py]")
+  if args.run:  # the flags and the run folder checked before the heavy imports
+    from llm_input.runs import RunFolder
+
+    sentences = _sentences(args.sentences)
+    probes = args.probes.split(",") if args.probes else None
+    RunFolder(args.run).readable_step()
   _join_job(args)
   if not _is_lead():
     return 0  # the report reads one checkpoint on one device: process 0 writes it
+  from llm_input.analysis import report
+
   if args.sweep:
     path = pathlib.Path(args.sweep)
     out = report.sweep_report(str(path / "sweep.py" if path.is_dir() else path), args.arg, args.root)
   else:
-    sentences = _sentences(args.sentences)
-    probes = args.probes.split(",") if args.probes else None
     out = report.run_report(args.run, sentences=sentences, probes=probes)
   print(f"report: {out}")
   return 0

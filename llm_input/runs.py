@@ -383,6 +383,20 @@ class RunFolder:
       return []
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
+  def readable_step(self, step: int | None = None) -> int:
+    """The checkpoint a reader (sample, report, analysis, export) restores: `step`, or the
+    latest. Checks what needs no JAX first, so a bad --run is one line before any heavy import:
+    the folder and its config.json, at least one checkpoint, the step, the tokenizer's files."""
+    self.read_config()
+    steps = self.checkpoint_steps()
+    if not steps:  # said before the tokenizer: a run that never trained may have none yet
+      raise CheckpointError(f"{self} has no checkpoints yet; train it first (llm-input train "
+                            f"--workdir {self.path} with the config that wrote its config.json)")
+    if step is not None and step not in steps:
+      raise CheckpointError(f"{self} has no checkpoint at step {step}; it has {steps}")
+    self.check_tokenizer()
+    return steps[-1] if step is None else step
+
   def state(self) -> str:
     """What the run is, in words a report can print: 'untrained (only its step-0 checkpoint)',
     'diverged at step N (last good checkpoint: step M)', 'trained to step N of T (unfinished)'

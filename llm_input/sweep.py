@@ -17,7 +17,6 @@ import shlex
 from llm_input import config as config_lib
 from llm_input.errors import ConfigError, UserError
 from llm_input.runs import RunFolder
-from llm_input.train import sections as sections_lib
 
 
 # A loss-vs-compute curve's settings (issue 28), shared by the experiments that run one:
@@ -50,6 +49,7 @@ def step_flops(base: str, overrides: dict | None = None) -> float:
   """Analytic training FLOPs of one step of `base` with `overrides` (for equal-compute budgets:
   `train.flops_budget = step_flops(...) * steps`)."""
   from llm_input.train import metrics  # noqa: PLC0415
+  from llm_input.train import sections as sections_lib  # noqa: PLC0415
 
   cfg = config_lib.load(base, [f"{k}={v}" for k, v in (overrides or {}).items()])
   return metrics.flops_per_step(sections_lib.model_config(cfg), cfg.data.batch_size, cfg.data.seq_len)
@@ -160,6 +160,8 @@ class Sweep:
           items.append(keep)
           cfg = config_lib.load_like(cfg, [keep])
         if validate:
+          from llm_input.train import sections as sections_lib  # noqa: PLC0415 (JAX: not for readers)
+
           sections_lib.validate(cfg)
           if self.has_budgets():
             from llm_input.train import branch  # noqa: PLC0415

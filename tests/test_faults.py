@@ -372,6 +372,7 @@ def test_user_errors_are_one_line(trained, corpus, tmp_path):
       (["sample", "--run", str(trained), "--temperature", "-1"], "sample.temperature"),
       (["sample", "--run", str(trained), "--top-p", "1.5"], "sample.top_p"),
       (["sample", "--run", str(trained), "--max-new-tokens", "0"], "sample.max_new_tokens"),
+      (["sample", "--run", str(trained), "--step", "7"], "has no checkpoint at step 7; it has [0, 5, 10]"),
       (["params", "--config", "configs/tiny.py", "--config.tokenizer.kind=phoneme"], "tokenizer.kind"),
   ]
   cases += [
@@ -392,6 +393,38 @@ def test_user_errors_are_one_line(trained, corpus, tmp_path):
   proc = _cli(["data", "prepare", "--corpus", f"text:{corpus[0]}/*.txt"], env={"LLM_INPUT_DATA": str(a_file)})
   assert proc.returncode == 2 and f"LLM_INPUT_DATA {str(a_file)!r} is a file, not a folder" in proc.stderr
   assert proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_user_errors_come_before_jax_is_imported(trained, tmp_path):
+  """A bad config file, workdir, flag or run folder is refused in a fraction of a second: the
+  commands check them before importing JAX and the model (what every run of theirs pays)."""
+  bad_config = tmp_path / "bad.py"
+  bad_config.write_text("def get_config(arg=None):\n  return {\n")
+  a_file = tmp_path / "file.txt"
+  a_file.write_text("x")
+  no_sweep = tmp_path / "sweeps" / "nothing" / "sweep.py"
+  no_sweep.parent.mkdir(parents=True)
+  no_sweep.write_text("X = 1\n")
+  config_only = tmp_path / "config_only"
+  config_only.mkdir()
+  shutil.copy(trained / "config.json", config_only / "config.json")
+  cases = [["params", "--config", str(bad_config)],
+           ["params", "--run", str(tmp_path / "missing")],
+           ["train", "--config", str(bad_config), "--workdir", str(tmp_path / "new")],
+           ["train", "--config", "configs/tiny.py", "--workdir", str(a_file)],
+           ["sample", "--run", str(trained), "--temperature", "-1"],
+           ["sample", "--run", str(config_only)],
+           ["sample", "--run", str(trained), "--step", "7"],
+           ["report", "--run", str(config_only)],
+           ["report", "--run", str(trained), "--sentences", str(tmp_path / "missing.txt")],
+           ["sweep", str(no_sweep)]]
+  script = ("import json, sys\nfrom llm_input import cli\nfor args in json.loads(sys.argv[1]):\n"
+            "  code = cli.main(args)\n"
+            "  print(code, [m for m in ('jax', 'flax', 'grain', 'orbax', 'tensorflow_datasets') if m in sys.modules])\n")
+  proc = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], capture_output=True,
+                        text=True, timeout=120, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.splitlines() == ["2 []"] * len(cases), (proc.stdout, proc.stderr)
 
 
 def test_tokenizer_folder_has_normal_permissions(tmp_path, corpus):

@@ -14,7 +14,6 @@ import ml_collections
 from flax import nnx
 
 from llm_input import tokenizers
-from llm_input.errors import CheckpointError
 from llm_input.model import transformer
 from llm_input.model.config import ModelConfig, context_length
 from llm_input.runs import RunFolder
@@ -58,18 +57,10 @@ class Run:
 def load_run(workdir, step: int | None = None) -> Run:
   """The run's config, tokenizer and the parameters at `step` (default: the latest)."""
   folder = RunFolder(workdir)
+  step = folder.readable_step(step)
   cfg = folder.read_config()
-  steps = folder.checkpoint_steps()
-  if not steps:  # said before the tokenizer: a run that never trained may have none yet
-    raise CheckpointError(f"{folder} has no checkpoints yet; train it first (llm-input train "
-                          f"--workdir {folder.path} with the config that wrote its config.json)")
-  folder.check_tokenizer()
   tokenizer = tokenizers.load(folder.tokenizer_dir)
   model_cfg = sections_lib.model_config(cfg, tokenizer.vocab_size)
-  if step is None:
-    step = steps[-1]
-  elif step not in steps:
-    raise CheckpointError(f"{folder} has no checkpoint at step {step}; it has {steps}")
   return Run(folder, cfg, tokenizer, model_cfg, restore_params(folder, model_cfg, step), step)
 
 

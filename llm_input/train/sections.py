@@ -28,7 +28,7 @@ from llm_input.train import metrics
 from llm_input.train import sharding as sharding_lib
 from llm_input.train.checkpoint import CheckpointConfig
 from llm_input.train.optim import OptimConfig
-from llm_input.train.sample import SampleConfig
+from llm_input.train.sample_config import SampleConfig
 
 ON_NONFINITE = ("stop", "rollback")  # train.on_nonfinite: what a diverged step does
 
