@@ -526,3 +526,30 @@ def test_full_disk_during_a_checkpoint_save_is_one_line(corpus, tmp_path, async_
   assert "Event loop is closed" not in proc.stderr
   sampled = (tmp_path / "sample.out").read_text()
   assert sampled.endswith("sample exit 0\n"), sampled[-2000:]
+
+
+def test_small_replicated_arrays_are_saved_whole_and_large_ones_split_over_replicas(tmp_path, monkeypatch):
+  """On an 8-device data-parallel mesh every parameter is replicated 8 times; orbax would cut
+  each one's write into 8 slices (a slice op each). Below REPLICA_PARALLEL_MIN_BYTES per slice
+  an array is written whole; above it still in slices. Both read back exactly."""
+  from orbax.checkpoint._src.serialization import replica_slices  # noqa: PLC0415
+
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:8]), ("data",))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  big_rows = 8 * checkpoint_lib.REPLICA_PARALLEL_MIN_BYTES // (4 * 256)  # one full slice per replica
+  state = {"params": {"small": jax.device_put(np.arange(4096, dtype=np.float32).reshape(64, 64), replicated),
+                      "big": jax.device_put(np.ones((big_rows, 256), np.float32), replicated)}}
+  sliced: list = []
+  real = replica_slices.ReplicaSlice.data
+  monkeypatch.setattr(replica_slices.ReplicaSlice, "data",
+                      lambda self: sliced.append(self.unsliced_data.shape) or real(self) if self.slice_args
+                      else real(self))
+  config = checkpoint_lib.CheckpointConfig(every_steps=1, every_minutes=0.0, async_save=False)
+  checkpointer = checkpoint_lib.Checkpointer(tmp_path / "checkpoints", config)
+  checkpointer.save(1, state, {}, {"param_shapes": checkpoint_lib.param_shapes(state)}, force=True)
+  checkpointer.close()
+  assert sliced == [(big_rows, 256)] * 8  # the big array by its 8 replicas, the small one whole
+  shardings = jax.tree.map(lambda _: replicated, state["params"])
+  params = checkpoint_lib.restore_params(tmp_path / "checkpoints", 1, state["params"], shardings)
+  for key in ("small", "big"):
+    np.testing.assert_array_equal(np.asarray(params[key]), np.asarray(state["params"][key]))
