@@ -471,8 +471,8 @@ def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_s
     tokenized, tmp_path, monkeypatch):
   """`Tokenizer.fingerprint()` is the hash of the files `save` writes: equal for the saved
   object, a copy loaded back and a retrained twin; run.json and the store's meta.json record
-  it; building a store for a tokenizer already saved loads that copy in its workers (no
-  second save)."""
+  it; building a store for a tokenizer already saved uses that copy (no second save; its
+  workers load it when the text needs a pool)."""
   import json
 
   from llm_input.fileio import directory_fingerprint
@@ -492,6 +492,35 @@ def test_the_tokenizer_fingerprint_is_its_one_identity_and_the_store_reads_its_s
   assert json.loads((store.folder / "meta.json").read_text())["tokenizer_sha256"] == tok.fingerprint()
   (folder / "tokenizer.json").write_text("{}")  # changed on disk: no longer the saved copy
   assert tok.saved_folder() is None
+
+
+def test_a_worker_pool_tokenizes_like_one_process_and_a_small_text_starts_none(tokenized, tmp_path, monkeypatch):
+  """Text of two or more 64 KiB shards goes to a pool of processes (which load the saved
+  tokenizer); their ids and byte counts equal one process's. Text of one shard is encoded in
+  the calling process: starting the pool would take longer than encoding it."""
+  import concurrent.futures
+
+  from llm_input.data import store as store_lib
+
+  tok = tokenized["bpe"]
+  folder = tok.save(tmp_path / "tok")
+  texts = [f"{i} {text}" for i in range(8) for text in tokenized["texts"]]  # ~180 KB: 3 shards
+  assert sum(len(t) for t in texts) > 2 * (1 << 16)
+  started = []
+  real_pool = concurrent.futures.ProcessPoolExecutor
+  monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
+                      lambda *a, **k: started.append(a) or real_pool(*a, **k))
+  by_pool = store_lib.tokenize_documents(tok, folder, texts, workers=2, progress=False)
+  assert len(started) == 1
+  alone = store_lib.tokenize_documents(tok, folder, texts, workers=1, progress=False)
+  assert len(by_pool) == len(alone) == len(texts)
+  for (ids_a, bytes_a), (ids_b, bytes_b) in zip(by_pool, alone):
+    np.testing.assert_array_equal(ids_a, ids_b)
+    np.testing.assert_array_equal(bytes_a, bytes_b)
+  small = store_lib.tokenize_documents(tok, folder, tokenized["texts"], workers=2, progress=False)
+  assert len(started) == 1  # no second pool for ~22 KB
+  one = store_lib.tokenize_documents(tok, folder, tokenized["texts"], workers=1, progress=False)
+  assert [ids.tolist() for ids, _ in small] == [ids.tolist() for ids, _ in one]
 
 
 @pytest.mark.parametrize("damage, reason", [

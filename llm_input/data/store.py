@@ -141,12 +141,14 @@ def tokenize_documents(tokenizer, tokenizer_dir: pathlib.Path, texts: list[str],
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"tokenize {label}".strip(),
                dynamic_ncols=True, file=sys.stderr)
   try:
-    if workers <= 1 or len(texts) < 2:
+    # Shards of at least 64 KiB: text that makes one shard is encoded here, not by a pool whose
+    # start (a forkserver importing the tokenizers) takes longer than encoding it.
+    shards = _shards(texts, max(1 << 16, total // (workers * 8) + 1))
+    if workers <= 1 or len(shards) < 2:
       out = _encode(tokenizer, texts)
       if bar is not None:
         bar.update(total)
       return out
-    shards = _shards(texts, max(1 << 16, total // (workers * 8) + 1))
     # fork is cheapest, but a parent that has started JAX holds threads that fork would copy
     # half-alive: then a fresh forkserver (tokenizer modules preloaded) forks the workers.
     if "jax" in sys.modules:
