@@ -339,23 +339,30 @@ def _cli(args, cwd=ROOT, env=None):
                         timeout=120, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
-def test_user_errors_are_one_line(trained, corpus, tmp_path):
+def _bad_inputs(trained, tmp_path):
+  """(a config with a syntax error, a file where a folder belongs, a sweep file without
+  get_sweep, a run folder with a config and no checkpoints) for the user-error tests."""
   bad_config = tmp_path / "bad.py"
   bad_config.write_text("def get_config(arg=None):\n  return {\n")
   a_file = tmp_path / "file.txt"
   a_file.write_text("x")
-  no_config = tmp_path / "empty_run"
-  no_config.mkdir()
-  corrupt = copy_of(trained, tmp_path)
-  (corrupt / "config.json").write_text("{not json")
-  failing_config = tmp_path / "failing.py"
-  failing_config.write_text("def get_config(arg=None):\n  return {'model': undefined_name}\n")
   no_sweep = tmp_path / "sweeps" / "nothing" / "sweep.py"
   no_sweep.parent.mkdir(parents=True)
   no_sweep.write_text("X = 1\n")
   config_only = tmp_path / "config_only"
   config_only.mkdir()
   shutil.copy(trained / "config.json", config_only / "config.json")
+  return bad_config, a_file, no_sweep, config_only
+
+
+def test_user_errors_are_one_line(trained, corpus, tmp_path):
+  bad_config, a_file, no_sweep, config_only = _bad_inputs(trained, tmp_path)
+  no_config = tmp_path / "empty_run"
+  no_config.mkdir()
+  corrupt = copy_of(trained, tmp_path)
+  (corrupt / "config.json").write_text("{not json")
+  failing_config = tmp_path / "failing.py"
+  failing_config.write_text("def get_config(arg=None):\n  return {'model': undefined_name}\n")
   disagreeing = tmp_path / "tok"
   shutil.copytree(trained / "tokenizer", disagreeing)
   (disagreeing / "sentencepiece.model").write_bytes(b"x")
@@ -398,16 +405,7 @@ def test_user_errors_are_one_line(trained, corpus, tmp_path):
 def test_user_errors_come_before_jax_is_imported(trained, tmp_path):
   """A bad config file, workdir, flag or run folder is refused in a fraction of a second: the
   commands check them before importing JAX and the model (what every run of theirs pays)."""
-  bad_config = tmp_path / "bad.py"
-  bad_config.write_text("def get_config(arg=None):\n  return {\n")
-  a_file = tmp_path / "file.txt"
-  a_file.write_text("x")
-  no_sweep = tmp_path / "sweeps" / "nothing" / "sweep.py"
-  no_sweep.parent.mkdir(parents=True)
-  no_sweep.write_text("X = 1\n")
-  config_only = tmp_path / "config_only"
-  config_only.mkdir()
-  shutil.copy(trained / "config.json", config_only / "config.json")
+  bad_config, a_file, no_sweep, config_only = _bad_inputs(trained, tmp_path)
   cases = [["params", "--config", str(bad_config)],
            ["params", "--run", str(tmp_path / "missing")],
            ["train", "--config", str(bad_config), "--workdir", str(tmp_path / "new")],
