@@ -12,8 +12,9 @@ MFU 70.6-79.4% of the measured float32 matmul peak in six runs, median 74.3%, 20
 Re-measured 2026-12-02 on the same kind (Intel Xeon, AVX-512): 7.36 and 7.48 s per step, MFU
 66.2% and 62.7%, against a peak that read 301-342 GFLOP/s that day (179 GFLOP/s on 11-29): the
 step got faster, the peak faster still. On 2 AMD EPYC Zen 4 cores with AVX-512 (`lscpu`),
-2026-12-07: 10.37 s per step, MFU 84.3% of a peak that read 173-180 GFLOP/s. No trained
-result yet.
+2026-12-07: 10.37 s per step, MFU 84.3% of a peak that read 173-180 GFLOP/s. On 2 AMD EPYC
+Zen 3 cores, AVX2 only (2026-12-08): 14.68 and 13.66 s per step, MFU 80.8% and 78.5% of a peak
+that read 128-145 GFLOP/s (69.3% before that day's changes). No trained result yet.
 """
 
 from configs import base
