@@ -8,8 +8,10 @@ tokens in 3 min 9 s (~0.29 s/step, MFU 40-41% in `llm-input bench`), 3 min 37 s 
 `llm-input bench` runs; `make demo` 4 min 27 s and 3 min 42 s, its 600 steps 4 min 0 s and
 3 min 22 s, 2.4316 bits per byte. On 2 AMD EPYC Zen 3 cores, AVX2 only (2026-12-08), with
 64-query attention blocks: 0.38-0.51 s per step, MFU 46.2-60.0% (median 54.9%) of a 129-167
-GFLOP/s peak in three `llm-input bench` runs (0.52-0.54 s, 41-46% before); `make demo` from a
-fresh clone 5 min 59.8 s, its 600 steps 5 min 13 s, 2.4318 bits per byte.
+GFLOP/s peak in three `llm-input bench` runs (0.52-0.54 s, 41-46% before), 0.36-0.54 s and
+MFU 41.3-58.9% (median 57.1%) in three more; `make demo` from a fresh clone 5 min 59.8 s, its
+600 steps 5 min 13 s, and later with the corpus prepared 5 min 10 s and 4 min 37 s, 2.4318
+bits per byte.
 Result (2026-12-02, subwords encoded line by line as SentencePiece trained them): validation
 loss 4.7840 nats/token, perplexity 119.58, 2.4317 bits per byte (2.4317 too before the chunked
 head and loss, 2.4535 when documents were encoded whole, 2.5993 with the previous pipeline,
