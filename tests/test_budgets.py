@@ -187,6 +187,9 @@ def test_a_rate_sweep_names_each_arms_best_rate_the_grids_edge_and_whether_the_o
            row("b", 1e-3, 2.55), row("b", 1e-2, 2.20),      # b: best at 1e-2, the grid's edge
            row("c", 1e-3, 2.58), row("c", 1e-2, 2.70),      # c: best at 1e-3, the other edge
            row("a", 3e-4, 2.40)]  # a rate only one arm tried: not the edge of the others' grids
+  points = budgets.rate_points(sweep, curve, 3e-3)  # the curve's other budget and seed left out
+  assert points[("a", 3e-3)] == 2.30 and points[("b", 3e-3)] == 2.50 and points[("a", 3e-4)] == 2.40
+  assert len(points) == 10
   text = budgets.rate_sweep_block(sweep, curve, 3e-3, ["a", "b", "c"], lambda a: f"arm {a}")
   assert "| arm a | 100 | 2.4000 | 2.3500 | **2.3000** | 2.4500 | 0.003 | +0.0000 | 2.4000 (3) |" in text
   assert "| arm b | 100 |  | 2.5500 | 2.5000 | **2.2000** | 0.01 | -0.3000 | 2.4000 (3) |" in text

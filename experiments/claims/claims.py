@@ -606,9 +606,10 @@ def depth() -> dict:
   out = {"budget_flops": data[0]["budget"], "arms": arms, "pairwise": [{k: p.get(k) for k in keep} for p in pairs]}
   lr = DEPTH_DIR / "lr" / "results.csv"
   if lr.exists():  # seed 0 of each depth at 1e-3 and 1e-2 beside the sweep's 3e-3 (`--arg lr`)
-    rates = {str(r["arm"]): {"0.003": r["val_bits_per_byte"]} for r in data if r["seed"] == 0}
-    for r in budgets.read_results(lr, "model.num_layers", int):
-      rates[str(r["arm"])][f"{float(r['optimizer.learning_rate']):g}"] = r["val_bits_per_byte"]
+    rates: dict = {}
+    points = budgets.rate_points(budgets.read_results(lr, "model.num_layers", int), data, 3e-3)
+    for (arm, rate), value in sorted(points.items()):  # each depth's rates in increasing order
+      rates.setdefault(str(arm), {})[f"{rate:g}"] = value
     out["rates"] = rates
   return out
 

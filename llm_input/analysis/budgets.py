@@ -391,6 +391,18 @@ def best_rate_cells(bpb: dict, arm, rates: list[float]) -> tuple[float, float, s
   return rate, value, cells
 
 
+def rate_points(rows: list[dict], curve: list[dict], curve_rate: float,
+                rate_column: str = "optimizer.learning_rate") -> dict[tuple, float]:
+  """{(arm, peak rate): validation bits per byte} of a learning-rate sweep: its `rows` (one
+  budget, one seed) and, at `curve_rate`, the curve's runs at that budget and seed (a run
+  straight to a budget equals the curve's cooldown branch to it, so it is not trained twice)."""
+  budget, seed = rows[0]["budget"], rows[0]["seed"]
+  points = {(r["arm"], float(r[rate_column])): r["val_bits_per_byte"] for r in rows}
+  points.update({(r["arm"], curve_rate): r["val_bits_per_byte"] for r in curve
+                 if r["budget"] == budget and r["seed"] == seed})
+  return points
+
+
 def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arms: list, label: Callable = str,
                      *, budget_name: str = "the curve's 2x budget", point_name: str = "the curve's own point",
                      rate_column: str = "optimizer.learning_rate", validation: str = "three held-out plays") -> str:
@@ -405,8 +417,7 @@ def rate_sweep_block(rows: list[dict], curve: list[dict], curve_rate: float, arm
   budget = rows[0]["budget"]
   seed = rows[0]["seed"]
   at = {r["arm"]: r for r in curve if r["budget"] == budget and r["seed"] == seed}
-  bpb = {(r["arm"], float(r[rate_column])): r["val_bits_per_byte"] for r in rows}
-  bpb.update({(arm, curve_rate): r["val_bits_per_byte"] for arm, r in at.items()})
+  bpb = rate_points(rows, curve, curve_rate, rate_column)
   arms = [a for a in arms if any(k[0] == a for k in bpb)]
   rates = sorted({rate for _, rate in bpb})
   # a sweep of step budgets (heads) states the FLOPs its runs trained
