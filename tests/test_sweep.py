@@ -307,6 +307,7 @@ README_BLOCKS = [
     ("heads", "figures", "seeds", lambda m: m.block("seeds")),
     ("heads", "lr_figures", "lr", lambda m: m.block()),
     ("attention_scale", "figures", "figures", lambda m: m.block()),
+    ("attention_scale", "lr_figures", "lr", lambda m: m.block()),
     ("depth", "figures", "figures", lambda m: m.block()),
     ("depth", "lr_figures", "lr", lambda m: m.block()),
 ]

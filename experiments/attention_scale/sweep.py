@@ -14,6 +14,16 @@ batches), warmup-stable-decay to 400 steps (2x the 200-step budget) with a coold
   llm-input sweep experiments/attention_scale/sweep.py --table --baselines --documents \
       --x model.num_heads --out experiments/attention_scale
   python experiments/claims/claims.py --only attention_scale       # the claims row
+
+`--arg lr`: every arm at peak rates 1e-3 and 1e-2 beside the sweep's 3e-3, at the 400-step
+budget with the same schedule, seed 0 (the 3e-3 point is the sweep's own seed-0 run to 400
+steps), so that "without the scale is worse" is not just 3e-3 suiting the scaled arms
+(lr_figures.py writes the README's table):
+
+  llm-input sweep experiments/attention_scale/sweep.py --arg lr    # or --shard 1/2 and 2/2
+  llm-input sweep experiments/attention_scale/sweep.py --arg lr --table --baselines \
+      --out experiments/attention_scale/lr
+  python experiments/attention_scale/lr_figures.py
 """
 
 from llm_input.sweep import CURVE_COMMON, Sweep, product
@@ -23,7 +33,11 @@ SCALES = ["sqrt", "none"]
 
 
 def get_sweep(arg=None):
-  del arg
+  if arg == "lr":
+    scale = get_sweep()
+    return Sweep(name="attention_scale_lr", base=scale.base, seeds=[0], budgets=[max(scale.budgets)],
+                 common=scale.common,
+                 runs=[{**run, "optimizer.learning_rate": lr} for run in scale.runs for lr in (1e-3, 1e-2)])
   return Sweep(name="attention_scale", base="configs/tiny.py", seeds=[0, 1, 2], budgets=[200, 400],
                common=dict(CURVE_COMMON), runs=product(("model.num_heads", HEADS),
                                                        ("model.attention_scale", SCALES)))
