@@ -109,9 +109,10 @@ def _params_compile(args, cfg, total: int) -> int:
 
 def cmd_preflight(args, overrides) -> int:
   from llm_input import config as config_lib
+
+  cfg = config_lib.load(args.config, overrides)  # a bad config refused before JAX is imported
   from llm_input.train import compiled
 
-  cfg = config_lib.load(args.config, overrides)
   report = compiled.preflight(cfg, args.topology, compiled.parse_mesh(args.mesh))
   if args.json:
     print(json.dumps(report))
@@ -449,11 +450,12 @@ def cmd_info(args, overrides) -> int:
 
 
 def cmd_bench(args, overrides) -> int:
-  _join_job(args)
   from llm_input import config as config_lib
+
+  cfg = config_lib.load(args.config, overrides)  # a bad config refused before JAX is imported
+  _join_job(args)
   from llm_input.train import bench
 
-  cfg = config_lib.load(args.config, overrides)
   result = bench.run(cfg, steps=args.steps, skip_peak=args.skip_peak,
                      compile_depths=args.compile_depths, loop_steps=args.loop_steps,
                      parts=args.breakdown, plain_jax=args.plain_jax, profile=args.profile)

@@ -410,6 +410,8 @@ def test_user_errors_come_before_jax_is_imported(trained, tmp_path):
            ["params", "--run", str(tmp_path / "missing")],
            ["train", "--config", str(bad_config), "--workdir", str(tmp_path / "new")],
            ["train", "--config", "configs/tiny.py", "--workdir", str(a_file)],
+           ["bench", "--config", str(bad_config)],
+           ["preflight", "--config", str(bad_config), "--topology", "v5e:2x2"],
            ["sample", "--run", str(trained), "--temperature", "-1"],
            ["sample", "--run", str(config_only)],
            ["sample", "--run", str(trained), "--step", "7"],
